@@ -1,0 +1,295 @@
+"""The op contract and its registry.
+
+An op is one frozen dataclass that states everything about a layer in one place:
+- `args`: how the language passes its arguments (names, kinds, defaults), checked by `bind`;
+- `make`: resolves defaults that depend on the input (channels kept, "same" padding, 1D/2D/3D);
+- `infer`: the shape rule; `param_count` and `macs`: the cost rules;
+- `window`: the receptive-field step (a sliding window, `None` for pointwise ops, `GLOBAL`);
+- `label`: how tables and diagrams show it;
+- later backends add their lowerings beside these, in the same class.
+Ops raise `OpError` (no position); `lower` attaches the span of the offending argument.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from ..ir import TensorType
+
+__all__ = [
+    "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Op",
+    "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out",
+]
+
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
+MAX_SIZE = 2**31 - 1  # the largest channel count, kernel, stride or padding a spec may give
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an op as the language sees it.
+
+    kind: "channels" (positive int, default keeps the input's), "int" (positive), "ints"
+    (positive, one per spatial axis or one for all), "ints0" (the same, zero allowed),
+    "float", "pos_float" (> 0), "prob" (0 to 1), "bool".
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+
+
+class OpError(Exception):
+    """A rule of an op was broken; `lower` turns it into a positioned ArchError."""
+
+    def __init__(self, message: str, *, hint: str | None = None, detail=(), arg: str | int | None = None,
+                 branch: int | None = None, other_branch: int | None = None, kind: str = "argument") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind  # "argument" or "shape"
+        self.hint = hint
+        self.detail = tuple(detail)
+        self.arg = arg
+        self.branch = branch
+        self.other_branch = other_branch
+
+
+class Bound:
+    """The checked arguments of one call: values by name, with `given` for explicit ones."""
+
+    def __init__(self, values: dict[str, Any], given: frozenset[str]) -> None:
+        self._values = values
+        self._given = given
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def given(self, name: str) -> bool:
+        return name in self._given
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window per spatial axis: what a layer contributes to the receptive field."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+
+GLOBAL: Any = type("Global", (), {"__repr__": lambda self: "GLOBAL"})()
+
+
+def _check_value(op: str, arg: Arg, value: Any) -> Any:
+    """Type-check one argument value; returns it normalised or raises OpError(arg=...)."""
+
+    def fail(expected: str) -> OpError:
+        return OpError(f"{op}: argument '{arg.name}' must be {expected}, got {_show(value)}", arg=arg.name)
+
+    def size(v: Any, lowest: int, expected: str) -> int:
+        if type(v) is not int:
+            raise fail(expected)
+        if v < lowest:
+            raise fail(expected)
+        if v > MAX_SIZE:
+            raise OpError(
+                f"{op}: argument '{arg.name}' is {v:,}, larger than the largest supported size {MAX_SIZE:,}",
+                arg=arg.name,
+                hint="sizes must fit in a 32-bit integer",
+            )
+        return v
+
+    kind = arg.kind
+    if kind in ("channels", "int"):
+        return size(value, 1, "a positive integer")
+    if kind in ("ints", "ints0"):
+        lowest = 1 if kind == "ints" else 0
+        word = "a positive integer" if lowest else "a non-negative integer"
+        if isinstance(value, tuple):
+            if not value:
+                raise fail(f"{word} or a tuple of them")
+            return tuple(size(v, lowest, f"{word} or a tuple of them") for v in value)
+        return size(value, lowest, f"{word} or a tuple of them, one per spatial axis")
+    if kind in ("float", "pos_float", "prob"):
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise fail("a number")
+        value = float(value)
+        if kind == "pos_float" and value <= 0:
+            raise fail("a positive number")
+        if kind == "prob" and not 0.0 <= value <= 1.0:
+            raise fail("a probability between 0 and 1")
+        return value
+    if kind == "bool":
+        if type(value) is not bool:
+            raise fail("true or false")
+        return value
+    raise AssertionError(f"unknown argument kind {kind!r}")  # a registry bug, not user input
+
+
+def _show(value: Any) -> str:
+    if type(value) is bool:
+        return "true" if value else "false"
+    if isinstance(value, (int, float, tuple)):
+        return repr(value)
+    return f"the layer '{value}'"
+
+
+def axes(value: int | tuple[int, ...], rank: int, arg: str, op: str) -> tuple[int, ...]:
+    """One value per spatial axis: a single number applies to every axis."""
+    if isinstance(value, tuple):
+        if len(value) != rank:
+            raise OpError(
+                f"{op}: '{arg}' has {len(value)} values but the input has {rank} spatial "
+                f"ax{'is' if rank == 1 else 'es'}",
+                arg=arg,
+                hint=f"give one value per spatial axis, or a single number for all {rank}",
+                kind="shape",
+            )
+        return value
+    return (value,) * rank
+
+
+def window_out(op: str, size: int, k: int, s: int, p: int, d: int = 1) -> int:
+    """O = floor((I + 2P - D(K-1) - 1) / S) + 1, as PyTorch computes it; OpError below 1."""
+    keff = d * (k - 1) + 1
+    out = (size + 2 * p - keff) // s + 1
+    if out < 1:
+        kname = "K" if d == 1 else "K'"
+        floor_l, floor_r = ("", "") if s == 1 else ("floor(", ")")
+        detail = [
+            f"O = {floor_l}(I + 2P - {kname})/S{floor_r} + 1 = "
+            f"{floor_l}({size} + {2 * p} - {keff})/{s}{floor_r} + 1 = {out}"
+        ]
+        if d != 1:
+            detail.append(f"K' = D(K - 1) + 1 = {d}({k} - 1) + 1 = {keff} (dilated kernel)")
+        raise OpError(
+            f"spatial size becomes {out} after {op}",
+            detail=detail,
+            hint=f"the kernel ({keff}) is larger than the padded input ({size + 2 * p}); "
+            "use a smaller kernel, add padding, or drop a pooling layer before it",
+            kind="shape",
+        )
+    return out
+
+
+class Op:
+    """Base of every op. Subclasses are frozen dataclasses registered with `@register`."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]  # conv, pool, norm, activation, fc, merge, other
+    aliases: ClassVar[tuple[str, ...]] = ()
+    args: ClassVar[tuple[Arg, ...]] = ()
+    kernel_suffix: ClassVar[bool] = False  # accepts conv3x3-style names
+    elide: ClassVar[bool] = False  # lowers to no node (identity)
+    merge: ClassVar[bool] = False  # takes branches: add(a | b)
+
+    @classmethod
+    def bind(cls, positional: list, keyword: dict[str, Any]) -> Bound:
+        """Check a call's arguments against `args`: OpError on any mismatch."""
+        values: dict[str, Any] = {}
+        given = set()
+        if len(positional) > len(cls.args):
+            if not cls.args:
+                raise OpError(f"{cls.name} takes no arguments", arg=0, hint=f"write '{cls.name}' alone")
+            names = ", ".join(a.name for a in cls.args)
+            raise OpError(
+                f"{cls.name} takes at most {len(cls.args)} positional argument"
+                f"{'s' if len(cls.args) > 1 else ''} ({names}), got {len(positional)}",
+                arg=len(cls.args),
+            )
+        for spec, value in zip(cls.args, positional):
+            values[spec.name] = _check_value(cls.name, spec, value)
+            given.add(spec.name)
+        by_name = {a.name: a for a in cls.args}
+        for name, value in keyword.items():
+            if name not in by_name:
+                from ..errors import suggest
+
+                close = suggest(name, by_name)
+                known = ", ".join(by_name) or "none"
+                raise OpError(
+                    f"{cls.name} has no argument '{name}'",
+                    arg=name,
+                    hint=(f"did you mean '{close}'? " if close else "") + f"{cls.name} takes: {known}",
+                )
+            if name in given:
+                raise OpError(f"{cls.name}: argument '{name}' is given twice", arg=name)
+            values[name] = _check_value(cls.name, by_name[name], value)
+            given.add(name)
+        for spec in cls.args:
+            if spec.name not in values:
+                if spec.default is REQUIRED:
+                    raise OpError(
+                        f"{cls.name} needs the argument '{spec.name}'",
+                        hint=f"{spec.name}: {spec.doc}" if spec.doc else None,
+                    )
+                values[spec.name] = spec.default
+        return Bound(values, frozenset(given))
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType) -> "Op":
+        """Resolve the call's arguments against the input type into a node's op."""
+        return cls()
+
+    def infer(self, inputs: tuple[TensorType, ...]) -> TensorType:
+        """The output type; pointwise by default."""
+        return inputs[0]
+
+    def param_count(self) -> int:
+        return 0
+
+    def macs(self, inputs: tuple[TensorType, ...], out: TensorType) -> int:
+        return 0
+
+    def window(self) -> Window | None:
+        """The receptive-field step: a Window, None (pointwise) or GLOBAL."""
+        return None
+
+    def label(self) -> str:
+        return self.name
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+REGISTRY: dict[str, type[Op]] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    for key in (cls.name, *cls.aliases):
+        if key in REGISTRY:
+            raise AssertionError(f"op name {key!r} registered twice")
+        REGISTRY[key] = cls
+    return cls
+
+
+def lookup(name: str) -> type[Op] | None:
+    return REGISTRY.get(name)
+
+
+_SUFFIX = re.compile(r"^([a-z_]+?)(\d+(?:x\d+)*)$")
+
+
+def split_suffix(name: str) -> tuple[type[Op], tuple[int, ...]] | None:
+    """`conv3x3` -> (Conv, (3, 3)); `conv5` -> (Conv, (5,)) meaning 5 on every axis."""
+    m = _SUFFIX.match(name)
+    if not m:
+        return None
+    cls = REGISTRY.get(m.group(1))
+    if cls is None or not cls.kernel_suffix:
+        return None
+    return cls, tuple(int(v) for v in m.group(2).split("x"))
+
+
+def canonical_ops() -> list[type[Op]]:
+    """Every registered op once, in registration order."""
+    seen: list[type[Op]] = []
+    for cls in REGISTRY.values():
+        if cls not in seen:
+            seen.append(cls)
+    return seen

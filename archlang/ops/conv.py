@@ -1,0 +1,106 @@
+"""Convolution, 1D/2D/3D by the input's spatial rank.
+
+Shape, per spatial axis:  O = floor((I + 2P - D(K - 1) - 1) / S) + 1
+Parameters:  C_out * (C_in / G) * prod(K)  (+ C_out with bias)
+MACs:        C_out * prod(O) * (C_in / G) * prod(K)
+Receptive field:  window K, stride S, padding P, dilation D.
+Default padding is D * (K // 2) per axis: "same" at stride 1, as VGG and ResNet pad.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..ir import TensorType
+from .base import Arg, Bound, Op, OpError, Window, axes, register, window_out
+
+
+def _kernel_text(k: tuple[int, ...]) -> str:
+    return "x".join(str(v) for v in k)
+
+
+@register
+@dataclass(frozen=True)
+class Conv(Op):
+    name = "conv"
+    family = "conv"
+    kernel_suffix = True
+    args = (
+        Arg("c", "channels", None, "output channels (default: the input's)"),
+        Arg("k", "ints", None, "kernel size, one number or one per spatial axis"),
+        Arg("stride", "ints", 1),
+        Arg("pad", "ints0", None, "zero padding per side (default: dilation * (k // 2))"),
+        Arg("dilation", "ints", 1),
+        Arg("groups", "int", 1),
+        Arg("bias", "bool", True),
+    )
+
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    bias: bool
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType) -> "Conv":
+        if x.rank == 0:
+            raise OpError(
+                f"conv needs an input with spatial axes, but this input is {x} (a feature vector)",
+                hint="convolutions take CxL, CxHxW or CxDxHxW inputs; use fc after flatten",
+                kind="shape",
+            )
+        if a["k"] is None:
+            raise OpError(
+                "conv needs a kernel size",
+                hint="put it in the name (conv3x3, conv5) or pass it: conv(64, k=3)",
+            )
+        k = axes(a["k"], x.rank, "k", "conv")
+        d = axes(a["dilation"], x.rank, "dilation", "conv")
+        pad = a["pad"]
+        p = tuple(di * (ki // 2) for ki, di in zip(k, d)) if pad is None else axes(pad, x.rank, "pad", "conv")
+        out = a["c"] if a["c"] is not None else x.channels
+        g = a["groups"]
+        if x.channels % g or out % g:
+            raise OpError(
+                f"conv: groups={g} must divide both the input channels ({x.channels}) and the output channels ({out})",
+                arg="groups",
+            )
+        return cls(x.channels, out, k, axes(a["stride"], x.rank, "stride", "conv"), p, d, g, a["bias"])
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.channels != self.in_channels or x.rank != len(self.kernel_size):
+            raise OpError(f"conv expects {self.in_channels} channels in {len(self.kernel_size)}D, got {x}")
+        name = f"conv{_kernel_text(self.kernel_size)}"
+        return TensorType(
+            self.out_channels,
+            tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding, self.dilation)),
+        )
+
+    def param_count(self) -> int:
+        weights = self.out_channels * (self.in_channels // self.groups) * prod(self.kernel_size)
+        return weights + (self.out_channels if self.bias else 0)
+
+    def macs(self, inputs, out) -> int:
+        return out.numel * (self.in_channels // self.groups) * prod(self.kernel_size)
+
+    def window(self) -> Window:
+        return Window(self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def label(self) -> str:
+        text = f"conv {_kernel_text(self.kernel_size)}"
+        if any(s != 1 for s in self.stride):
+            text += " /" + _kernel_text(self.stride)
+        text += f", {self.out_channels}"
+        same = tuple(d * (k // 2) for k, d in zip(self.kernel_size, self.dilation))
+        if self.padding != same:
+            text += ", pad " + _kernel_text(self.padding)
+        if any(d != 1 for d in self.dilation):
+            text += ", dilation " + _kernel_text(self.dilation)
+        if self.groups != 1:
+            text += f", groups {self.groups}"
+        return text

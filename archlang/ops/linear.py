@@ -1,0 +1,51 @@
+"""Fully connected layer (`fc`, alias `linear`) on a feature vector.
+
+Shape: F_in -> F_out.  Parameters: F_in * F_out (+ F_out with bias).  MACs: F_in * F_out.
+Its receptive field is the whole input. The input must be flat: `flatten` or global pooling
+and `flatten` come first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import TensorType
+from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, register
+
+
+@register
+@dataclass(frozen=True)
+class FC(Op):
+    name = "fc"
+    family = "fc"
+    aliases = ("linear",)
+    args = (Arg("c", "channels", REQUIRED, "output features, e.g. fc(10)"), Arg("bias", "bool", True))
+    in_features: int
+    out_features: int
+    bias: bool
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        if x.rank:
+            raise OpError(
+                f"fc needs a flat input, but this input is {x}",
+                hint=f"add 'flatten' before fc (it gives {x.numel:,} features)"
+                + (", or 'globalavgpool -> flatten' to average the spatial axes away" if x.numel > x.channels else ""),
+                kind="shape",
+            )
+        return cls(x.channels, a["c"], a["bias"])
+
+    def infer(self, inputs):
+        return TensorType(self.out_features)
+
+    def param_count(self) -> int:
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    def macs(self, inputs, out) -> int:
+        return self.in_features * self.out_features
+
+    def window(self):
+        return GLOBAL
+
+    def label(self) -> str:
+        return f"fc {self.out_features}"

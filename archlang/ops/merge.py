@@ -1,0 +1,68 @@
+"""Merges: the ops that join branches, written `add(a | b)` and `concat(a | b | c)`.
+
+add:    every branch has the same shape; the output has it too.
+concat: along channels; the spatial sizes must agree; C_out = sum of C_i.
+Each branch starts from the merge's input. Receptive field: the largest over the branches.
+`residual(f)` is sugar for add(f | shortcut), expanded by `lower`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import TensorType
+from .base import Op, OpError, register
+
+
+@register
+@dataclass(frozen=True)
+class Add(Op):
+    name = "add"
+    family = "merge"
+    merge = True
+    arity: int
+
+    @classmethod
+    def make(cls, a, inputs: tuple[TensorType, ...]):
+        return cls(len(inputs))
+
+    def infer(self, inputs):
+        first = inputs[0]
+        for i, t in enumerate(inputs[1:], 1):
+            if t != first:
+                what = "channels" if t.spatial == first.spatial else "sizes"
+                raise OpError(
+                    f"add: branch {i + 1} gives {t} but branch 1 gives {first}",
+                    branch=i,
+                    other_branch=0,
+                    kind="shape",
+                    hint=f"the branches of add must have equal shapes; their {what} differ"
+                    + ("; a 1x1 convolution (conv1x1) can change the channels" if what == "channels" else ""),
+                )
+        return first
+
+
+@register
+@dataclass(frozen=True)
+class Concat(Op):
+    name = "concat"
+    family = "merge"
+    merge = True
+    arity: int
+
+    @classmethod
+    def make(cls, a, inputs: tuple[TensorType, ...]):
+        return cls(len(inputs))
+
+    def infer(self, inputs):
+        first = inputs[0]
+        for i, t in enumerate(inputs[1:], 1):
+            if t.spatial != first.spatial:
+                raise OpError(
+                    f"concat: branch {i + 1} gives {t} but branch 1 gives {first}",
+                    branch=i,
+                    other_branch=0,
+                    kind="shape",
+                    hint="concat joins along channels; every other axis must match",
+                )
+        return TensorType(sum(t.channels for t in inputs), first.spatial)

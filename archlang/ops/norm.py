@@ -1,0 +1,109 @@
+"""Normalisation layers. All keep the shape; for the receptive field they count as pointwise
+(their statistics are not counted as spatial mixing, as Araujo et al. also do).
+
+bn:        batch norm over channels (BatchNorm1d for C and CxL, 2d for CxHxW, 3d for CxDxHxW).
+           Parameters 2C (weight and bias); the running mean and variance are buffers, not counted.
+lrn:       local response norm across channels, b = a / (k + alpha/n * sum a^2)^beta
+           (AlexNet's n=5, alpha=1e-4, beta=0.75, k=2 by default). No parameters.
+layernorm: over every non-batch axis (nn.LayerNorm(shape), ONNX LayerNormalization axis=1),
+           elementwise weight and bias: parameters 2 * C * prod(spatial).
+groupnorm: G groups of channels, per-channel weight and bias: parameters 2C.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import TensorType
+from .base import REQUIRED, Arg, Bound, Op, OpError, register
+
+
+@register
+@dataclass(frozen=True)
+class BatchNorm(Op):
+    name = "bn"
+    family = "norm"
+    aliases = ("batchnorm",)
+    args = (Arg("eps", "pos_float", 1e-5), Arg("momentum", "prob", 0.1))
+    num_features: int
+    rank: int
+    eps: float
+    momentum: float
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        return cls(x.channels, x.rank, a["eps"], a["momentum"])
+
+    def param_count(self) -> int:
+        return 2 * self.num_features
+
+
+@register
+@dataclass(frozen=True)
+class LRN(Op):
+    name = "lrn"
+    family = "norm"
+    args = (
+        Arg("size", "int", 5, "channels in each window"),
+        Arg("alpha", "float", 1e-4),
+        Arg("beta", "float", 0.75),
+        Arg("k", "float", 2.0),
+    )
+    size: int
+    alpha: float
+    beta: float
+    k: float
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        return cls(a["size"], a["alpha"], a["beta"], a["k"])
+
+    def label(self) -> str:
+        return f"lrn {self.size}"
+
+
+@register
+@dataclass(frozen=True)
+class LayerNorm(Op):
+    name = "layernorm"
+    family = "norm"
+    args = (Arg("eps", "pos_float", 1e-5),)
+    normalized_shape: tuple[int, ...]
+    eps: float
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        return cls(x.shape, a["eps"])
+
+    def param_count(self) -> int:
+        n = 1
+        for d in self.normalized_shape:
+            n *= d
+        return 2 * n
+
+
+@register
+@dataclass(frozen=True)
+class GroupNorm(Op):
+    name = "groupnorm"
+    family = "norm"
+    args = (Arg("groups", "int", REQUIRED, "the number of channel groups, e.g. groupnorm(32)"), Arg("eps", "pos_float", 1e-5))
+    groups: int
+    num_channels: int
+    eps: float
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        if x.channels % a["groups"]:
+            raise OpError(
+                f"groupnorm: {a['groups']} groups do not divide the {x.channels} channels",
+                arg="groups",
+                hint="choose a number of groups that divides the channel count",
+            )
+        return cls(a["groups"], x.channels, a["eps"])
+
+    def param_count(self) -> int:
+        return 2 * self.num_channels
+
+    def label(self) -> str:
+        return f"groupnorm {self.groups}"

@@ -1,0 +1,65 @@
+"""Structural ops: flatten, identity, dropout.
+
+flatten:  CxHxW -> C*H*W features (the receptive field becomes global).
+identity: the unit of '->': lowers to no node at all (`norm=identity` leaves no trace).
+dropout:  zeroes each element with probability p while training; shape kept; p = 0.5 default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import TensorType
+from .base import GLOBAL, Arg, Bound, Op, register
+
+
+@register
+@dataclass(frozen=True)
+class Flatten(Op):
+    name = "flatten"
+    family = "other"
+
+    def infer(self, inputs):
+        return TensorType(inputs[0].numel)
+
+    def window(self):
+        return GLOBAL
+
+
+@register
+@dataclass(frozen=True)
+class Identity(Op):
+    name = "identity"
+    family = "other"
+    elide = True
+
+
+@register
+@dataclass(frozen=True)
+class Dropout(Op):
+    name = "dropout"
+    family = "other"
+    args = (Arg("p", "prob", 0.5, "the probability of zeroing an element"),)
+    p: float
+
+    @classmethod
+    def make(cls, a: Bound, x):
+        return cls(a["p"])
+
+    def label(self) -> str:
+        return f"dropout {self.p:g}"
+
+
+@dataclass(frozen=True)
+class Input(Op):
+    """The graph's input node (not a language op: never registered)."""
+
+    name = "input"
+    family = "input"
+    type: TensorType
+
+    def infer(self, inputs):
+        return self.type
+
+    def label(self) -> str:
+        return "input"

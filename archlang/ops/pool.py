@@ -1,0 +1,147 @@
+"""Pooling: max and average windows, global pooling, adaptive average pooling.
+
+Window pooling, per spatial axis:  O = floor((I + 2P - K) / S) + 1, defaults K = 2, S = K, P = 0,
+and P <= K / 2 as PyTorch requires. Average pooling counts the zero padding (PyTorch's default).
+Global pooling keeps the spatial axes at size 1 (as nn.AdaptiveAvgPool2d(1) does): Cx1x1.
+Adaptive average pooling to N: bins start at floor(i*I/N) and end at ceil((i+1)*I/N).
+No parameters, no MACs (the MAC convention counts convolutions and fc layers only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import TensorType
+from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, register, window_out
+from .conv import _kernel_text
+
+
+def _need_spatial(op: str, x: TensorType) -> None:
+    if x.rank == 0:
+        raise OpError(
+            f"{op} needs an input with spatial axes, but this input is {x} (a feature vector)",
+            hint="pooling layers go before flatten",
+            kind="shape",
+        )
+
+
+@dataclass(frozen=True)
+class _WindowPool(Op):
+    family = "pool"
+    kernel_suffix = True
+    args = (
+        Arg("k", "ints", 2, "window size"),
+        Arg("stride", "ints", None, "step (default: the window size)"),
+        Arg("pad", "ints0", 0, "padding per side, at most half the window"),
+    )
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        _need_spatial(cls.name, x)
+        k = axes(a["k"], x.rank, "k", cls.name)
+        s = k if a["stride"] is None else axes(a["stride"], x.rank, "stride", cls.name)
+        p = axes(a["pad"], x.rank, "pad", cls.name)
+        if any(pi * 2 > ki for pi, ki in zip(p, k)):
+            raise OpError(
+                f"{cls.name}: padding {_kernel_text(p)} is more than half the window {_kernel_text(k)}",
+                arg="pad",
+                hint="PyTorch and ONNX allow at most k // 2 padding for pooling",
+            )
+        return cls(k, s, p)
+
+    def infer(self, inputs):
+        (x,) = inputs
+        name = f"{self.name}{_kernel_text(self.kernel_size)}"
+        return TensorType(
+            x.channels,
+            tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding)),
+        )
+
+    def window(self) -> Window:
+        return Window(self.kernel_size, self.stride, self.padding, (1,) * len(self.kernel_size))
+
+    def label(self) -> str:
+        text = f"{self.name} {_kernel_text(self.kernel_size)}"
+        if self.stride != self.kernel_size:
+            text += " /" + _kernel_text(self.stride)
+        if any(self.padding):
+            text += ", pad " + _kernel_text(self.padding)
+        return text
+
+
+@register
+@dataclass(frozen=True)
+class MaxPool(_WindowPool):
+    name = "maxpool"
+
+
+@register
+@dataclass(frozen=True)
+class AvgPool(_WindowPool):
+    name = "avgpool"
+
+
+@dataclass(frozen=True)
+class _GlobalPool(Op):
+    family = "pool"
+    rank: int
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        _need_spatial(cls.name, x)
+        return cls(x.rank)
+
+    def infer(self, inputs):
+        return TensorType(inputs[0].channels, (1,) * self.rank)
+
+    def window(self):
+        return GLOBAL
+
+
+@register
+@dataclass(frozen=True)
+class GlobalAvgPool(_GlobalPool):
+    name = "globalavgpool"
+
+
+@register
+@dataclass(frozen=True)
+class GlobalMaxPool(_GlobalPool):
+    name = "globalmaxpool"
+
+
+@register
+@dataclass(frozen=True)
+class AdaptiveAvgPool(Op):
+    name = "adaptiveavgpool"
+    family = "pool"
+    args = (Arg("size", "ints", REQUIRED, "the output size, e.g. adaptiveavgpool(7) gives Cx7x7"),)
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        _need_spatial(cls.name, x)
+        return cls(x.spatial, axes(a["size"], x.rank, "size", cls.name))
+
+    def infer(self, inputs):
+        return TensorType(inputs[0].channels, self.output_size)
+
+    def window(self) -> Window:
+        # Exact when I is a multiple of N (kernel = stride = I / N); otherwise the widest bin
+        # and the smallest step between bins, which bounds the receptive field from above.
+        kernel, stride = [], []
+        for i, n in zip(self.input_size, self.output_size):
+            bins = [(-(-((j + 1) * i) // n)) - (j * i) // n for j in range(n)]
+            starts = [(j * i) // n for j in range(n)]
+            kernel.append(max(bins))
+            stride.append(min((b - a for a, b in zip(starts, starts[1:])), default=i) or 1)
+        zero = (0,) * len(kernel)
+        return Window(tuple(kernel), tuple(stride), zero, (1,) * len(kernel))
+
+    def label(self) -> str:
+        return f"adaptiveavgpool {_kernel_text(self.output_size)}"

@@ -1,0 +1,127 @@
+"""Stage 1 output: the surface tree of a .arch file, one frozen class per grammar rule.
+
+`parser.parse_module` builds it; `lower` reads it. Every node carries its `Span`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import Source, Span
+
+__all__ = [
+    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple",
+    "Param", "Shape", "Use", "Network", "Block", "Module",
+]
+
+
+@dataclass(frozen=True)
+class Expr:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Num(Expr):
+    value: int | float
+
+
+@dataclass(frozen=True)
+class Bool(Expr):
+    value: bool
+
+
+@dataclass(frozen=True)
+class Name(Expr):
+    id: str
+
+
+@dataclass(frozen=True)
+class KwArg:
+    name: str
+    name_span: Span
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    func: str
+    func_span: Span
+    args: tuple[Expr, ...]
+    kwargs: tuple[KwArg, ...]
+
+
+@dataclass(frozen=True)
+class BinOp(Expr):
+    op: str  # + - * // / % **
+    op_span: Span
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Chain(Expr):
+    """`a -> b -> c`"""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Alt(Expr):
+    """`a | b | c`: the branches of add(...) and concat(...)."""
+
+    branches: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Tuple(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    span: Span
+    default: Expr | None
+
+
+@dataclass(frozen=True)
+class Shape:
+    """`3x224x224`, or LeCun's `6@28x28`: channels, then 0 to 3 spatial sizes."""
+
+    dims: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Use:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    name_span: Span
+    shape: Shape
+    body: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    body: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Module:
+    source: Source
+    items: tuple[Use | Network | Block, ...]
