@@ -206,7 +206,7 @@ class Evaluator:
         if op is not None and op.merge:
             return self._merge(e, op, env)
         args = tuple((self.eval(a, env), a.span) for a in e.args)
-        kwargs = tuple((k.name, self.eval(k.value, env), k.value.span) for k in e.kwargs)
+        kwargs = tuple((k.name, self.eval(k.value, env), k.name_span.to(k.value.span)) for k in e.kwargs)
         seen: set[str] = set()
         for k in e.kwargs:
             if k.name in seen:

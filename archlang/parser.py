@@ -222,7 +222,7 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
     assert token is not None
     span = Span(source, token.line, token.column, token.end_line, token.end_column)
     shown = str(token)
-    message = f"unexpected {shown!r}" if token.type not in ("NAME", "INT", "FLOAT") else f"unexpected {_describe(token.type)} {shown!r}"
+    message = f"unexpected {shown!r}"
     expected_set = set(getattr(err, "expected", ()) or ())
     if token.type in ("NAME", "INT", "LPAR") and "ARROW" in expected_set:
         hint = "layers in a chain are joined with '->'"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType
 from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, register, window_out
-from .conv import _kernel_text
+from .conv import _axes_text, _kernel_text
 
 
 def _need_spatial(op: str, x: TensorType) -> None:
@@ -67,9 +67,9 @@ class _WindowPool(Op):
     def label(self) -> str:
         text = f"{self.name} {_kernel_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
-            text += " /" + _kernel_text(self.stride)
+            text += " /" + _axes_text(self.stride)
         if any(self.padding):
-            text += ", pad " + _kernel_text(self.padding)
+            text += ", pad " + _axes_text(self.padding)
         return text
 
 

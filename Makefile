@@ -1,0 +1,45 @@
+# Set-up is two commands on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup graphviz bench clean
+
+setup: $(STAMP) graphviz
+
+# torch first and pinned: 2.13.0 is the CPU build cached on these machines, so the
+# project's own range is then satisfied without pulling a multi-gigabyte CUDA build
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Graphviz (dot) with apt-get"; \
+	    (apt-get install -y -qq graphviz >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && apt-get install -y -qq graphviz >/dev/null)) || \
+	    echo "could not install Graphviz; install it with: sudo apt-get install graphviz"; \
+	  else \
+	    echo "Graphviz's dot is missing; install it with: sudo apt-get install graphviz"; \
+	  fi; }
+
+demo: setup
+	$(VENV)/bin/archlang check lenet5
+	$(VENV)/bin/archlang check resnet50 | tail -n 4
+	@for net in mlp vgg11 vgg11_lrn vgg13 vgg16_c vgg16 vgg19 vgg16_bn resnet18 resnet34 resnet101 resnet152; do \
+	  $(VENV)/bin/archlang check $$net --json | $(PY) -c \
+	    'import json,sys; d=json.load(sys.stdin); print(f"{d[\"network\"]:>10}  {d[\"total_params\"]:>13,} params  {d[\"total_macs\"]/1e9:7.3f} GMACs")'; \
+	done
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/check_speed.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,138 @@
+"""The `archlang` command.
+
+    archlang check SPEC [-n NAME] [--json]
+
+SPEC is a .arch path or the name of a bundled network. Exit status: 0 valid, 1 spec error,
+2 usage error. Errors go to stderr; with --json, stdout carries {"errors": [...]} instead.
+`check` never imports torch, and imports rich only for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from .errors import ArchError
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with the command line rather than with a spec (exit status 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="archlang",
+        description="Check, draw and compile neural-network architectures written in .arch specs.",
+    )
+    parser.add_argument("--version", action="version", version=f"archlang {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    check = sub.add_parser(
+        "check",
+        help="parse, type-check and analyse a spec: shapes, parameters, MACs, receptive fields",
+        description="Print a per-layer table (or JSON) with output shapes, parameters, MACs and receptive fields.",
+    )
+    check.add_argument("spec", metavar="SPEC", help="a .arch file, or a bundled network such as resnet50")
+    check.add_argument("-n", "--network", metavar="NAME", help="the network to check (default: every network in SPEC)")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--max-nodes", type=int, metavar="N", help="raise the limit on layers per network (default 100000)")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _networks(args) -> list:
+    from .lower import Limits
+    from .program import load
+
+    limits = Limits(max_nodes=args.max_nodes) if args.max_nodes else None
+    try:
+        program = load(args.spec, limits=limits)
+    except ArchError as err:
+        if err.span is None:  # the SPEC argument itself is wrong
+            raise UsageError(err.render().removeprefix("error: ")) from None
+        raise
+    if args.network:
+        if args.network not in program.defs.networks:
+            from .errors import suggest
+
+            close = suggest(args.network, program.defs.networks)
+            raise UsageError(
+                f"no network named '{args.network}' in {args.spec}"
+                + (f" (did you mean '{close}'?)" if close else "")
+                + f"; networks: {', '.join(program.networks) or 'none'}"
+            )
+        names = [args.network]
+    elif program.default:
+        names = [program.default]
+    else:
+        names = list(program.networks)
+        if not names:
+            raise UsageError(f"{args.spec} defines no network (only blocks)")
+    return [program.network(n) for n in names]
+
+
+def _check(args) -> int:
+    networks = _networks(args)
+    if args.json:
+        data = [n.to_dict() for n in networks]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        return EXIT_OK
+    from .report import print_summary
+
+    for net in networks:
+        print_summary(net)
+    return EXIT_OK
+
+
+def _print_error(err: ArchError) -> None:
+    color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+    if not color:
+        print(err.render(), file=sys.stderr)
+        return
+    styles = {"loc": "\033[1m", "error": "\033[1;31m", "note": "\033[1;36m", "caret": "\033[1;32m", "hint": "\033[1;33m"}
+    out = []
+    for text, style in err.segments():
+        out.append(f"{styles[style]}{text}\033[0m" if style and text.strip() else text)
+    print("".join(out).rstrip("\n"), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    want_json = getattr(args, "json", False)
+    try:
+        return args.run(args)
+    except ArchError as err:
+        if want_json:
+            print(json.dumps({"errors": [err.to_dict()]}, indent=2))
+        _print_error(err)
+        return EXIT_SPEC
+    except UsageError as err:
+        if want_json:
+            print(json.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "usage",
+                                          "message": str(err), "hint": None}]}, indent=2))
+        print(f"archlang: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except RecursionError:
+        err = ArchError("the spec nests too deeply to analyse", hint="reduce the nesting of blocks and parentheses")
+        _print_error(err)
+        return EXIT_SPEC
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
