@@ -403,16 +403,13 @@ class GraphBuilder:
                     spans.get("k", c.span),
                     hint=f"drop one: {c.name}(...) or {cls.name}(k=...)",
                 )
-            if len(c.kernel) > 1 and len(c.kernel) != xt.rank:
-                dims = "x".join(str(v) for v in c.kernel)
+            if len(c.kernel) > 1 and xt.rank and len(c.kernel) != xt.rank:
                 raise ShapeError(
                     f"'{c.name}' is a {len(c.kernel)}D kernel, but the input {xt} has {xt.rank} spatial "
                     f"ax{'is' if xt.rank == 1 else 'es'}",
                     c.func_span,
                     hint=f"write {cls.name}{c.kernel[0]} for {c.kernel[0]} along every axis"
-                    + (f", or a {xt.rank}-part size like {cls.name}{'x'.join([str(c.kernel[0])] * xt.rank)}" if xt.rank > 1 else "")
-                    if xt.rank
-                    else f"{cls.name} needs spatial axes; this input is a feature vector ({dims} cannot apply)",
+                    + (f", or a {xt.rank}-part size like {cls.name}{'x'.join([str(c.kernel[0])] * xt.rank)}" if xt.rank > 1 else ""),
                 )
             keyword["k"] = c.kernel[0] if len(c.kernel) == 1 else c.kernel
         try:

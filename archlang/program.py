@@ -18,7 +18,7 @@ from .errors import ArchError, DefinitionError, LimitError, Note, SpecImportErro
 from .ir import Graph, Node
 from .lower import Definitions, Limits, lower_network
 from .ops import REGISTRY
-from .parser import parse_module
+from .parser import KEYWORDS, parse_module
 from .resources import specs_dir
 
 __all__ = ["Program", "Network", "LayerInfo", "parse", "load", "bundled_networks", "MAX_FILE_BYTES"]
@@ -209,6 +209,8 @@ class _Collector:
 
     def define(self, item: S.Block | S.Network) -> None:
         kind = "block" if isinstance(item, S.Block) else "network"
+        if item.name in KEYWORDS:
+            raise DefinitionError(f"'{item.name}' is a keyword", item.name_span, hint=f"give the {kind} another name")
         if item.name in REGISTRY or item.name == "residual":
             raise DefinitionError(
                 f"'{item.name}' is a built-in layer and cannot be redefined as a {kind}",
@@ -227,6 +229,8 @@ class _Collector:
         if isinstance(item, S.Block):
             seen: dict[str, S.Param] = {}
             for p in item.params:
+                if p.name in KEYWORDS:
+                    raise DefinitionError(f"'{p.name}' is a keyword", p.span, hint="give the parameter another name")
                 if p.name in seen:
                     raise DefinitionError(f"block {item.name} has two parameters named '{p.name}'", p.span)
                 seen[p.name] = p

@@ -1,0 +1,96 @@
+"""The `archlang` command: tables, JSON, exit codes, stderr, and no torch import."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archlang.cli import main
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, "-m", "archlang", *args], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_check_table(capsys):
+    assert main(["check", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    for text in ("lenet5", "conv 5x5, 6, pad 0", "6x28x28", "16x5x5", "61,706", "416,520", "global"):
+        assert text in out
+
+
+def test_check_json_schema(capsys):
+    assert main(["check", "lenet5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"network", "input_shape", "output_shape", "total_params", "total_macs", "layers"}
+    assert data["input_shape"] == [1, 32, 32] and data["output_shape"] == [10]
+    first = data["layers"][0]
+    assert set(first) == {"name", "op", "output_shape", "params", "macs", "receptive_field"}
+    assert first == {"name": "conv1", "op": "conv 5x5, 6, pad 0", "output_shape": [6, 28, 28], "params": 156,
+                     "macs": 117600, "receptive_field": {"size": [5, 5], "jump": [1, 1], "start": [2, 2]}}
+    assert data["layers"][-1]["receptive_field"] is None
+
+
+def test_check_a_file_with_several_networks(capsys, tmp_path):
+    spec = tmp_path / "two.arch"
+    spec.write_text("network a : 3x8x8 = conv3x3(4)\nnetwork b : 10 = fc(2)\n")
+    assert main(["check", str(spec), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["network"] for d in data] == ["a", "b"]
+    assert main(["check", str(spec), "-n", "b", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["network"] == "b"
+
+
+def test_spec_error_exit_1_on_stderr(tmp_path):
+    spec = tmp_path / "bad.arch"
+    spec.write_text("network n : 1x4x4 =\n    conv5x5(6, pad=0)\n")
+    code, out, err = run("check", str(spec))
+    assert code == 1 and out == ""
+    assert f"{spec}:2:5: error: spatial size becomes 0 after conv5x5" in err
+    assert "O = (I + 2P - K)/S + 1 = (4 + 0 - 5)/1 + 1 = 0" in err
+    assert "Traceback" not in err
+
+
+def test_spec_error_with_json_stays_json(tmp_path):
+    spec = tmp_path / "bad.arch"
+    spec.write_text("network n : 3x8x8 = conv3x3 -> rleu\n")
+    code, out, err = run("check", str(spec), "--json")
+    assert code == 1
+    (error,) = json.loads(out)["errors"]
+    assert (error["file"], error["line"], error["column"]) == (str(spec), 1, 32)
+    assert error["message"] == "unknown layer or block 'rleu'" and error["hint"] == "did you mean 'relu'?"
+
+
+@pytest.mark.parametrize("args", [[], ["check"], ["frobnicate"], ["check", "resnt50"], ["check", "lenet5", "-n", "x"],
+                                  ["check", "lenet5", "--bogus"]])
+def test_usage_errors_exit_2(args, capsys):
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err
+
+
+def test_unknown_spec_suggests_a_bundled_name(capsys):
+    assert main(["check", "resnt50"]) == 2
+    assert "did you mean 'resnet50'?" in capsys.readouterr().err
+
+
+def test_check_does_not_import_torch_or_onnx():
+    code = (
+        "import sys, io, contextlib\n"
+        "from archlang.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['check', 'resnet152']) == 0\n"
+        "    assert main(['check', 'resnet50', '--json']) == 0\n"
+        "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'graphviz') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("archlang")
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("archlang ")
