@@ -77,6 +77,8 @@ def print_summary(net: Network, console: Console | None = None) -> None:
     console.print(table)
     size_mib = net.total_params * 4 / 2**20
     console.print(
-        f"  params {net.total_params:,} ({human(net.total_params)}, {size_mib:,.1f} MiB as float32)"
-        f"   MACs {net.total_macs:,} ({human(net.total_macs)})   layers {len(net.layers)}\n"
+        f"  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
+        f"  MACs    {net.total_macs:,} ({human(net.total_macs)})\n"
+        f"  layers  {len(net.layers)}\n",
+        highlight=False,
     )

@@ -1,0 +1,40 @@
+"""The docs tell the truth: README output is what the command prints, the language
+reference covers every op of the registry."""
+
+import re
+from pathlib import Path
+
+from archlang.cli import main
+from archlang.ops import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _strip(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def test_readme_check_output_is_current(capsys):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- check-lenet5 -->\n```\n\$ archlang check lenet5\n(.*?)```", readme, re.S).group(1)
+    assert main(["check", "lenet5"]) == 0
+    assert _strip(block) == _strip(capsys.readouterr().out)
+
+
+def test_readme_error_example_is_current(tmp_path, capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"\$ archlang check lenet_typo.arch\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    Path("lenet_typo.arch").write_text(
+        "network lenet_typo : 1x12x12 =\n    conv5x5(6, pad=0) -> relu -> maxpool\n    -> conv5x5(16, pad=0)\n"
+    )
+    assert main(["check", "lenet_typo.arch"]) == 1
+    assert _strip(shown) == _strip(capsys.readouterr().err)
+
+
+def test_language_reference_covers_every_op():
+    doc = (ROOT / "docs" / "language.md").read_text()
+    doc = doc[doc.index("### Reference") : doc.index("## Layer names")]
+    rows = set(re.findall(r"^\| `(\w+)`(?: \(`(\w+)`\))? \|", doc, re.M))
+    documented = {name for row in rows for name in row if name}
+    assert documented == set(REGISTRY)
