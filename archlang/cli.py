@@ -1,6 +1,7 @@
 """The `archlang` command.
 
     archlang check SPEC [-n NAME] [--json]
+    archlang list [--json]
 
 SPEC is a .arch path or the name of a bundled network. Exit status: 0 valid, 1 spec error,
 2 usage error. Errors go to stderr; with --json, stdout carries {"errors": [...]} instead.
@@ -44,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--max-nodes", type=int, metavar="N", help="raise the limit on layers per network (default 100000)")
     check.set_defaults(run=_check)
+    listing = sub.add_parser(
+        "list",
+        help="list the bundled networks with their parameters and MACs",
+        description="List the bundled networks (usable as SPEC by name) with their sizes.",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=_list)
     return parser
 
 
@@ -88,6 +96,24 @@ def _check(args) -> int:
 
     for net in networks:
         print_summary(net)
+    return EXIT_OK
+
+
+def _list(args) -> int:
+    from .program import bundled_networks, load
+
+    networks = [load(name).network() for name in bundled_networks()]
+    if args.json:
+        print(json.dumps([
+            {"network": n.name, "spec": bundled_networks()[n.name].name, "input_shape": list(n.input_shape),
+             "output_shape": list(n.output_shape), "total_params": n.total_params, "total_macs": n.total_macs,
+             "layers": len(n.layers)}
+            for n in networks
+        ], indent=2))
+        return EXIT_OK
+    from .report import print_listing
+
+    print_listing(networks, {name: path.name for name, path in bundled_networks().items()})
     return EXIT_OK
 
 

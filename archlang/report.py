@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich import box
 from rich.console import Console
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from .program import Network
 
-__all__ = ["summary_table", "print_summary", "human"]
+__all__ = ["summary_table", "print_summary", "print_listing", "human"]
 
 _FAMILY_STYLE = {
     "conv": "cyan",
@@ -22,12 +23,17 @@ _FAMILY_STYLE = {
 }
 
 
-def human(n: int) -> str:
+def human(n: int, digits: int = 2) -> str:
     """1234567 -> '1.23 M' (SI prefixes, as MAC and parameter totals are quoted)."""
     for value, prefix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
         if n >= value:
-            return f"{n / value:.2f} {prefix}"
+            return f"{n / value:.{digits}f} {prefix}"
     return str(n)
+
+
+def _natural(name: str) -> list:
+    """resnet18 before resnet101."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -36,6 +42,16 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def _axes(values) -> str:
     return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
+
+
+def _print_wide(table: Table, console: Console | None) -> Console:
+    """Print a table without squeezing it into a narrow terminal or a pipe (rows would break
+    mid-name): the console grows to the table's natural width."""
+    if console is None:
+        console = Console()
+        console.width = max(console.width, Console(file=io.StringIO(), width=1000).measure(table).maximum)
+    console.print(table)
+    return console
 
 
 def summary_table(net: Network) -> Table:
@@ -68,13 +84,7 @@ def summary_table(net: Network) -> Table:
 
 
 def print_summary(net: Network, console: Console | None = None) -> None:
-    table = summary_table(net)
-    if console is None:
-        # never squeeze the table into a narrow terminal or a pipe: rows would break mid-name
-        needed = Console(file=io.StringIO(), width=1000).measure(table).maximum
-        console = Console()
-        console.width = max(console.width, needed)
-    console.print(table)
+    console = _print_wide(summary_table(net), console)
     size_mib = net.total_params * 4 / 2**20
     console.print(
         f"  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
@@ -82,3 +92,21 @@ def print_summary(net: Network, console: Console | None = None) -> None:
         f"  layers  {len(net.layers)}\n",
         highlight=False,
     )
+
+
+def print_listing(networks: list[Network], specs: dict[str, str], console: Console | None = None) -> None:
+    """The bundled library as one table: what `archlang list` prints."""
+    table = Table(box=box.SIMPLE_HEAD, title="[bold]bundled networks[/]", title_justify="left")
+    table.add_column("Network", no_wrap=True)
+    table.add_column("Spec", no_wrap=True)
+    table.add_column("Input", justify="right", no_wrap=True)
+    table.add_column("Output", justify="right", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    table.add_column("Layers", justify="right", no_wrap=True)
+    for net in sorted(networks, key=lambda n: (specs[n.name], _natural(n.name))):
+        table.add_row(
+            net.name, specs[net.name], _shape(net.input_shape), _shape(net.output_shape),
+            f"{net.total_params:,}", human(net.total_macs, 3), str(len(net.layers)),
+        )
+    _print_wide(table, console)

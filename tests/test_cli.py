@@ -94,3 +94,12 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("archlang")
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("archlang ")
+
+
+def test_list_shows_the_bundled_library(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("resnet18 ") < out.index("resnet101") and "25,557,032" in out and "4.089 G" in out
+    assert main(["list", "--json"]) == 0
+    rows = {r["network"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["vgg16"]["total_params"] == 138_357_544 and rows["vgg16"]["spec"] == "vgg.arch"
