@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         help="parse, type-check and analyse a spec: shapes, parameters, MACs, receptive fields",
         description="Print a per-layer table (or JSON) with output shapes, parameters, MACs and receptive fields.",
     )
-    check.add_argument("spec", metavar="SPEC", help="a .arch file, or a bundled network such as resnet50")
+    check.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
     check.add_argument("-n", "--network", metavar="NAME", help="the network to check (default: every network in SPEC)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--max-nodes", type=int, metavar="N", help="raise the limit on layers per network (default 100000)")
@@ -57,11 +57,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _networks(args) -> list:
     from .lower import Limits
-    from .program import load
+    from .program import load, parse
 
     limits = Limits(max_nodes=args.max_nodes) if args.max_nodes else None
     try:
-        program = load(args.spec, limits=limits)
+        if args.spec == "-":
+            program = parse(sys.stdin.read(), "<stdin>", limits=limits)
+        else:
+            program = load(args.spec, limits=limits)
     except ArchError as err:
         if err.span is None:  # the SPEC argument itself is wrong
             raise UsageError(err.render().removeprefix("error: ")) from None

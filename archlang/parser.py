@@ -189,6 +189,24 @@ class _Builder(Transformer):
         return S.Call(self._span(meta), str(name), self._tok(name), tuple(positional), tuple(keyword))
 
 
+def _paren_depth(text: str, end: int) -> int:
+    """How many '(' are open at `end` (comments and strings skipped)."""
+    depth, i = 0, 0
+    while i < min(end, len(text)):
+        ch = text[i]
+        if ch == "#":
+            nl = text.find("\n", i)
+            i = len(text) if nl < 0 else nl
+            continue
+        if ch == '"':
+            close = text.find('"', i + 1)
+            i = len(text) if close < 0 else close + 1
+            continue
+        depth += (ch == "(") - (ch == ")")
+        i += 1
+    return depth
+
+
 def _end_span(source: Source) -> Span:
     lines = source.text.rstrip().splitlines() or [""]
     return Span(source, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
@@ -200,6 +218,9 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
         - {"'|'", "'+'", "'-'", "'*'", "'//'", "'/'", "'%'", "'**'"}
         or {_describe(t) for t in (getattr(err, "expected", None) or ())}
     )
+    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'"}
+    if "a name" in expected and "'('" in expected:
+        expected = ["a layer or a value"] + [e for e in expected if e not in value_words]
     expect_text = ("expected " + ", ".join(expected)) if expected else None
     hint = None
     if isinstance(err, UnexpectedCharacters):
@@ -224,7 +245,10 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
     shown = str(token)
     message = f"unexpected {shown!r}"
     expected_set = set(getattr(err, "expected", ()) or ())
-    if token.type in ("NAME", "INT", "LPAR") and "ARROW" in expected_set:
+    inside_call = _paren_depth(source.text, token.start_pos) > 0
+    if token.type in ("NAME", "INT", "FLOAT", "LPAR") and inside_call and "COMMA" in expected_set:
+        hint = "arguments are separated by ','"
+    elif token.type in ("NAME", "INT", "LPAR") and "ARROW" in expected_set:
         hint = "layers in a chain are joined with '->'"
     elif token.type == "SHAPE" or (token.type == "NAME" and str(token)[:1] == "x" and "RPAR" in expected_set):
         hint = "a kernel size goes in the layer name (conv3x3) or as a tuple: k=(3, 3)"

@@ -258,7 +258,7 @@ def parse(text: str, filename: str | None = None, *, limits: Limits | None = Non
     """A program from spec text; `filename` names it in messages and anchors `use` paths."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise LimitError(f"the spec is over the {MAX_FILE_BYTES:,}-byte limit")
-    key = Path(filename).resolve() if filename else None
+    key = Path(filename).resolve() if filename and not filename.startswith("<") else None
     return _program(text, filename or "<string>", key, None, limits)
 
 

@@ -103,3 +103,13 @@ def test_list_shows_the_bundled_library(capsys):
     assert main(["list", "--json"]) == 0
     rows = {r["network"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["vgg16"]["total_params"] == 138_357_544 and rows["vgg16"]["spec"] == "vgg.arch"
+
+
+def test_spec_from_stdin():
+    proc = subprocess.run([sys.executable, "-m", "archlang", "check", "-", "--json"], input="network s : 4 = fc(2)\n",
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["total_params"] == 10
+    proc = subprocess.run([sys.executable, "-m", "archlang", "check", "-"], input="network s : 4 = fc(2 3)\n",
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("<stdin>:1:22: error: unexpected '3'")
+    assert "arguments are separated by ','" in proc.stderr

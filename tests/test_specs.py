@@ -61,3 +61,50 @@ def test_lecun_notation_is_the_same_shape():
     a = archlang.parse("network a : 6@28x28 = conv5x5(16, pad=0)").network()
     b = archlang.parse("network a : 6x28x28 = conv5x5(16, pad=0)").network()
     assert a.to_dict() == b.to_dict()
+
+
+ISSUE_VGG = """
+# specs/vgg.arch - VGG (Simonyan & Zisserman, 2014), Table 1
+block stage(c, n, norm=identity) = (conv3x3(c) -> norm -> relu) * n -> maxpool
+block classifier(classes=1000) =
+    adaptiveavgpool(7) -> flatten
+    -> fc(4096) -> relu -> dropout(0.5)
+    -> fc(4096) -> relu -> dropout(0.5)
+    -> fc(classes)
+
+network vgg16 : 3x224x224 =
+    stage(64, 2) -> stage(128, 2) -> stage(256, 3) -> stage(512, 3) -> stage(512, 3)
+    -> classifier
+network vgg16_bn : 3x224x224 =
+    stage(64, 2, norm=bn) -> stage(128, 2, norm=bn) -> stage(256, 3, norm=bn)
+    -> stage(512, 3, norm=bn) -> stage(512, 3, norm=bn) -> classifier
+"""
+
+ISSUE_RESNET = """
+# specs/resnet.arch - ResNet (He et al., 2015) as torchvision builds it
+block cbn(c, k=3, s=1) = conv(c, k=k, stride=s, bias=false) -> bn
+block basic(c, s=1) = residual(cbn(c, 3, s) -> relu -> cbn(c, 3)) -> relu
+block bottleneck(c, s=1) =
+    residual(cbn(c, 1) -> relu -> cbn(c, 3, s) -> relu -> cbn(4*c, 1)) -> relu
+block stem = cbn(64, 7, 2) -> relu -> maxpool3x3(stride=2, pad=1)
+block head(classes=1000) = globalavgpool -> flatten -> fc(classes)
+
+network resnet50 : 3x224x224 =
+    stem
+    -> bottleneck(64) * 3
+    -> bottleneck(128, 2) -> bottleneck(128) * 3
+    -> bottleneck(256, 2) -> bottleneck(256) * 5
+    -> bottleneck(512, 2) -> bottleneck(512) * 2
+    -> head
+"""
+
+
+def test_the_issue_examples_work_verbatim():
+    """The language surface promised to users: the examples as the design issue wrote them."""
+    vgg = archlang.parse(ISSUE_VGG, "vgg.arch")
+    assert vgg.network("vgg16").total_params == 138_357_544
+    assert vgg.network("vgg16_bn").total_params == 138_365_992
+    resnet = archlang.parse(ISSUE_RESNET, "resnet.arch").network("resnet50")
+    assert (resnet.total_params, resnet.total_macs) == (25_557_032, 4_089_184_256)
+    lenet = archlang.parse((specs_dir() / "lenet.arch").read_text()).network("lenet5")
+    assert lenet.total_params == 61_706
