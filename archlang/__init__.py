@@ -3,6 +3,7 @@
     program = archlang.load("resnet50")        # a path, or a bundled network's name
     net = program.network("resnet50")
     net.total_params, net.total_macs, net.layers
+    model = archlang.build("resnet50", seed=0)  # a torch.nn.Module
 """
 
 from .errors import ArchError, Span
@@ -11,6 +12,8 @@ from .lower import Limits
 from .program import LayerInfo, Network, Program, bundled_networks, load, parse
 
 __all__ = [
+    # building models
+    "build", "load_weights",
     # reading specs
     "parse", "load", "bundled_networks", "Program", "Limits",
     # analysed networks
@@ -22,3 +25,17 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def build(spec, network: str | None = None, seed: int | None = None):
+    """A torch.nn.Module for a spec (a path or a bundled network's name, as timm.create_model
+    takes a name). `network` picks one of the file's networks; `seed` makes weights
+    reproducible. The module's `.network` is its analysed network."""
+    return load(spec).network(network).to_torch(seed=seed)
+
+
+def load_weights(module, source):
+    """Copy parameters and buffers from `source` (a module or state_dict) by order and shape."""
+    from .backends.torch_weights import load_weights as _load_weights
+
+    return _load_weights(module, source)

@@ -1,6 +1,7 @@
 """The `archlang` command.
 
     archlang check SPEC [-n NAME] [--json]
+    archlang compile SPEC [-n NAME] -o model.py|model.pt2 [--seed S]
     archlang list [--json]
 
 SPEC is a .arch path or the name of a bundled network. Exit status: 0 valid, 1 spec error,
@@ -45,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--max-nodes", type=int, metavar="N", help="raise the limit on layers per network (default 100000)")
     check.set_defaults(run=_check)
+    comp = sub.add_parser(
+        "compile",
+        help="compile a spec to standalone PyTorch source (.py) or a torch.export program (.pt2)",
+        description="Compile networks. The output's suffix picks the target: .py writes one nn.Module class "
+        "per network, importing only torch; .pt2 writes a torch.export program (one network, "
+        "freshly initialised, eval mode, dynamic batch).",
+    )
+    comp.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
+    comp.add_argument("-n", "--network", metavar="NAME", help="the network to compile (default: every network in SPEC)")
+    comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py or model.pt2")
+    comp.add_argument("--seed", type=int, metavar="S", help="seed for the weights of a .pt2 program")
+    comp.add_argument("--max-nodes", type=int, metavar="N", help=argparse.SUPPRESS)
+    comp.set_defaults(run=_compile, json=False)
     listing = sub.add_parser(
         "list",
         help="list the bundled networks with their parameters and MACs",
@@ -59,7 +73,7 @@ def _networks(args) -> list:
     from .lower import Limits
     from .program import load, parse
 
-    limits = Limits(max_nodes=args.max_nodes) if args.max_nodes else None
+    limits = Limits(max_nodes=args.max_nodes) if getattr(args, "max_nodes", None) else None
     try:
         if args.spec == "-":
             program = parse(sys.stdin.read(), "<stdin>", limits=limits)
@@ -99,6 +113,37 @@ def _check(args) -> int:
 
     for net in networks:
         print_summary(net)
+    return EXIT_OK
+
+
+COMPILE_TARGETS = (".py", ".pt2")
+
+
+def _compile(args) -> int:
+    from pathlib import Path
+
+    from .output import OutputError, write_atomic
+
+    suffix = Path(args.output).suffix
+    if suffix not in COMPILE_TARGETS:
+        raise UsageError(f"cannot compile to '{suffix or args.output}'; outputs: " + ", ".join(COMPILE_TARGETS))
+    networks = _networks(args)
+    inputs = [args.spec] if args.spec != "-" and Path(args.spec).is_file() else []
+    try:
+        if suffix == ".py":
+            from .backends.python_source import python_source
+
+            write_atomic(args.output, python_source(networks, args.spec), inputs=inputs)
+        else:
+            if len(networks) != 1:
+                raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for a .pt2 program")
+            from .backends.torch_export import export_program
+
+            write_atomic(args.output, lambda tmp: export_program(networks[0], tmp, seed=args.seed), inputs=inputs)
+    except OutputError as err:
+        raise UsageError(str(err)) from None
+    names = ", ".join(n.name for n in networks)
+    print(f"wrote {args.output} ({names})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -81,6 +81,12 @@ class Network:
                 return info
         raise KeyError(name)
 
+    def to_torch(self, seed: int | None = None):
+        """A torch.nn.Module (torch.fx GraphModule) computing this network; see backends/torch_module."""
+        from .backends.torch_module import build_module
+
+        return build_module(self, seed=seed)
+
     def to_dict(self) -> dict:
         return {
             "network": self.name,
@@ -211,6 +217,11 @@ class _Collector:
         kind = "block" if isinstance(item, S.Block) else "network"
         if item.name in KEYWORDS:
             raise DefinitionError(f"'{item.name}' is a keyword", item.name_span, hint=f"give the {kind} another name")
+        if item.name.startswith("__"):
+            raise DefinitionError(
+                f"names starting with '__' are reserved: '{item.name}'", item.name_span,
+                hint=f"give the {kind} another name",
+            )
         if item.name in REGISTRY or item.name == "residual":
             raise DefinitionError(
                 f"'{item.name}' is a built-in layer and cannot be redefined as a {kind}",

@@ -3,6 +3,8 @@
 relu max(0, x) · relu6 min(max(0, x), 6) · leakyrelu x if x > 0 else slope * x ·
 elu x if x > 0 else alpha (e^x - 1) · gelu x * Phi(x) (exact erf form) · silu x * sigmoid(x) ·
 sigmoid 1 / (1 + e^-x) · tanh · softmax over the channel axis (axis 1 with the batch).
+torch: the nn module of the same name (nn.Softmax(dim=1)); relu and relu6
+run in place where the backend proves it safe, as torchvision's ReLU(inplace=True) does.
 """
 
 from __future__ import annotations
@@ -15,18 +17,26 @@ from .base import Arg, Bound, Op, register
 @dataclass(frozen=True)
 class _Activation(Op):
     family = "activation"
+    torch_class = ""
+
+    def torch_spec(self, inputs):
+        return self.torch_class, (), {}
 
 
 @register
 @dataclass(frozen=True)
 class ReLU(_Activation):
     name = "relu"
+    torch_class = "ReLU"
+    torch_inplace = True
 
 
 @register
 @dataclass(frozen=True)
 class ReLU6(_Activation):
     name = "relu6"
+    torch_class = "ReLU6"
+    torch_inplace = True
 
 
 @register
@@ -39,6 +49,9 @@ class LeakyReLU(_Activation):
     @classmethod
     def make(cls, a: Bound, x):
         return cls(a["slope"])
+
+    def torch_spec(self, inputs):
+        return "LeakyReLU", (self.slope,), {}
 
     def label(self) -> str:
         return f"leakyrelu {self.slope:g}"
@@ -55,32 +68,42 @@ class ELU(_Activation):
     def make(cls, a: Bound, x):
         return cls(a["alpha"])
 
+    def torch_spec(self, inputs):
+        return "ELU", (self.alpha,), {}
+
 
 @register
 @dataclass(frozen=True)
 class GELU(_Activation):
     name = "gelu"
+    torch_class = "GELU"
 
 
 @register
 @dataclass(frozen=True)
 class SiLU(_Activation):
     name = "silu"
+    torch_class = "SiLU"
 
 
 @register
 @dataclass(frozen=True)
 class Sigmoid(_Activation):
     name = "sigmoid"
+    torch_class = "Sigmoid"
 
 
 @register
 @dataclass(frozen=True)
 class Tanh(_Activation):
     name = "tanh"
+    torch_class = "Tanh"
 
 
 @register
 @dataclass(frozen=True)
 class Softmax(_Activation):
     name = "softmax"
+
+    def torch_spec(self, inputs):
+        return "Softmax", (), {"dim": 1}

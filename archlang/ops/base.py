@@ -6,7 +6,9 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - `infer`: the shape rule; `param_count` and `macs`: the cost rules;
 - `window`: the receptive-field step (a sliding window, `None` for pointwise ops, `GLOBAL`);
 - `label`: how tables and diagrams show it;
-- later backends add their lowerings beside these, in the same class.
+- `torch_spec` / `torch_init` / `torch_merge`: the torch.nn module it becomes, as data
+  (class name and arguments) that both the module builder and the source emitter use, and
+  its initialisation rule.
 Ops raise `OpError` (no position); `lower` attaches the span of the offending argument.
 """
 
@@ -21,7 +23,7 @@ from ..ir import TensorType
 
 __all__ = [
     "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Op",
-    "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out",
+    "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd",
 ]
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -154,6 +156,11 @@ def axes(value: int | tuple[int, ...], rank: int, arg: str, op: str) -> tuple[in
     return (value,) * rank
 
 
+def nd(name: str, rank: int) -> str:
+    """torch's 1d/2d/3d class for a spatial rank (feature vectors use 1d)."""
+    return f"{name}{max(rank, 1)}d"
+
+
 def window_out(op: str, size: int, k: int, s: int, p: int, d: int = 1) -> int:
     """O = floor((I + 2P - D(K-1) - 1) / S) + 1, as PyTorch computes it; OpError below 1."""
     keff = d * (k - 1) + 1
@@ -252,6 +259,22 @@ class Op:
 
     def label(self) -> str:
         return self.name
+
+    # -- torch: the module as data, so that building it and printing its source agree
+
+    torch_init: ClassVar[tuple[tuple[str, str, dict], ...]] = ()
+    """Initialisation as (attribute, torch.nn.init function, kwargs); attributes that are None
+    on the module (a conv without bias) are skipped. Empty: the module's own reset_parameters()."""
+
+    torch_inplace: ClassVar[bool] = False  # the torch module takes inplace=True
+
+    def torch_spec(self, inputs: tuple[TensorType, ...]) -> tuple[str, tuple, dict]:
+        """(torch.nn class name, positional args, keyword args) for this node's module."""
+        raise NotImplementedError(f"{self.name} has no torch lowering")
+
+    def torch_merge(self) -> str | None:
+        """For merges: 'add' or 'cat'; their forward is a function, not a module."""
+        return None
 
     def hyperparameters(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]

@@ -5,6 +5,8 @@ Parameters:  C_out * (C_in / G) * prod(K)  (+ C_out with bias)
 MACs:        C_out * prod(O) * (C_in / G) * prod(K)
 Receptive field:  window K, stride S, padding P, dilation D.
 Default padding is D * (K // 2) per axis: "same" at stride 1, as VGG and ResNet pad.
+torch: nn.Conv1d/2d/3d. Initialisation as torchvision's VGG and ResNet: weights
+kaiming-normal (fan_out, ReLU gain), bias zero.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from math import prod
 
 from ..ir import TensorType
-from .base import Arg, Bound, Op, OpError, Window, axes, register, window_out
+from .base import Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
 
 
 def _kernel_text(k: tuple[int, ...]) -> str:
@@ -96,6 +98,17 @@ class Conv(Op):
 
     def window(self) -> Window:
         return Window(self.kernel_size, self.stride, self.padding, self.dilation)
+
+    torch_init = (("weight", "kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}), ("bias", "zeros_", {}))
+
+    def torch_spec(self, inputs):
+        kwargs = {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+        if any(d != 1 for d in self.dilation):
+            kwargs["dilation"] = self.dilation
+        if self.groups != 1:
+            kwargs["groups"] = self.groups
+        kwargs["bias"] = self.bias
+        return nd("Conv", len(self.kernel_size)), (self.in_channels, self.out_channels), kwargs
 
     def label(self) -> str:
         text = f"conv {_kernel_text(self.kernel_size)}"

@@ -3,6 +3,8 @@
 Shape: F_in -> F_out.  Parameters: F_in * F_out (+ F_out with bias).  MACs: F_in * F_out.
 Its receptive field is the whole input. The input must be flat: `flatten` or global pooling
 and `flatten` come first.
+torch: nn.Linear, initialised by its own reset_parameters() (uniform in +-1/sqrt(F_in)), as
+torchvision's ResNet leaves it. (torchvision's VGG draws fc weights from N(0, 0.01) instead.)
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class FC(Op):
 
     def window(self):
         return GLOBAL
+
+    def torch_spec(self, inputs):
+        return "Linear", (self.in_features, self.out_features), {"bias": self.bias}
 
     def label(self) -> str:
         return f"fc {self.out_features}"

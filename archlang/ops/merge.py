@@ -4,6 +4,7 @@ add:    every branch has the same shape; the output has it too.
 concat: along channels; the spatial sizes must agree; C_out = sum of C_i.
 Each branch starts from the merge's input. Receptive field: the largest over the branches.
 `residual(f)` is sugar for add(f | shortcut), expanded by `lower`.
+torch: a sum of the branches (in place on the first where that is safe), torch.cat(dim=1).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Add(Op):
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
         return cls(len(inputs))
+
+    def torch_merge(self) -> str:
+        return "add"
 
     def infer(self, inputs):
         first = inputs[0]
@@ -53,6 +57,9 @@ class Concat(Op):
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
         return cls(len(inputs))
+
+    def torch_merge(self) -> str:
+        return "cat"
 
     def infer(self, inputs):
         first = inputs[0]

@@ -8,6 +8,8 @@ lrn:       local response norm across channels, b = a / (k + alpha/n * sum a^2)^
 layernorm: over every non-batch axis (nn.LayerNorm(shape), ONNX LayerNormalization axis=1),
            elementwise weight and bias: parameters 2 * C * prod(spatial).
 groupnorm: G groups of channels, per-channel weight and bias: parameters 2C.
+torch: nn.BatchNorm*d, nn.LocalResponseNorm, nn.LayerNorm, nn.GroupNorm; weights start at 1
+and biases at 0 (their reset_parameters(), torchvision's rule), running statistics at 0 and 1.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import REQUIRED, Arg, Bound, Op, OpError, register
+from .base import REQUIRED, Arg, Bound, Op, OpError, nd, register
 
 
 @register
@@ -37,6 +39,9 @@ class BatchNorm(Op):
     def param_count(self) -> int:
         return 2 * self.num_features
 
+    def torch_spec(self, inputs):
+        return nd("BatchNorm", self.rank), (self.num_features,), {"eps": self.eps, "momentum": self.momentum}
+
 
 @register
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class LRN(Op):
     @classmethod
     def make(cls, a: Bound, x: TensorType):
         return cls(a["size"], a["alpha"], a["beta"], a["k"])
+
+    def torch_spec(self, inputs):
+        return "LocalResponseNorm", (self.size,), {"alpha": self.alpha, "beta": self.beta, "k": self.k}
 
     def label(self) -> str:
         return f"lrn {self.size}"
@@ -81,6 +89,9 @@ class LayerNorm(Op):
             n *= d
         return 2 * n
 
+    def torch_spec(self, inputs):
+        return "LayerNorm", (self.normalized_shape,), {"eps": self.eps}
+
 
 @register
 @dataclass(frozen=True)
@@ -104,6 +115,9 @@ class GroupNorm(Op):
 
     def param_count(self) -> int:
         return 2 * self.num_channels
+
+    def torch_spec(self, inputs):
+        return "GroupNorm", (self.groups, self.num_channels), {"eps": self.eps}
 
     def label(self) -> str:
         return f"groupnorm {self.groups}"

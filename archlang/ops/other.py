@@ -3,6 +3,7 @@
 flatten:  CxHxW -> C*H*W features (the receptive field becomes global).
 identity: the unit of '->': lowers to no node at all (`norm=identity` leaves no trace).
 dropout:  zeroes each element with probability p while training; shape kept; p = 0.5 default.
+torch: nn.Flatten, nn.Dropout (identity has no module).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Flatten(Op):
     def window(self):
         return GLOBAL
 
+    def torch_spec(self, inputs):
+        return "Flatten", (), {}
+
 
 @register
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class Dropout(Op):
     def make(cls, a: Bound, x):
         return cls(a["p"])
 
+    def torch_spec(self, inputs):
+        return "Dropout", (self.p,), {}
+
     def label(self) -> str:
         return f"dropout {self.p:g}"
 
@@ -60,6 +67,9 @@ class Input(Op):
 
     def infer(self, inputs):
         return self.type
+
+    def torch_spec(self, inputs):
+        return "Identity", (), {}
 
     def label(self) -> str:
         return "input"

@@ -5,6 +5,7 @@ and P <= K / 2 as PyTorch requires. Average pooling counts the zero padding (PyT
 Global pooling keeps the spatial axes at size 1 (as nn.AdaptiveAvgPool2d(1) does): Cx1x1.
 Adaptive average pooling to N: bins start at floor(i*I/N) and end at ceil((i+1)*I/N).
 No parameters, no MACs (the MAC convention counts convolutions and fc layers only).
+torch: nn.MaxPool*d, nn.AvgPool*d, nn.AdaptiveAvgPool*d / nn.AdaptiveMaxPool*d (global: to 1).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, register, window_out
+from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
 from .conv import _axes_text, _kernel_text
 
 
@@ -64,6 +65,10 @@ class _WindowPool(Op):
     def window(self) -> Window:
         return Window(self.kernel_size, self.stride, self.padding, (1,) * len(self.kernel_size))
 
+    def torch_spec(self, inputs):
+        cls = nd("MaxPool" if self.name == "maxpool" else "AvgPool", len(self.kernel_size))
+        return cls, (self.kernel_size,), {"stride": self.stride, "padding": self.padding}
+
     def label(self) -> str:
         text = f"{self.name} {_kernel_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
@@ -101,17 +106,22 @@ class _GlobalPool(Op):
     def window(self):
         return GLOBAL
 
+    def torch_spec(self, inputs):
+        return nd(self.torch_class, self.rank), ((1,) * self.rank,), {}
+
 
 @register
 @dataclass(frozen=True)
 class GlobalAvgPool(_GlobalPool):
     name = "globalavgpool"
+    torch_class = "AdaptiveAvgPool"
 
 
 @register
 @dataclass(frozen=True)
 class GlobalMaxPool(_GlobalPool):
     name = "globalmaxpool"
+    torch_class = "AdaptiveMaxPool"
 
 
 @register
@@ -142,6 +152,9 @@ class AdaptiveAvgPool(Op):
             stride.append(min((b - a for a, b in zip(starts, starts[1:])), default=i) or 1)
         zero = (0,) * len(kernel)
         return Window(tuple(kernel), tuple(stride), zero, (1,) * len(kernel))
+
+    def torch_spec(self, inputs):
+        return nd("AdaptiveAvgPool", len(self.output_size)), (self.output_size,), {}
 
     def label(self) -> str:
         return f"adaptiveavgpool {_kernel_text(self.output_size)}"

@@ -1,0 +1,161 @@
+"""Backend: analysed networks -> standalone PyTorch source, one nn.Module class per network.
+
+The file imports only torch. Each class builds the same modules, at the same names, with
+the same initialisation rule as `archlang.build` (so state_dicts are interchangeable), and
+its forward is the same straight-line code. Modules come from `Op.torch_spec`, the data the
+module builder uses too, printed with repr().
+
+Nothing from a spec reaches the source unchecked: names must be plain identifiers (the
+grammar guarantees it; this module checks again and refuses anything else), numbers are
+printed by repr(), and the only free text (the spec's file name) is reduced to safe
+characters inside a comment.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import TYPE_CHECKING
+
+from ..errors import ArchError
+from .torch_module import inplace_plan
+
+if TYPE_CHECKING:
+    from ..program import Network
+
+__all__ = ["python_source", "class_name"]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name) or keyword.iskeyword(name) or name.startswith("__"):
+        raise ArchError(f"'{name}' cannot be used as a Python name in generated code")
+    return name
+
+
+def _attr_path(dotted: str) -> str:
+    return ".".join(_ident(part) for part in dotted.split("."))
+
+
+def class_name(network: str) -> str:
+    """resnet50 -> Resnet50, vgg16_bn -> Vgg16Bn."""
+    if not _IDENT.match(network):
+        raise ArchError(f"'{network}' cannot be used as a Python class name")
+    name = "".join(part[:1].upper() + part[1:] for part in network.split("_") if part) or "Net"
+    if keyword.iskeyword(name) or name in ("Tensor", "Module", "torch", "nn"):
+        name += "Net"
+    return name
+
+
+def _literal(value) -> str:
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, str) and _IDENT.match(value):
+        return repr(value)
+    raise ArchError(f"cannot print {type(value).__name__} into generated code")
+
+
+def _constructor(cls: str, args: tuple, kwargs: dict) -> str:
+    parts = [_literal(a) for a in args] + [f"{_ident(k)}={_literal(v)}" for k, v in kwargs.items()]
+    return f"nn.{_ident(cls)}({', '.join(parts)})"
+
+
+def _class_source(network: "Network") -> list[str]:
+    graph = network.graph
+    plan = inplace_plan(graph)
+    name = class_name(network.name)
+    shape = "x".join(map(str, network.input_shape))
+    lines = [
+        f"class {name}(nn.Module):",
+        f'    """{_safe_comment(network.name)}: input Nx{shape}, output Nx{"x".join(map(str, network.output_shape))}; '
+        f'{network.total_params:,} parameters, {network.total_macs:,} MACs."""',
+        "",
+        "    def __init__(self):",
+        "        super().__init__()",
+    ]
+    containers: set[str] = set()
+    init_rules: dict[str, tuple] = {}
+    for node in graph.layers:
+        if node.op.torch_merge() is not None:
+            continue
+        parts = node.name.split(".")
+        for depth in range(1, len(parts)):
+            scope = ".".join(parts[:depth])
+            if scope not in containers:
+                containers.add(scope)
+                label = node.scopes[depth - 1].label if depth - 1 < len(node.scopes) else scope
+                lines.append(f"        self.{_attr_path(scope)} = nn.Module()  # {_safe_comment(label)}")
+        types = tuple(graph.node(i).type for i in node.inputs)
+        cls, args, kwargs = node.op.torch_spec(types)
+        if plan[node.name] and node.op.torch_inplace:
+            kwargs = {**kwargs, "inplace": True}
+        lines.append(f"        self.{_attr_path(node.name)} = {_constructor(cls, args, kwargs)}")
+        rules = type(node.op).torch_init
+        if rules:
+            init_rules.setdefault(cls, rules)
+    if init_rules:
+        lines.append("        self.reset_parameters()")
+        lines += ["", "    def reset_parameters(self):", "        for m in self.modules():"]
+        for i, (cls, rules) in enumerate(sorted(init_rules.items())):
+            lines.append(f"            {'if' if i == 0 else 'elif'} isinstance(m, nn.{_ident(cls)}):")
+            for attr, fn, kwargs in rules:
+                call = f"nn.init.{_ident(fn)}(m.{_ident(attr)}" + "".join(
+                    f", {_ident(k)}={_literal(v)}" for k, v in kwargs.items()
+                ) + ")"
+                lines.append(f"                if m.{_ident(attr)} is not None:")
+                lines.append(f"                    {call}")
+    lines += ["", "    def forward(self, x):"]
+    var = {"input": "x"}
+    used = {"x", "self", "torch", "nn"}
+    for node in graph.layers:
+        local = node.name.replace(".", "_")
+        candidate, n = local, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{local}_{n}"
+        used.add(candidate)
+        args = [var[i] for i in node.inputs]
+        merge = node.op.torch_merge()
+        if merge == "add":
+            if plan[node.name]:
+                expr = args[0] + "".join(f".add_({a})" for a in args[1:])
+            else:
+                expr = " + ".join(args)
+        elif merge == "cat":
+            expr = f"torch.cat([{', '.join(args)}], dim=1)"
+        else:
+            expr = f"self.{_attr_path(node.name)}({args[0]})"
+        lines.append(f"        {_ident(candidate)} = {expr}  # {node.type}")
+        var[node.name] = candidate
+    lines.append(f"        return {var[graph.output]}")
+    return lines
+
+
+def _safe_comment(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.,=()/ x+*-]", "?", text)[:200]
+
+
+def python_source(networks: list["Network"], spec_name: str = "") -> str:
+    """The source of a Python module defining one nn.Module class per network."""
+    from .. import __version__
+
+    names = [class_name(n.name) for n in networks]
+    if len(set(names)) != len(names):
+        raise ArchError("two networks would get the same class name: " + ", ".join(names))
+    head = [
+        f"# Generated by archlang {__version__} from {_safe_comment(spec_name) or 'a spec'}.",
+        "# Standalone PyTorch: needs only torch. Layer names follow the spec, so state_dict keys",
+        "# match archlang.build(...) and its weights load directly.",
+        "",
+        "import torch",
+        "from torch import nn",
+        "",
+        f"__all__ = [{', '.join(repr(n) for n in names)}]",
+    ]
+    body: list[str] = []
+    for network in networks:
+        body += ["", ""] + _class_source(network)
+    return "\n".join(head + body) + "\n"

@@ -1,0 +1,301 @@
+"""Stage 5, PyTorch: built modules against the IR, against torchvision-style hand-written
+models, and in use (training, torch.compile, torch.export, DistributedDataParallel)."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import fx, nn
+
+import archlang
+from archlang.backends.python_source import python_source
+from archlang.backends.torch_weights import WeightsError
+
+from . import reference_models as ref
+from .conftest import BUNDLED
+
+
+def exec_source(source: str) -> dict:
+    namespace: dict = {"__name__": "generated_model"}
+    exec(compile(source, "<generated>", "exec"), namespace)
+    return namespace
+
+
+def activations(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every node's value: forward hooks on the layer modules, fx for the merges between them."""
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o.shape))
+        for name, _ in module.named_modules()
+        if name and not list(module.get_submodule(name).children())
+    ]
+    try:
+        interp = fx.Interpreter(module)
+        values = {}
+        run_node = interp.run_node
+
+        def record(n):
+            out = run_node(n)
+            values[n] = out.shape if isinstance(out, torch.Tensor) else None
+            return out
+
+        interp.run_node = record
+        interp.run(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen, values
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_network_builds_as_the_ir_says(name):
+    net = archlang.load(name).network()
+    module = archlang.build(name, seed=0).eval()
+    assert module.network is not None and module.network.name == name
+    assert sum(p.numel() for p in module.parameters()) == net.total_params
+    x = torch.randn(2, *net.input_shape)
+    with torch.no_grad():
+        hooked, values = activations(module, x)
+        out = module(x)
+    layer_shapes = {info.name: (2, *info.output_shape) for info in net.layers}
+    for name_, shape in hooked.items():
+        assert tuple(shape) == layer_shapes[name_], name_
+    assert len(hooked) == sum(1 for n in net.graph.layers if n.op.torch_merge() is None)
+    merges = [n for n in net.graph.layers if n.op.torch_merge()]
+    merge_shapes = [tuple(s) for n, s in values.items() if n.op == "call_function"]
+    assert merge_shapes == [(2, *n.type.shape) for n in merges]
+    assert tuple(out.shape) == (2, *net.output_shape)
+
+    # the standalone source, run in a fresh namespace with the same weights, agrees exactly
+    namespace = exec_source(python_source([net], "spec.arch"))
+    standalone = namespace[namespace["__all__"][0]]().eval()
+    standalone.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        assert torch.equal(standalone(x[:1]), module(x[:1]))
+
+
+def test_state_dict_keys_read_like_the_spec():
+    keys = list(archlang.build("resnet50").state_dict())
+    assert keys[:3] == ["stem1.cbn1.conv1.weight", "stem1.cbn1.bn1.weight", "stem1.cbn1.bn1.bias"]
+    assert "bottleneck1.shortcut1.conv1.weight" in keys and keys[-2:] == ["head1.fc1.weight", "head1.fc1.bias"]
+    assert keys == list(archlang.build("resnet50").state_dict())  # stable across builds
+
+
+def test_seed_makes_weights_reproducible():
+    a, b, c = (archlang.build("lenet5", seed=s).state_dict() for s in (7, 7, 8))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["conv1.weight"], c["conv1.weight"])
+    state = torch.random.get_rng_state()
+    archlang.build("lenet5", seed=3)
+    assert torch.equal(state, torch.random.get_rng_state())  # a seeded build leaves the global RNG alone
+
+
+def test_initialisation_follows_torchvision():
+    module = archlang.build("resnet18", seed=0)
+    conv = module.get_submodule("basic1.cbn1.conv1")
+    fan_out = conv.out_channels * 9
+    assert abs(conv.weight.std().item() - (2 / fan_out) ** 0.5) < 0.01
+    bn = module.get_submodule("basic1.cbn1.bn1")
+    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+    assert torch.all(bn.running_mean == 0) and torch.all(bn.running_var == 1)
+    vgg = archlang.build("vgg11", seed=0)
+    assert torch.all(vgg.get_submodule("vgg1.stage1.conv1").bias == 0)
+
+
+def test_build_from_a_path_and_to_torch(tmp_path):
+    spec = tmp_path / "tiny.arch"
+    spec.write_text("network a : 3x8x8 = conv3x3(4) -> relu\nnetwork b : 5 = fc(3)\n")
+    assert archlang.build(spec, "b")(torch.zeros(1, 5)).shape == (1, 3)
+    net = archlang.load(spec).network("a")
+    module = net.to_torch(seed=1)
+    assert module.network is net and module(torch.zeros(1, 3, 8, 8)).shape == (1, 4, 8, 8)
+
+
+# ---- weights from torchvision-style models
+
+PAIRS = [
+    ("vgg11", lambda: ref.vgg("A"), (2, 3, 64, 64)),
+    ("vgg11_bn", lambda: ref.vgg("A", batch_norm=True), (2, 3, 64, 64)),
+    ("resnet18", ref.resnet18, (2, 3, 224, 224)),
+    ("resnet50", ref.resnet50, (2, 3, 224, 224)),
+]
+
+
+@pytest.mark.parametrize("name,make_reference,shape", PAIRS, ids=[p[0] for p in PAIRS])
+def test_torchvision_weights_load_and_compute_the_same(name, make_reference, shape):
+    torch.manual_seed(0)
+    reference = make_reference()
+    # give batch norm non-trivial statistics so that buffers are checked too
+    for m in reference.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+    built = archlang.build(name, seed=1)
+    assert [p.shape for p in built.parameters()] == [p.shape for p in reference.parameters()]
+    archlang.load_weights(built, reference.state_dict())
+    reference.eval()
+    built.eval()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        assert (built(x) - reference(x)).abs().max().item() <= 1e-5
+    archlang.load_weights(built, reference)  # a module works as the source too
+
+
+def test_load_weights_mismatch_names_the_pair_and_copies_nothing():
+    built = archlang.build("resnet18", seed=0)
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    with pytest.raises(WeightsError) as info:
+        archlang.load_weights(built, ref.resnet50())
+    message = info.value.message
+    assert "tensor 1 differs" not in message  # the stems agree; the first difference is later
+    assert "basic1.cbn1.conv1.weight is 64x64x3x3 here, layer1.0.conv1.weight is 64x64x1x1 in the source" in message
+    assert all(torch.equal(before[k], v) for k, v in built.state_dict().items())
+    with pytest.raises(WeightsError, match="the first without a partner is"):
+        archlang.load_weights(archlang.build("lenet5"), {k: v for k, v in archlang.build("lenet5").state_dict().items()
+                                                          if not k.startswith("fc3")})
+
+
+# ---- in use
+
+def _learnable_data(shape, classes=10, n=512, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *shape, generator=g)
+    teacher = torch.randn(x[0].numel(), classes, generator=g)
+    y = (x.flatten(1) @ teacher).argmax(1)
+    return x, y
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet5"])
+def test_training_halves_the_loss(name):
+    module = archlang.build(name, seed=0)
+    x, y = _learnable_data(module.network.input_shape)
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for step in range(300):
+        i = (step * 64) % len(x)
+        opt.zero_grad()
+        loss = loss_fn(module(x[i : i + 64]), y[i : i + 64])
+        loss.backward()
+        if step == 0:
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-20:]) / 20 <= 0.5 * sum(losses[:20]) / 20
+
+
+def test_torch_compile_gives_the_eager_output():
+    module = archlang.build("lenet5", seed=0).eval()
+    x = torch.randn(4, 1, 32, 32)
+    compiled = torch.compile(module)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), module(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18"])
+def test_torch_export(name):
+    module = archlang.build(name, seed=0).eval()
+    x = torch.randn(2, *module.network.input_shape)
+    program = torch.export.export(module, (x,))
+    with torch.no_grad():
+        assert torch.allclose(program.module()(x), module(x), atol=1e-5)
+
+
+def test_compile_command_writes_py_and_pt2(tmp_path):
+    archlang_cli = [sys.executable, "-m", "archlang", "compile"]
+    subprocess.run([*archlang_cli, "lenet5", "-o", str(tmp_path / "lenet.py")], check=True, capture_output=True)
+    namespace = exec_source((tmp_path / "lenet.py").read_text())
+    assert namespace["__all__"] == ["Lenet5"]
+    subprocess.run([*archlang_cli, "lenet5", "-o", str(tmp_path / "lenet.pt2"), "--seed", "3"], check=True,
+                   capture_output=True)
+    program = torch.export.load(str(tmp_path / "lenet.pt2"))
+    reference = archlang.build("lenet5", seed=3).eval()
+    for batch in (1, 5):  # the batch dimension is dynamic
+        x = torch.randn(batch, 1, 32, 32)
+        with torch.no_grad():
+            assert torch.allclose(program.module()(x), reference(x), atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.pt2", "lenet.py"]  # no temporary files left
+
+
+def test_compile_refuses_bad_outputs(tmp_path):
+    spec = tmp_path / "net.arch"
+    spec.write_text("network a : 4 = fc(2)\nnetwork b : 4 = fc(3)\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "archlang", "compile", *a], capture_output=True, text=True)
+    assert run(str(spec), "-o", str(spec)).returncode == 2
+    assert spec.read_text().startswith("network a")
+    assert run(str(spec), "-o", str(tmp_path / "out.txt")).returncode == 2
+    bad = run(str(spec), "-o", str(tmp_path / "out.pt2"))
+    assert bad.returncode == 2 and "choose one with -n" in bad.stderr
+    assert run(str(spec), "-o", str(tmp_path / "nodir" / "x.py")).returncode == 2
+    both = run(str(spec), "-o", str(tmp_path / "both.py"))
+    assert both.returncode == 0
+    assert exec_source((tmp_path / "both.py").read_text())["__all__"] == ["A", "B"]
+
+
+def test_generated_source_cannot_be_injected(tmp_path):
+    weird = tmp_path / 'evil"\n__import__("os").system("x")#.arch'
+    weird.write_text("block __x = relu\nnetwork a : 4 = fc(2)\n")
+    with pytest.raises(archlang.ArchError, match="reserved"):
+        archlang.load(weird)
+    weird.write_text("block def = relu\nnetwork None : 4 = fc(2) -> def\n")
+    program = archlang.load(weird)
+    source = python_source([program.network("None")], str(weird))
+    tree = ast.parse(source)
+    imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert imports == ["import torch", "from torch import nn"]
+    called = {getattr(n.func, "id", getattr(n.func, "attr", None)) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    assert not called & {"__import__", "system", "eval", "exec"}
+    assert source.splitlines()[0].startswith("# Generated by archlang") and '"' not in source.splitlines()[0]
+    namespace = exec_source(source)
+    assert namespace["__all__"] == ["NoneNet"]
+    assert namespace["NoneNet"]()(torch.zeros(1, 4)).shape == (1, 2)
+
+
+# ---- past one machine
+
+DDP_WORKER = r"""
+import os, sys, torch, torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+import archlang
+
+rank, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+model = DDP(archlang.build("lenet5", seed=0))
+start = [p.detach().clone() for p in model.parameters()]
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+g = torch.Generator().manual_seed(100 + rank)  # different data on each rank
+for _ in range(3):
+    x, y = torch.randn(8, 1, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+params = [p.detach() for p in model.parameters()]
+assert any(not torch.equal(a, b) for a, b in zip(start, params)), "training changed nothing"
+torch.save(params, out)
+dist.destroy_process_group()
+"""
+
+
+def test_distributed_data_parallel_keeps_ranks_identical(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "worker.py"
+    script.write_text(DDP_WORKER)
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(rank), str(port), str(tmp_path / f"rank{rank}.pt")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for rank in (0, 1)
+    ]
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert len(rank0) == 10 and all(torch.equal(a, b) for a, b in zip(rank0, rank1))
