@@ -18,15 +18,23 @@ from .base import Arg, Bound, Op, register
 class _Activation(Op):
     family = "activation"
     torch_class = ""
+    onnx_op = ""
 
     def torch_spec(self, inputs):
         return self.torch_class, (), {}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node(self.onnx_op, inputs, [output], **self.onnx_attrs())
+
+    def onnx_attrs(self) -> dict:
+        return {}
 
 
 @register
 @dataclass(frozen=True)
 class ReLU(_Activation):
     name = "relu"
+    onnx_op = "Relu"
     torch_class = "ReLU"
     torch_inplace = True
 
@@ -37,6 +45,12 @@ class ReLU6(_Activation):
     name = "relu6"
     torch_class = "ReLU6"
     torch_inplace = True
+
+    def onnx_nodes(self, g, inputs, output, types):
+        import numpy as np
+
+        g.node("Clip", [inputs[0], g.const("min", np.array(0, np.float32)), g.const("max", np.array(6, np.float32))],
+               [output])
 
 
 @register
@@ -50,8 +64,13 @@ class LeakyReLU(_Activation):
     def make(cls, a: Bound, x):
         return cls(a["slope"])
 
+    onnx_op = "LeakyRelu"
+
     def torch_spec(self, inputs):
         return "LeakyReLU", (self.slope,), {}
+
+    def onnx_attrs(self):
+        return {"alpha": self.slope}
 
     def label(self) -> str:
         return f"leakyrelu {self.slope:g}"
@@ -68,14 +87,20 @@ class ELU(_Activation):
     def make(cls, a: Bound, x):
         return cls(a["alpha"])
 
+    onnx_op = "Elu"
+
     def torch_spec(self, inputs):
         return "ELU", (self.alpha,), {}
+
+    def onnx_attrs(self):
+        return {"alpha": self.alpha}
 
 
 @register
 @dataclass(frozen=True)
 class GELU(_Activation):
     name = "gelu"
+    onnx_op = "Gelu"
     torch_class = "GELU"
 
 
@@ -85,11 +110,16 @@ class SiLU(_Activation):
     name = "silu"
     torch_class = "SiLU"
 
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("Sigmoid", inputs, [g.temp("sigmoid")], suffix="sigmoid")
+        g.node("Mul", [inputs[0], g.temp("sigmoid")], [output])
+
 
 @register
 @dataclass(frozen=True)
 class Sigmoid(_Activation):
     name = "sigmoid"
+    onnx_op = "Sigmoid"
     torch_class = "Sigmoid"
 
 
@@ -97,6 +127,7 @@ class Sigmoid(_Activation):
 @dataclass(frozen=True)
 class Tanh(_Activation):
     name = "tanh"
+    onnx_op = "Tanh"
     torch_class = "Tanh"
 
 
@@ -105,5 +136,10 @@ class Tanh(_Activation):
 class Softmax(_Activation):
     name = "softmax"
 
+    onnx_op = "Softmax"
+
     def torch_spec(self, inputs):
         return "Softmax", (), {"dim": 1}
+
+    def onnx_attrs(self):
+        return {"axis": 1}

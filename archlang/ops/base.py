@@ -8,7 +8,8 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - `label`: how tables and diagrams show it;
 - `torch_spec` / `torch_init` / `torch_merge`: the torch.nn module it becomes, as data
   (class name and arguments) that both the module builder and the source emitter use, and
-  its initialisation rule.
+  its initialisation rule;
+- `onnx_nodes`: the ONNX nodes it becomes.
 Ops raise `OpError` (no position); `lower` attaches the span of the offending argument.
 """
 
@@ -275,6 +276,12 @@ class Op:
     def torch_merge(self) -> str | None:
         """For merges: 'add' or 'cat'; their forward is a function, not a module."""
         return None
+
+    # -- ONNX: the nodes this op becomes (backends/onnx_model.OnnxBuilder is `g`)
+
+    def onnx_nodes(self, g, inputs: list[str], output: str, types: tuple[TensorType, ...]) -> None:
+        """Append this layer's ONNX nodes to `g`, reading `inputs` and writing `output`."""
+        raise NotImplementedError(f"{self.name} has no ONNX lowering")
 
     def hyperparameters(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]

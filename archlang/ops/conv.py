@@ -110,6 +110,11 @@ class Conv(Op):
         kwargs["bias"] = self.bias
         return nd("Conv", len(self.kernel_size)), (self.in_channels, self.out_channels), kwargs
 
+    def onnx_nodes(self, g, inputs, output, types):
+        weights = [inputs[0], g.weight("weight")] + ([g.weight("bias")] if self.bias else [])
+        g.node("Conv", weights, [output], kernel_shape=list(self.kernel_size), strides=list(self.stride),
+               pads=list(self.padding) * 2, dilations=list(self.dilation), group=self.groups)
+
     def label(self) -> str:
         text = f"conv {_kernel_text(self.kernel_size)}"
         if any(s != 1 for s in self.stride):

@@ -52,5 +52,9 @@ class FC(Op):
     def torch_spec(self, inputs):
         return "Linear", (self.in_features, self.out_features), {"bias": self.bias}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        args = [inputs[0], g.weight("weight")] + ([g.weight("bias")] if self.bias else [])
+        g.node("Gemm", args, [output], transB=1)
+
     def label(self) -> str:
         return f"fc {self.out_features}"

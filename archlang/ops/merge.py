@@ -30,6 +30,13 @@ class Add(Op):
     def torch_merge(self) -> str:
         return "add"
 
+    def onnx_nodes(self, g, inputs, output, types):
+        acc = inputs[0]
+        for i, other in enumerate(inputs[1:], 1):
+            out = output if i == len(inputs) - 1 else g.temp(f"sum{i}")
+            g.node("Add", [acc, other], [out], suffix="" if out == output else f"sum{i}")
+            acc = out
+
     def infer(self, inputs):
         first = inputs[0]
         for i, t in enumerate(inputs[1:], 1):
@@ -60,6 +67,9 @@ class Concat(Op):
 
     def torch_merge(self) -> str:
         return "cat"
+
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("Concat", inputs, [output], axis=1)
 
     def infer(self, inputs):
         first = inputs[0]

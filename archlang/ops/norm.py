@@ -42,6 +42,10 @@ class BatchNorm(Op):
     def torch_spec(self, inputs):
         return nd("BatchNorm", self.rank), (self.num_features,), {"eps": self.eps, "momentum": self.momentum}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        stats = [g.weight(t) for t in ("weight", "bias", "running_mean", "running_var")]
+        g.node("BatchNormalization", [inputs[0], *stats], [output], epsilon=self.eps)
+
 
 @register
 @dataclass(frozen=True)
@@ -61,10 +65,19 @@ class LRN(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
+        if a["size"] % 2 == 0:
+            raise OpError(
+                f"lrn: the window size must be odd, got {a['size']}",
+                arg="size",
+                hint="an even window is not centred on its channel (and PyTorch and ONNX lean it different ways)",
+            )
         return cls(a["size"], a["alpha"], a["beta"], a["k"])
 
     def torch_spec(self, inputs):
         return "LocalResponseNorm", (self.size,), {"alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("LRN", inputs, [output], size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
 
     def label(self) -> str:
         return f"lrn {self.size}"
@@ -92,6 +105,10 @@ class LayerNorm(Op):
     def torch_spec(self, inputs):
         return "LayerNorm", (self.normalized_shape,), {"eps": self.eps}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("LayerNormalization", [inputs[0], g.weight("weight"), g.weight("bias")], [output], axis=1,
+               epsilon=self.eps)
+
 
 @register
 @dataclass(frozen=True)
@@ -118,6 +135,10 @@ class GroupNorm(Op):
 
     def torch_spec(self, inputs):
         return "GroupNorm", (self.groups, self.num_channels), {"eps": self.eps}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("GroupNormalization", [inputs[0], g.weight("weight"), g.weight("bias")], [output],
+               num_groups=self.groups, epsilon=self.eps)
 
     def label(self) -> str:
         return f"groupnorm {self.groups}"

@@ -29,6 +29,9 @@ class Flatten(Op):
     def torch_spec(self, inputs):
         return "Flatten", (), {}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("Flatten", inputs, [output], axis=1)
+
 
 @register
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Dropout(Op):
     def torch_spec(self, inputs):
         return "Dropout", (self.p,), {}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("Identity", inputs, [output])  # inference: dropout passes its input through
+
     def label(self) -> str:
         return f"dropout {self.p:g}"
 
@@ -70,6 +76,9 @@ class Input(Op):
 
     def torch_spec(self, inputs):
         return "Identity", (), {}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("Identity", inputs, [output])
 
     def label(self) -> str:
         return "input"

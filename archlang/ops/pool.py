@@ -69,6 +69,13 @@ class _WindowPool(Op):
         cls = nd("MaxPool" if self.name == "maxpool" else "AvgPool", len(self.kernel_size))
         return cls, (self.kernel_size,), {"stride": self.stride, "padding": self.padding}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        attrs = {"kernel_shape": list(self.kernel_size), "strides": list(self.stride), "pads": list(self.padding) * 2}
+        if self.name == "avgpool":
+            g.node("AveragePool", inputs, [output], count_include_pad=1, **attrs)
+        else:
+            g.node("MaxPool", inputs, [output], **attrs)
+
     def label(self) -> str:
         text = f"{self.name} {_kernel_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
@@ -109,12 +116,16 @@ class _GlobalPool(Op):
     def torch_spec(self, inputs):
         return nd(self.torch_class, self.rank), ((1,) * self.rank,), {}
 
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node(self.onnx_op, inputs, [output])
+
 
 @register
 @dataclass(frozen=True)
 class GlobalAvgPool(_GlobalPool):
     name = "globalavgpool"
     torch_class = "AdaptiveAvgPool"
+    onnx_op = "GlobalAveragePool"
 
 
 @register
@@ -122,6 +133,7 @@ class GlobalAvgPool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     name = "globalmaxpool"
     torch_class = "AdaptiveMaxPool"
+    onnx_op = "GlobalMaxPool"
 
 
 @register
@@ -155,6 +167,39 @@ class AdaptiveAvgPool(Op):
 
     def torch_spec(self, inputs):
         return nd("AdaptiveAvgPool", len(self.output_size)), (self.output_size,), {}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        # An exact multiple is plain average pooling. Otherwise adaptive pooling is linear per
+        # axis, out = A @ x with A[o, i] = 1/|bin o| over bin o: one MatMul per axis, moving
+        # each axis last in turn (the last axis is done first, needing no transpose).
+        if all(i % o == 0 for i, o in zip(self.input_size, self.output_size)):
+            k = [i // o for i, o in zip(self.input_size, self.output_size)]
+            g.node("AveragePool", inputs, [output], kernel_shape=k, strides=k)
+            return
+        import numpy as np
+
+        rank = len(self.input_size)
+        x = inputs[0]
+        for step, axis in enumerate(reversed(range(rank))):
+            size, out_size = self.input_size[axis], self.output_size[axis]
+            matrix = np.zeros((size, out_size), dtype=np.float32)
+            for o in range(out_size):
+                lo, hi = (o * size) // out_size, -(-((o + 1) * size) // out_size)
+                matrix[lo:hi, o] = 1.0 / (hi - lo)
+            last = step == rank - 1
+            dim = 2 + axis
+            perm = list(range(2 + rank))
+            perm[dim], perm[-1] = perm[-1], perm[dim]
+            if axis != rank - 1:
+                g.node("Transpose", [x], [g.temp(f"t{step}")], suffix=f"t{step}", perm=perm)
+                x = g.temp(f"t{step}")
+            pooled = g.temp(f"m{step}") if (axis != rank - 1 or not last) else output
+            g.node("MatMul", [x, g.const(f"bins{step}", matrix)], [pooled], suffix=f"m{step}")
+            x = pooled
+            if axis != rank - 1:
+                back = output if last else g.temp(f"b{step}")
+                g.node("Transpose", [x], [back], suffix=f"b{step}", perm=perm)
+                x = back
 
     def label(self) -> str:
         return f"adaptiveavgpool {_kernel_text(self.output_size)}"

@@ -1,0 +1,144 @@
+"""Backend: an analysed network -> an ONNX model, built straight from the IR with onnx.helper
+(no tracing). Each op emits its own nodes (`Op.onnx_nodes`); this module supplies the
+builder they write into, the weights, and the model around them.
+
+- One pinned opset (`OPSET`), high enough for every op of the language.
+- Named input `input` and output `output`, a symbolic batch dimension `batch`.
+- Node and value names are the IR's names (`stem1.cbn1.conv1`), so the graph reads like the
+  spec and ONNX's shape inference can be checked against archlang's, value by value.
+- Weights come from a built torch module's state_dict (same function in both runtimes), or
+  from `archlang.build(..., seed=seed)`'s initialisation. Same spec and seed: same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from ..ir import Graph, Node
+
+if TYPE_CHECKING:
+    from ..program import Network
+
+__all__ = ["OPSET", "OnnxBuilder", "onnx_model", "export_onnx", "value_name"]
+
+OPSET = 21  # GroupNormalization with per-channel scale (21), Gelu (20), LayerNormalization (17)
+IR_VERSION = 10  # the ONNX IR version that opset 21 came with; ONNX Runtime reads it
+
+
+def value_name(graph: Graph, name: str) -> str:
+    """The ONNX value a node produces: its own name, `input` and `output` at the ends."""
+    if name == graph.output:
+        return "output"
+    return name
+
+
+class OnnxBuilder:
+    """What an op's `onnx_nodes` writes into: nodes, weights and constants."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+        self.weights = weights
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
+        self.node_name = ""
+
+    def node(self, op_type: str, inputs: list[str], outputs: list[str], suffix: str = "", **attrs: Any) -> None:
+        name = self.node_name + (f"/{suffix}" if suffix else "")
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
+
+    def temp(self, suffix: str) -> str:
+        """A name for an intermediate value inside one layer's lowering."""
+        return f"{self.node_name}/{suffix}"
+
+    def weight(self, tensor: str) -> str:
+        """The initializer holding this node's `tensor` (`weight`, `bias`, `running_mean`...)."""
+        key = f"{self.node_name}.{tensor}"
+        if key not in self._names:
+            self._names.add(key)
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(self.weights[key]), key))
+        return key
+
+    def const(self, suffix: str, value: np.ndarray) -> str:
+        key = self.temp(suffix)
+        if key not in self._names:
+            self._names.add(key)
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), key))
+        return key
+
+
+def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *shape])
+
+
+def onnx_model(network: "Network", weights: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+    """The ONNX model of a network with the given weights (state_dict names -> arrays)."""
+    from .. import __version__
+
+    graph = network.graph
+    builder = OnnxBuilder(weights)
+    values = {"input": "input"}
+    for node in graph.layers:
+        out = value_name(graph, node.name)
+        builder.node_name = node.name
+        types = tuple(graph.node(i).type for i in node.inputs)
+        node.op.onnx_nodes(builder, [values[i] for i in node.inputs], out, types)
+        values[node.name] = out
+    if graph.output == "input":  # a network without layers
+        builder.node_name = "output"
+        builder.node("Identity", ["input"], ["output"])
+    onnx_graph = helper.make_graph(
+        builder.nodes,
+        network.name,
+        [_value_info("input", graph.input.type.shape)],
+        [_value_info("output", graph.output_type.shape)],
+        builder.initializers,
+        doc_string=f"{network.name}: {network.total_params:,} parameters, {network.total_macs:,} MACs",
+    )
+    model = helper.make_model(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="archlang",
+        producer_version=__version__,
+        ir_version=IR_VERSION,
+    )
+    return model
+
+
+def _weights_of(source) -> tuple["Network", dict[str, np.ndarray]]:
+    from ..program import Network
+
+    if isinstance(source, Network):
+        module = source.to_torch(seed=None)
+        network = source
+    else:
+        module = source
+        network = getattr(module, "network", None)
+        if network is None:
+            from ..errors import ArchError
+
+            raise ArchError(
+                "this module was not built by archlang (it has no .network)",
+                hint="pass archlang.build(...)'s module, or the analysed network itself",
+            )
+    return network, {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None) -> onnx.ModelProto:
+    """Export an archlang-built module (its weights) or an analysed network (weights as
+    `archlang.build(seed=seed)` makes them) to ONNX; writes `path` atomically if given."""
+    from ..program import Network
+
+    if isinstance(source, Network) and seed is not None:
+        source = source.to_torch(seed=seed)
+    network, weights = _weights_of(source)
+    model = onnx_model(network, weights)
+    if path is not None:
+        from ..output import write_atomic
+
+        write_atomic(path, model.SerializeToString(deterministic=True))
+    return model
