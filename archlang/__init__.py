@@ -13,7 +13,7 @@ from .program import LayerInfo, Network, Program, bundled_networks, load, parse
 
 __all__ = [
     # building models
-    "build", "load_weights",
+    "build", "load_weights", "export_onnx",
     # reading specs
     "parse", "load", "bundled_networks", "Program", "Limits",
     # analysed networks
@@ -39,3 +39,11 @@ def load_weights(module, source):
     from .backends.torch_weights import load_weights as _load_weights
 
     return _load_weights(module, source)
+
+
+def export_onnx(source, path=None, *, seed: int | None = None):
+    """Write an ONNX model of an archlang-built module (with its weights) or of an analysed
+    network (weights as build(seed=seed) makes them); returns the onnx.ModelProto."""
+    from .backends.onnx_model import export_onnx as _export_onnx
+
+    return _export_onnx(source, path, seed=seed)

@@ -1,7 +1,8 @@
 """The `archlang` command.
 
     archlang check SPEC [-n NAME] [--json]
-    archlang compile SPEC [-n NAME] -o model.py|model.pt2 [--seed S]
+    archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
+    archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--compile]
     archlang list [--json]
 
 SPEC is a .arch path or the name of a bundled network. Exit status: 0 valid, 1 spec error,
@@ -48,17 +49,30 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
     comp = sub.add_parser(
         "compile",
-        help="compile a spec to standalone PyTorch source (.py) or a torch.export program (.pt2)",
+        help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
         description="Compile networks. The output's suffix picks the target: .py writes one nn.Module class "
-        "per network, importing only torch; .pt2 writes a torch.export program (one network, "
-        "freshly initialised, eval mode, dynamic batch).",
+        "per network, importing only torch; .pt2 writes a torch.export program and .onnx an ONNX model "
+        "(one network, weights as archlang.build makes them with --seed, default 0 for ONNX, dynamic batch).",
     )
     comp.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
     comp.add_argument("-n", "--network", metavar="NAME", help="the network to compile (default: every network in SPEC)")
-    comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py or model.pt2")
-    comp.add_argument("--seed", type=int, metavar="S", help="seed for the weights of a .pt2 program")
+    comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py, model.pt2 or model.onnx")
+    comp.add_argument("--seed", type=int, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
     comp.add_argument("--max-nodes", type=int, metavar="N", help=argparse.SUPPRESS)
     comp.set_defaults(run=_compile, json=False)
+    bench = sub.add_parser(
+        "bench",
+        help="time a network in PyTorch eager, torch.compile and ONNX Runtime on this machine",
+        description="Measure latency (median and p90), throughput and speed-ups of PyTorch eager, optionally "
+        "torch.compile, and ONNX Runtime (CPUExecutionProvider), interleaved round by round.",
+    )
+    bench.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
+    bench.add_argument("-n", "--network", metavar="NAME", help="the network (needed when SPEC defines several)")
+    bench.add_argument("--batch", type=int, default=1, metavar="B", help="batch size (default 1)")
+    bench.add_argument("--runs", type=int, default=20, metavar="R", help="timed rounds (default 20)")
+    bench.add_argument("--threads", type=int, metavar="T", help="threads for both runtimes (default: torch's)")
+    bench.add_argument("--compile", action="store_true", help="also time torch.compile")
+    bench.set_defaults(run=_bench, json=False)
     listing = sub.add_parser(
         "list",
         help="list the bundled networks with their parameters and MACs",
@@ -116,7 +130,7 @@ def _check(args) -> int:
     return EXIT_OK
 
 
-COMPILE_TARGETS = (".py", ".pt2")
+COMPILE_TARGETS = (".py", ".pt2", ".onnx")
 
 
 def _compile(args) -> int:
@@ -136,14 +150,32 @@ def _compile(args) -> int:
             write_atomic(args.output, python_source(networks, args.spec), inputs=inputs)
         else:
             if len(networks) != 1:
-                raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for a .pt2 program")
-            from .backends.torch_export import export_program
+                raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for {suffix}")
+            if suffix == ".onnx":
+                from .backends.onnx_model import export_onnx
 
-            write_atomic(args.output, lambda tmp: export_program(networks[0], tmp, seed=args.seed), inputs=inputs)
+                model = export_onnx(networks[0], seed=args.seed if args.seed is not None else 0)
+                write_atomic(args.output, model.SerializeToString(deterministic=True), inputs=inputs)
+            else:
+                from .backends.torch_export import export_program
+
+                write_atomic(args.output, lambda tmp: export_program(networks[0], tmp, seed=args.seed), inputs=inputs)
     except OutputError as err:
         raise UsageError(str(err)) from None
     names = ", ".join(n.name for n in networks)
     print(f"wrote {args.output} ({names})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _bench(args) -> int:
+    if args.batch < 1 or args.runs < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError("--batch, --runs and --threads must be at least 1")
+    networks = _networks(args)
+    if len(networks) != 1:
+        raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
+    from .benchmark import run_bench
+
+    run_bench(networks[0], batch=args.batch, runs=args.runs, compile_=args.compile, threads=args.threads)
     return EXIT_OK
 
 

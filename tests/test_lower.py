@@ -161,6 +161,8 @@ def test_import_cycle_and_missing_file(tmp_path):
         ("block a = relu\nnetwork a : 3 = relu", DefinitionError, "'a' is defined twice", None),
         ("network n : 3x8x8 = maxpool3x3(pad=2)", ArgumentError, "more than half the window", None),
         ("network n : 3x8x8 = conv3x3(8, groups=3)", ArgumentError, "groups=3 must divide", None),
+        ("network n : 3x8x8 = lrn(4)", ArgumentError, "window size must be odd", None),
+        ("network n : 8 = lrn", ShapeError, "lrn needs an input with spatial axes", None),
         ("network n : 3x8x8 = groupnorm(2)", ArgumentError, "2 groups do not divide the 3 channels", None),
         ("network n : 3x8x8 = conv3x3(10**30)", LimitError, "too large", None),
         ("network n : 3x8x8 = fc(2**70)", LimitError, "too large", None),

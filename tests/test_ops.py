@@ -34,7 +34,7 @@ CASES = {
     "identity": [("identity", "3x4x4")],
     "dropout": [("dropout(0.3)", "3x4x4"), ("dropout", "16")],
     "bn": [("bn", "8"), ("bn", "4x10"), ("bn", "4x6x6"), ("bn", "4x3x6x6")],
-    "lrn": [("lrn", "8x6x6"), ("lrn(3, alpha=0.001, beta=0.5, k=1)", "6x10")],
+    "lrn": [("lrn", "8x6x6"), ("lrn(3, alpha=0.001, beta=0.5, k=1)", "6x10"), ("lrn(3)", "4x3x5x5")],
     "layernorm": [("layernorm", "16"), ("layernorm", "4x5x6")],
     "groupnorm": [("groupnorm(2)", "8x5x5"), ("groupnorm(4)", "8x10"), ("groupnorm(1)", "4x2x3x3")],
     "add": [("add(conv3x3 | identity)", "4x6x6"), ("add(fc(8) | fc(8) | fc(8))", "5")],

@@ -65,6 +65,12 @@ class LRN(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
+        if x.rank == 0:
+            raise OpError(
+                f"lrn needs an input with spatial axes, but this input is {x} (a feature vector)",
+                hint="local response norm goes between convolutions, before flatten",
+                kind="shape",
+            )
         if a["size"] % 2 == 0:
             raise OpError(
                 f"lrn: the window size must be odd, got {a['size']}",
@@ -77,7 +83,19 @@ class LRN(Op):
         return "LocalResponseNorm", (self.size,), {"alpha": self.alpha, "beta": self.beta, "k": self.k}
 
     def onnx_nodes(self, g, inputs, output, types):
-        g.node("LRN", inputs, [output], size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
+        attrs = {"size": self.size, "alpha": self.alpha, "beta": self.beta, "bias": self.k}
+        (x,) = types
+        if x.rank == 2:
+            g.node("LRN", inputs, [output], **attrs)
+            return
+        # ONNX Runtime's LRN takes NxCxHxW only; LRN mixes channels alone, so fold the other
+        # axes into one: N x C x prod(spatial) x 1, then back
+        import numpy as np
+
+        g.node("Reshape", [inputs[0], g.const("as4d", np.array([0, x.channels, -1, 1], np.int64))],
+               [g.temp("4d")], suffix="as4d")
+        g.node("LRN", [g.temp("4d")], [g.temp("lrn")], suffix="lrn", **attrs)
+        g.node("Reshape", [g.temp("lrn"), g.const("back", np.array([0, *x.shape], np.int64))], [output])
 
     def label(self) -> str:
         return f"lrn {self.size}"

@@ -38,7 +38,13 @@ class Flatten(Op):
 class Identity(Op):
     name = "identity"
     family = "other"
-    elide = True
+    elide = True  # lowering drops it; these rules serve code that keeps it
+
+    def torch_spec(self, inputs):
+        return "Identity", (), {}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node("Identity", inputs, [output])
 
 
 @register
@@ -73,12 +79,6 @@ class Input(Op):
 
     def infer(self, inputs):
         return self.type
-
-    def torch_spec(self, inputs):
-        return "Identity", (), {}
-
-    def onnx_nodes(self, g, inputs, output, types):
-        g.node("Identity", inputs, [output])
 
     def label(self) -> str:
         return "input"

@@ -1,0 +1,108 @@
+"""`archlang bench`: one network's latency in PyTorch eager, torch.compile and ONNX Runtime on
+this machine, measured interleaved (each round runs every engine once, in rotating order)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["Result", "run_bench"]
+
+
+@dataclass(frozen=True)
+class Result:
+    engine: str
+    times: tuple[float, ...]
+    batch: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def p90(self) -> float:
+        if len(self.times) < 2:
+            return self.times[0]
+        return statistics.quantiles(self.times, n=10, method="inclusive")[-1]
+
+    @property
+    def throughput(self) -> float:
+        return self.batch / self.median
+
+
+def _engines(network, batch: int, compile_: bool, threads: int | None):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from .backends.onnx_model import export_onnx
+
+    if threads:
+        torch.set_num_threads(threads)
+    module = network.to_torch(seed=0).eval()
+    x = torch.randn(batch, *network.input_shape)
+    engines: dict[str, Callable[[], object]] = {}
+
+    def eager():
+        with torch.inference_mode():
+            return module(x)
+
+    engines["pytorch eager"] = eager
+    if compile_:
+        compiled = torch.compile(module)
+
+        def run_compiled():
+            with torch.inference_mode():
+                return compiled(x)
+
+        engines["torch.compile"] = run_compiled
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        export_onnx(module).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    feed = {"input": x.numpy()}
+    engines["onnxruntime"] = lambda: session.run(None, feed)
+    check = np.abs(session.run(None, feed)[0] - eager().numpy()).max()
+    return engines, float(check), torch.get_num_threads()
+
+
+def run_bench(network, batch: int = 1, runs: int = 20, compile_: bool = False, threads: int | None = None,
+              console=None) -> list[Result]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    console = console or Console(stderr=True)
+    with console.status(f"building {network.name} and its ONNX model" + (" (torch.compile takes a while)" if compile_ else "")):
+        engines, diff, threads = _engines(network, batch, compile_, threads)
+        for fn in engines.values():  # warm up: first calls allocate, compile and plan
+            fn()
+            fn()
+    names = list(engines)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{network.name} batch {batch}", total=runs * len(names))
+        for r in range(runs):
+            order = names[r % len(names):] + names[: r % len(names)]
+            for name in order:
+                t0 = time.perf_counter()
+                engines[name]()
+                times[name].append(time.perf_counter() - t0)
+                progress.advance(task)
+    results = [Result(n, tuple(times[n]), batch) for n in names]
+    eager = results[0].median
+    table = Table(title=f"[bold]{network.name}[/]  batch {batch}, {threads} threads, {runs} interleaved runs",
+                  title_justify="left")
+    for col in ("Engine", "Median (ms)", "p90 (ms)", "Throughput (/s)", "Speed-up vs eager"):
+        table.add_column(col, justify="left" if col == "Engine" else "right")
+    for res in results:
+        table.add_row(res.engine, f"{res.median * 1e3:.2f}", f"{res.p90 * 1e3:.2f}", f"{res.throughput:,.1f}",
+                      f"{eager / res.median:.2f}x")
+    Console().print(table)
+    Console().print(f"  ONNX Runtime vs PyTorch: max abs difference {diff:.2e}", highlight=False)
+    return results

@@ -1,0 +1,153 @@
+"""Stage 5, ONNX: the checker, ONNX's own shape inference against archlang's, ONNX Runtime
+against PyTorch for every bundled network and every op, and deterministic, atomic files."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import archlang
+from archlang.backends.onnx_model import OPSET, value_name
+from archlang.ops import Op, canonical_ops
+
+from .conftest import BUNDLED, analyse
+from .test_ops import ALL_CASES
+
+
+def session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    shapes = {}
+    for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = tuple(d.dim_param or d.dim_value for d in dims)
+    return shapes
+
+
+def assert_agrees(module, model, batches, atol=1e-4, rtol=1e-3):
+    sess = session(model)
+    for batch in batches:
+        x = torch.randn(batch, *module.network.input_shape)
+        with torch.no_grad():
+            expected = module(x).numpy()
+        (got,) = sess.run(None, {"input": x.numpy()})
+        np.testing.assert_allclose(got, expected, atol=atol, rtol=rtol)
+
+
+def realistic(module):
+    """Weights that behave like trained ones. A freshly initialised deep ResNet is chaotic:
+    with batch norm at its initial statistics its activations grow to 1e7, and even with
+    calibrated statistics resnet152 amplifies float32 rounding so much that PyTorch's own
+    float32 result is 8.5e-4 away from its float64 result (a 1e-7 change of the input moves
+    the output by 9e-4), far above any tolerance two runtimes can meet. Trained networks are
+    tame: batch-norm statistics match the data, and the last batch norm of each residual
+    branch has a small scale (Goyal et al. 2017 start it at 0). So: statistics from one
+    batch, and scale 0.3 on every batch norm that feeds an add."""
+    graph = module.network.graph
+    with torch.no_grad():
+        for node in graph.layers:
+            if node.op.name == "add":
+                for i in node.inputs:
+                    if graph.node(i).op.name == "bn":
+                        module.get_submodule(i).weight.fill_(0.3)
+                        break
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.momentum = 1.0
+    module.train()
+    with torch.no_grad():
+        module(torch.randn(4, *module.network.input_shape))
+    for m in bns:
+        m.momentum = 0.1
+    return module.eval()
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_network_in_onnx(name):
+    module = realistic(archlang.build(name, seed=0))
+    net = module.network
+    model = archlang.export_onnx(module)
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["input"] and [o.name for o in model.graph.output] == ["output"]
+    shapes = inferred_shapes(model)
+    for node in net.graph.nodes:
+        assert shapes[value_name(net.graph, node.name)] == ("batch", *node.type.shape), node.name
+    assert_agrees(module, model, (1, 4))
+
+
+def test_node_names_follow_the_spec():
+    model = archlang.export_onnx(archlang.build("resnet18", seed=0))
+    names = [n.name for n in model.graph.node]
+    assert names[:4] == ["stem1.cbn1.conv1", "stem1.cbn1.bn1", "stem1.relu1", "stem1.maxpool1"]
+    assert "basic3.shortcut1.conv1" in names and model.opset_import[0].version == OPSET
+    batch = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch.dim_param == "batch"
+
+
+def test_every_op_has_an_onnx_lowering():
+    for op in canonical_ops():
+        assert op.onnx_nodes is not Op.onnx_nodes, op.name
+
+
+@pytest.mark.parametrize("text,shape", ALL_CASES)
+def test_each_op_agrees_with_torch(text, shape):
+    net = analyse(f"network n : {shape} = {text}")
+    module = net.to_torch(seed=0).eval()
+    for m in module.modules():  # non-trivial normalisation statistics and affine terms
+        for attr in ("running_mean", "bias"):
+            if isinstance(getattr(m, attr, None), torch.Tensor):
+                getattr(m, attr).data.uniform_(-0.5, 0.5)
+        if isinstance(getattr(m, "running_var", None), torch.Tensor):
+            m.running_var.data.uniform_(0.5, 2.0)
+    model = archlang.export_onnx(module)
+    onnx.checker.check_model(model, full_check=True)
+    shapes = inferred_shapes(model)
+    assert shapes["output"] == ("batch", *net.output_shape)
+    assert_agrees(module, model, (1, 3))
+
+
+def test_adaptive_pooling_that_does_not_divide():
+    for spec in ("network n : 3x10x7 = adaptiveavgpool((3, 4))", "network n : 2x11 = adaptiveavgpool(4)",
+                 "network n : 2x5x6x7 = adaptiveavgpool((2, 4, 3))"):
+        module = analyse(spec).to_torch().eval()
+        model = archlang.export_onnx(module)
+        onnx.checker.check_model(model, full_check=True)
+        assert_agrees(module, model, (2,), atol=1e-5)
+
+
+def test_same_spec_and_seed_give_the_same_bytes(tmp_path):
+    net = archlang.load("resnet18").network()
+    a, b, c = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.onnx"
+    archlang.export_onnx(net, a, seed=5)
+    archlang.export_onnx(archlang.load("resnet18").network(), b, seed=5)
+    archlang.export_onnx(net, c, seed=6)
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+
+
+def test_seeded_export_has_the_weights_build_makes():
+    model = archlang.export_onnx(archlang.load("lenet5").network(), seed=11)
+    assert_agrees(archlang.build("lenet5", seed=11).eval(), model, (2,), atol=1e-6)
+
+
+def test_a_failed_export_leaves_no_file(tmp_path, monkeypatch):
+    from archlang.backends import onnx_model
+
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(onnx.ModelProto, "SerializeToString", lambda self, **kw: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        onnx_model.export_onnx(archlang.build("lenet5"), target)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_modules_not_built_by_archlang_are_refused():
+    with pytest.raises(archlang.ArchError, match="not built by archlang"):
+        archlang.export_onnx(torch.nn.Linear(2, 3))
