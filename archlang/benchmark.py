@@ -61,6 +61,9 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
+    # ONNX Runtime's workers spin after each run by default, stealing the cores from whatever
+    # runs next; measured interleaved with other engines, that would slow them, not it
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(
         export_onnx(module).SerializeToString(), options, providers=["CPUExecutionProvider"]
     )

@@ -154,8 +154,9 @@ def _compile(args) -> int:
             if suffix == ".onnx":
                 from .backends.onnx_model import export_onnx
 
-                model = export_onnx(networks[0], seed=args.seed if args.seed is not None else 0)
-                write_atomic(args.output, model.SerializeToString(deterministic=True), inputs=inputs)
+                if inputs and Path(args.output).resolve() == Path(inputs[0]).resolve():
+                    raise UsageError(f"refusing to write over the input spec {inputs[0]}")
+                export_onnx(networks[0], args.output, seed=args.seed if args.seed is not None else 0)
             else:
                 from .backends.torch_export import export_program
 

@@ -1,5 +1,7 @@
 """Writing outputs: atomically (a temporary file beside the target, then a rename), and never
-over a spec the command read."""
+over a spec the command read. Atomic means a reader sees the old file or the whole new one
+and a failed write leaves nothing behind; it is not a promise of durability across a power
+cut (no fsync: that would double the time of writing a 100 MB model)."""
 
 from __future__ import annotations
 
@@ -36,8 +38,6 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], None], *
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
-                f.flush()
-                os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an output is an ordinary file

@@ -3,6 +3,9 @@ against PyTorch for every bundled network and every op, and deterministic, atomi
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -130,6 +133,9 @@ def test_same_spec_and_seed_give_the_same_bytes(tmp_path):
     archlang.export_onnx(archlang.load("resnet18").network(), b, seed=5)
     archlang.export_onnx(net, c, seed=6)
     assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+    cli = [sys.executable, "-m", "archlang", "compile", "resnet18", "--seed", "5", "-o"]
+    subprocess.run([*cli, str(tmp_path / "d.onnx")], check=True, capture_output=True)
+    assert (tmp_path / "d.onnx").read_bytes() == a.read_bytes()
 
 
 def test_seeded_export_has_the_weights_build_makes():
@@ -142,10 +148,18 @@ def test_a_failed_export_leaves_no_file(tmp_path, monkeypatch):
 
     target = tmp_path / "model.onnx"
     target.write_bytes(b"old")
-    monkeypatch.setattr(onnx.ModelProto, "SerializeToString", lambda self, **kw: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError):
+    # the writer fails halfway through the file
+    monkeypatch.setattr(onnx_model, "model_chunks", lambda network, weights: [b"partial", object()])
+    with pytest.raises(TypeError):
         onnx_model.export_onnx(archlang.build("lenet5"), target)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_the_streamed_file_is_the_model(tmp_path):
+    """Weights go from tensor memory straight to the file; parsing it gives the same message."""
+    module = archlang.build("resnet18", seed=2)
+    archlang.export_onnx(module, tmp_path / "m.onnx")
+    assert onnx.load(tmp_path / "m.onnx") == archlang.export_onnx(module)
 
 
 def test_modules_not_built_by_archlang_are_refused():

@@ -8,6 +8,11 @@ builder they write into, the weights, and the model around them.
   spec and ONNX's shape inference can be checked against archlang's, value by value.
 - Weights come from a built torch module's state_dict (same function in both runtimes), or
   from `archlang.build(..., seed=seed)`'s initialisation. Same spec and seed: same bytes.
+
+Writing a file does not build the weights into protobuf messages at all: the model is
+serialised without them, and each weight is written straight from the tensor's memory as a
+length-delimited `initializer` entry of the graph (protobuf fields may come in any order and
+repeated fields concatenate). Parsing the file gives exactly `onnx_model()`'s message.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ..ir import Graph, Node
 if TYPE_CHECKING:
     from ..program import Network
 
-__all__ = ["OPSET", "OnnxBuilder", "onnx_model", "export_onnx", "value_name"]
+__all__ = ["OPSET", "OnnxBuilder", "onnx_model", "model_chunks", "export_onnx", "value_name"]
 
 OPSET = 21  # GroupNormalization with per-channel scale (21), Gelu (20), LayerNormalization (17)
 IR_VERSION = 10  # the ONNX IR version that opset 21 came with; ONNX Runtime reads it
@@ -43,7 +48,8 @@ class OnnxBuilder:
     def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
         self.weights = weights
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        self.consts: list[onnx.TensorProto] = []  # small tensors made by the lowerings
+        self.used: list[tuple[str, np.ndarray]] = []  # the network's weights, in order of use
         self._names: set[str] = set()
         self.node_name = ""
 
@@ -60,14 +66,14 @@ class OnnxBuilder:
         key = f"{self.node_name}.{tensor}"
         if key not in self._names:
             self._names.add(key)
-            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(self.weights[key]), key))
+            self.used.append((key, np.ascontiguousarray(self.weights[key])))
         return key
 
     def const(self, suffix: str, value: np.ndarray) -> str:
         key = self.temp(suffix)
         if key not in self._names:
             self._names.add(key)
-            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), key))
+            self.consts.append(numpy_helper.from_array(np.ascontiguousarray(value), key))
         return key
 
 
@@ -75,8 +81,8 @@ def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *shape])
 
 
-def onnx_model(network: "Network", weights: Mapping[str, np.ndarray]) -> onnx.ModelProto:
-    """The ONNX model of a network with the given weights (state_dict names -> arrays)."""
+def _skeleton(network: "Network", weights: Mapping[str, np.ndarray]) -> tuple[onnx.ModelProto, list]:
+    """The model with every initializer but the network's weights, and those weights."""
     from .. import __version__
 
     graph = network.graph
@@ -91,22 +97,62 @@ def onnx_model(network: "Network", weights: Mapping[str, np.ndarray]) -> onnx.Mo
     if graph.output == "input":  # a network without layers
         builder.node_name = "output"
         builder.node("Identity", ["input"], ["output"])
-    onnx_graph = helper.make_graph(
-        builder.nodes,
-        network.name,
-        [_value_info("input", graph.input.type.shape)],
-        [_value_info("output", graph.output_type.shape)],
-        builder.initializers,
-        doc_string=f"{network.name}: {network.total_params:,} parameters, {network.total_macs:,} MACs",
-    )
-    model = helper.make_model(
-        onnx_graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="archlang",
-        producer_version=__version__,
-        ir_version=IR_VERSION,
-    )
+    model = onnx.ModelProto()
+    model.ir_version = IR_VERSION
+    model.producer_name = "archlang"
+    model.producer_version = __version__
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    g = model.graph
+    g.name = network.name
+    g.doc_string = f"{network.name}: {network.total_params:,} parameters, {network.total_macs:,} MACs"
+    g.node.extend(builder.nodes)
+    g.input.append(_value_info("input", graph.input.type.shape))
+    g.output.append(_value_info("output", graph.output_type.shape))
+    g.initializer.extend(builder.consts)
+    return model, builder.used
+
+
+def onnx_model(network: "Network", weights: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+    """The ONNX model of a network with the given weights (state_dict names -> arrays)."""
+    model, used = _skeleton(network, weights)
+    model.graph.initializer.extend(numpy_helper.from_array(array, name) for name, array in used)
     return model
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload_len: int) -> bytes:
+    """The key and length of a length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(payload_len)
+
+
+_GRAPH = onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number
+_INITIALIZER = onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number
+_RAW_DATA = onnx.TensorProto.DESCRIPTOR.fields_by_name["raw_data"].number
+
+
+def model_chunks(network: "Network", weights: Mapping[str, np.ndarray]) -> list:
+    """The serialised model as buffers to write in order; the weights are views, not copies."""
+    model, used = _skeleton(network, weights)
+    graph_head = model.graph.SerializeToString(deterministic=True)
+    model.ClearField("graph")
+    tensors = []
+    graph_len = len(graph_head)
+    for name, array in used:
+        meta = onnx.TensorProto(name=name, dims=array.shape, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+        raw = memoryview(array.astype(array.dtype.newbyteorder("<"), copy=False)).cast("B")
+        head = meta.SerializeToString(deterministic=True) + _field(_RAW_DATA, raw.nbytes)
+        entry = _field(_INITIALIZER, len(head) + raw.nbytes) + head
+        tensors += [entry, raw]
+        graph_len += len(entry) + raw.nbytes
+    return [model.SerializeToString(deterministic=True), _field(_GRAPH, graph_len), graph_head, *tensors]
 
 
 def _weights_of(source) -> tuple["Network", dict[str, np.ndarray]]:
@@ -128,17 +174,25 @@ def _weights_of(source) -> tuple["Network", dict[str, np.ndarray]]:
     return network, {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None) -> onnx.ModelProto:
+def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None) -> onnx.ModelProto | None:
     """Export an archlang-built module (its weights) or an analysed network (weights as
-    `archlang.build(seed=seed)` makes them) to ONNX; writes `path` atomically if given."""
+    `archlang.build(seed=seed)` makes them) to ONNX. With a path, writes the file atomically
+    (and returns None); without one, returns the onnx.ModelProto."""
     from ..program import Network
 
     if isinstance(source, Network) and seed is not None:
         source = source.to_torch(seed=seed)
     network, weights = _weights_of(source)
-    model = onnx_model(network, weights)
-    if path is not None:
-        from ..output import write_atomic
+    if path is None:
+        return onnx_model(network, weights)
+    from ..output import write_atomic
 
-        write_atomic(path, model.SerializeToString(deterministic=True))
-    return model
+    chunks = model_chunks(network, weights)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+
+    write_atomic(path, write)
+    return None

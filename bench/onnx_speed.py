@@ -1,0 +1,112 @@
+"""archlang's ONNX export against torch.onnx.export (the TorchScript exporter), on resnet50.
+
+Goals (issue: ONNX backend), measured side by side in one run:
+- export time: archlang at least 10x faster than torch.onnx.export of the same module;
+- ONNX Runtime latency of archlang's model / torch's model for the same module: at most 1.0;
+- ONNX Runtime against PyTorch eager, batch 1, 2 threads: the speed-up (about 1.4x was seen
+  with torch's exporter).
+Runs are interleaved; medians and best times are printed. Asserts nothing.
+
+    .venv/bin/python bench/onnx_speed.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+import archlang
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleaved(fns: dict, runs: int) -> dict[str, list[float]]:
+    names = list(fns)
+    times = {n: [] for n in names}
+    for r in range(runs):
+        for n in names[r % len(names):] + names[: r % len(names)]:
+            times[n].append(timed(fns[n]))
+    return times
+
+
+def session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # ONNX Runtime's workers spin after each run by default, stealing the cores from whatever
+    # runs next; measured interleaved with other engines, that would slow them, not it
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    module = archlang.build("resnet50", seed=0).eval()
+    x = torch.randn(1, 3, 224, 224)
+    print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads")
+    # Both exporters write the same 100 MB. On a disk the file system's own cost (writeback,
+    # ext4 flushing a file renamed over another) dominates and varies; in memory (tmpfs)
+    # what is left is the exporters' own work. Both are shown.
+    places = [("disk", Path(tempfile.mkdtemp(dir=Path(__file__).resolve().parent)))]
+    if Path("/dev/shm").is_dir():
+        places.insert(0, ("tmpfs", Path(tempfile.mkdtemp(dir="/dev/shm"))))
+    for where, tmp in places:
+        ours, theirs = tmp / "archlang.onnx", tmp / "torch.onnx"
+
+        def torch_export(theirs=theirs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (x,), str(theirs), dynamo=False, input_names=["input"],
+                                  output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+
+        export = interleaved({"archlang": lambda ours=ours: archlang.export_onnx(module, ours), "torch": torch_export}, 7)
+        a, t = statistics.median(export["archlang"]), statistics.median(export["torch"])
+        print(f"export resnet50 ({where:5}) archlang {a * 1e3:7.1f} ms   torch.onnx.export {t * 1e3:7.1f} ms   "
+              f"{t / a:5.1f}x faster  (goal >= 10x)")
+    ours, theirs = places[0][1] / "archlang.onnx", places[0][1] / "torch.onnx"
+
+    s_ours, s_theirs = session(ours, args.threads), session(theirs, args.threads)
+    feed = {"input": x.numpy()}
+    with torch.inference_mode():
+        reference = module(x).numpy()
+    for s in (s_ours, s_theirs):
+        assert np.abs(s.run(None, feed)[0] - reference).max() < 1e-3
+        for _ in range(3):
+            s.run(None, feed)
+
+    def eager():
+        with torch.inference_mode():
+            module(x)
+
+    eager()
+    times = interleaved({"ours": lambda: s_ours.run(None, feed), "theirs": lambda: s_theirs.run(None, feed),
+                         "eager": eager}, args.runs)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    print(f"ORT latency resnet50 b=1 archlang {med['ours'] * 1e3:7.2f} ms   torch's model {med['theirs'] * 1e3:7.2f} ms   "
+          f"ratio {med['ours'] / med['theirs']:.3f} (best {best['ours'] / best['theirs']:.3f})  (goal <= 1.0)")
+    print(f"ORT vs PyTorch eager b=1 ORT {med['ours'] * 1e3:7.2f} ms   eager {med['eager'] * 1e3:7.2f} ms   "
+          f"speed-up {med['eager'] / med['ours']:.2f}x (best {best['eager'] / best['ours']:.2f}x)")
+    for _, tmp in places:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
