@@ -1,0 +1,339 @@
+"""Backend: an analysed network -> a Graphviz diagram (DOT with the graphviz package; SVG, PNG
+and PDF through Graphviz's `dot`).
+
+A node per layer, labelled by its op (`conv 3x3 /2, 64`) and coloured by its family; edges
+carry the tensor shape; add and concat are merge nodes, with the skip path of a residual
+drawn beside the main path; block instances are nested clusters labelled as called
+(`bottleneck(128, 2)`). Options:
+- collapse: a run of consecutive calls of the same block with the same arguments
+  (`bottleneck(64) * 3`) becomes one node with an `x3` badge;
+- fold: a convolution or fc layer and the normalisation and activation right after it
+  become one node (`conv 3x3, 64 · bn · relu`);
+- rankdir: TB (top to bottom) or LR; show: params, macs and/or rf under each label.
+
+Every text that reaches the DOT source passes through `_text` and the graphviz package's
+quoting; node and cluster identifiers are generated (`n12`, `cluster_3`), never spec text.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import graphviz
+
+from ..errors import ArchError
+from ..ir import Node, Scope
+
+if TYPE_CHECKING:
+    from ..program import Network
+
+__all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing"]
+
+FORMATS = ("svg", "png", "pdf", "dot")
+SHOW = ("params", "macs", "rf")
+
+# a colour per op family: light fills, readable in print and on screen
+FAMILY_COLOURS = {
+    "conv": "#a8d5f2",
+    "pool": "#b8e0c2",
+    "norm": "#f9e3a3",
+    "activation": "#f7c6a3",
+    "fc": "#d7c4ec",
+    "merge": "#ffffff",
+    "other": "#e6e6e6",
+    "input": "#ffffff",
+    "block": "#cfe8e8",
+}
+FAMILY_NAMES = {
+    "conv": "convolution", "pool": "pooling", "norm": "normalisation", "activation": "activation",
+    "fc": "fully connected", "merge": "merge", "other": "reshape / dropout", "block": "repeated block",
+}
+SKIP_COLOUR = "#c0392b"
+FONT = "Helvetica"
+
+
+class DotMissing(ArchError):
+    kind = "graphviz"
+
+
+@dataclass(frozen=True)
+class DiagramOptions:
+    collapse: bool = False
+    fold: bool = False
+    rankdir: str = "TB"
+    show: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rankdir not in ("TB", "LR"):
+            raise ValueError(f"rankdir must be TB or LR, not {self.rankdir!r}")
+        unknown = set(self.show) - set(SHOW)
+        if unknown:
+            raise ValueError(f"unknown --show figures: {', '.join(sorted(unknown))} (known: {', '.join(SHOW)})")
+
+
+def _text(value: object) -> str:
+    """Text for a label: printable characters only, backslashes doubled (dot reads \\l, \\N)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(value))
+    return text.replace("\\", "\\\\")
+
+
+def _short(n: int) -> str:
+    for value, prefix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= value:
+            return f"{n / value:.3g}{prefix}"
+    return str(n)
+
+
+@dataclass
+class _Item:
+    """One box of the diagram: a layer, a folded chain of layers, or a collapsed run of blocks."""
+
+    id: str
+    members: list[Node]
+    label: str
+    family: str
+    scopes: tuple[Scope, ...]  # the clusters it sits in
+    badge: int = 0  # the run length of a collapsed block
+    extra: list[str] = field(default_factory=list)
+
+
+def _runs(network: "Network") -> dict[str, tuple[tuple[Scope, ...], int, str]]:
+    """Collapsible runs: consecutive calls of a block with the same label under one parent.
+    Maps the first scope's dotted path to (parent scopes + first scope, run length, label);
+    every scope of the run maps to the first's key via `owner`."""
+    runs: dict[str, tuple[tuple[Scope, ...], int, str]] = {}
+    children: dict[tuple[str, ...], list[tuple[Scope, ...]]] = {}
+    seen: set[tuple[str, ...]] = set()
+    for node in network.graph.layers:
+        for depth in range(1, len(node.scopes) + 1):
+            path = node.scopes[:depth]
+            key = tuple(s.name for s in path)
+            if key not in seen:
+                seen.add(key)
+                children.setdefault(key[:-1], []).append(path)
+    for siblings in children.values():
+        i = 0
+        while i < len(siblings):
+            j = i + 1
+            while j < len(siblings) and siblings[j][-1].label == siblings[i][-1].label:
+                j += 1
+            if j - i > 1:
+                first = ".".join(s.name for s in siblings[i])
+                for k in range(i, j):
+                    runs[".".join(s.name for s in siblings[k])] = (siblings[i], j - i, first)
+            i = j
+    return runs
+
+
+def _items(network: "Network", options: DiagramOptions) -> tuple[list[_Item], dict[str, str]]:
+    graph = network.graph
+    info = {layer.name: layer for layer in network.layers}
+    readers: dict[str, int] = {}
+    for node in graph.nodes:
+        for i in node.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    runs = _runs(network) if options.collapse else {}
+    items: list[_Item] = []
+    owner: dict[str, str] = {}  # IR node -> item id
+    by_run: dict[str, _Item] = {}
+    for node in graph.nodes:
+        if node.inputs == ():
+            item = _Item(f"n{len(items)}", [node], f"input  {node.type}", "input", ())
+            items.append(item)
+            owner[node.name] = item.id
+            continue
+        run = None
+        for depth in range(1, len(node.scopes) + 1):
+            key = ".".join(s.name for s in node.scopes[:depth])
+            if key in runs:
+                run = runs[key]
+                break
+        if run is not None:
+            scopes, length, first = run
+            item = by_run.get(first)
+            if item is None:
+                item = _Item(f"n{len(items)}", [], scopes[-1].label, "block", scopes[:-1], badge=length)
+                items.append(item)
+                by_run[first] = item
+            item.members.append(node)
+            owner[node.name] = item.id
+            continue
+        if options.fold and items and node.op.family in ("norm", "activation") and len(node.inputs) == 1:
+            prev = items[-1]
+            last = prev.members[-1]
+            lead = prev.members[0]
+            if (
+                prev.badge == 0
+                and lead.op.family in ("conv", "fc")
+                and node.inputs[0] == last.name
+                and readers.get(last.name) == 1
+                and not (node.op.family == "norm" and any(m.op.family in ("norm", "activation") for m in prev.members[1:]))
+                and not any(m.op.family == "activation" for m in prev.members[1:])
+            ):
+                prev.members.append(node)
+                prev.label += f" · {node.op.label()}"
+                # a folded chain lives in the innermost cluster that holds all of it
+                common = 0
+                while common < min(len(prev.scopes), len(node.scopes)) and prev.scopes[common] == node.scopes[common]:
+                    common += 1
+                prev.scopes = prev.scopes[:common]
+                owner[node.name] = prev.id
+                continue
+        item = _Item(f"n{len(items)}", [node], node.op.label(), node.op.family, node.scopes)
+        items.append(item)
+        owner[node.name] = item.id
+    for item in items:
+        if item.family == "input" or not options.show:
+            continue
+        members = [info[m.name] for m in item.members]
+        if "params" in options.show:
+            params = sum(m.params for m in members)
+            if params:
+                item.extra.append(f"params {_short(params)}")
+        if "macs" in options.show:
+            macs = sum(m.macs for m in members)
+            if macs:
+                item.extra.append(f"MACs {_short(macs)}")
+        if "rf" in options.show:
+            rf = members[-1].receptive_field
+            if rf is not None:
+                size = "x".join(map(str, rf.size)) if len(set(rf.size)) > 1 else str(rf.size[0])
+                jump = "x".join(map(str, rf.jump)) if len(set(rf.jump)) > 1 else str(rf.jump[0])
+                item.extra.append(f"RF {size}, jump {jump}")
+    return items, owner
+
+
+def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphviz.Digraph:
+    """The diagram as a graphviz.Digraph (its `.source` is the DOT text)."""
+    options = options or DiagramOptions()
+    graph = network.graph
+    items, owner = _items(network, options)
+    title = f"{network.name}   {'x'.join(map(str, network.input_shape))} -> {'x'.join(map(str, network.output_shape))}"
+    dot = graphviz.Digraph(name=_text(network.name), strict=False)
+    dot.attr(rankdir=options.rankdir, fontname=FONT, labelloc="t", label=_text(title), fontsize="16",
+             nodesep="0.25", ranksep="0.3", newrank="true")
+    dot.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled", penwidth="0.8",
+             height="0.3", margin="0.12,0.04")
+    dot.attr("edge", fontname=FONT, fontsize="9", fontcolor="#555555", color="#444444", arrowsize="0.6")
+
+    # clusters: a tree of scopes, emitted depth-first; items go into their innermost scope
+    tree: dict[tuple[str, ...], list] = {(): []}
+    scope_of: dict[tuple[str, ...], Scope] = {}
+    for item in items:
+        path: tuple[str, ...] = ()
+        for scope in item.scopes:
+            child = (*path, scope.name)
+            if child not in tree:
+                tree[child] = []
+                tree[path].append(("scope", child))
+                scope_of[child] = scope
+            path = child
+        tree[path].append(("item", item))
+
+    def emit(target, path: tuple[str, ...]) -> None:
+        for kind, entry in tree[path]:
+            if kind == "item":
+                _emit_item(target, entry)
+            else:
+                with target.subgraph(name=f"cluster_{len(scope_of)}_{'_'.join(entry).replace('.', '_')}") as sub:
+                    scope = scope_of[entry]
+                    sub.attr(label=_text(scope.label), style="rounded,dashed", color="#888888", fontsize="10",
+                             fontcolor="#333333", labeljust="l")
+                    emit(sub, entry)
+
+    emit(dot, ())
+
+    # edges: one per pair of boxes, labelled with the tensor that flows
+    drawn: set[tuple[str, str]] = set()
+    for node in graph.layers:
+        for position, src in enumerate(node.inputs):
+            a, b = owner[src], owner[node.name]
+            if a == b or (a, b) in drawn:
+                continue
+            drawn.add((a, b))
+            attrs = {"label": _text(f" {graph.node(src).type} ")}
+            if node.op.family == "merge" and position > 0:
+                attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
+                if graph.node(src).scopes == node.scopes[: len(graph.node(src).scopes)] and src in node.inputs[1:] and \
+                        not any(s.block == "shortcut" for s in graph.node(src).scopes[len(node.scopes):]):
+                    attrs["constraint"] = "false"  # an identity skip: drawn beside, not between, the layers
+            else:
+                attrs["weight"] = "4"
+            dot.edge(a, b, **attrs)
+    out_item = owner[graph.output]
+    dot.node("output", label=_text(f"output  {graph.output_type}"), shape="plaintext", style="")
+    dot.edge(out_item, "output", weight="4")
+
+    families = []
+    for item in items:
+        if item.family not in ("input", "merge") and item.family not in families:
+            families.append(item.family)
+    if any(i.family == "merge" for i in items):
+        families.append("merge")
+    rows = "".join(
+        f'<TR><TD BGCOLOR="{FAMILY_COLOURS[f]}" WIDTH="14" HEIGHT="10" BORDER="1"></TD>'
+        f'<TD ALIGN="LEFT"> {FAMILY_NAMES[f]}</TD></TR>'
+        for f in families
+    )
+    dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
+             shape="plaintext", style="", fontsize="9")
+    return dot
+
+
+def _emit_item(target, item: _Item) -> None:
+    lines = [item.label] + item.extra
+    attrs = {"fillcolor": FAMILY_COLOURS[item.family]}
+    if item.family == "merge":
+        op = item.members[0].op.name
+        attrs.update(shape="circle", label="+" if op == "add" else "C", width="0.3", fixedsize="true",
+                     fontsize="12", tooltip=op)
+        if item.extra:
+            attrs["xlabel"] = _text("\n".join(item.extra))
+        target.node(item.id, **attrs)
+        return
+    if item.badge:
+        lines[0] = f"{item.label}   ×{item.badge}"
+        attrs.update(shape="box3d", style="filled")
+    if item.family == "input":
+        attrs.update(shape="plaintext", style="")
+    target.node(item.id, label=_text("\n".join(lines)), **attrs)
+
+
+def dot_available() -> bool:
+    return shutil.which("dot") is not None
+
+
+INSTALL_HINT = "Graphviz's dot is not installed; install it with: sudo apt-get install graphviz (macOS: brew install graphviz)"
+
+
+def render_bytes(network: "Network", fmt: str, options: DiagramOptions | None = None) -> bytes:
+    source = to_dot(network, options)
+    if fmt == "dot":
+        return source.source.encode("utf-8")
+    if not dot_available():
+        raise DotMissing(INSTALL_HINT)
+    try:
+        return source.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise DotMissing(INSTALL_HINT) from None
+    except graphviz.CalledProcessError as err:
+        raise ArchError(f"Graphviz failed to draw {network.name}: {err}") from err
+
+
+def render(network: "Network", path: str | Path, options: DiagramOptions | None = None, *, inputs=()) -> Path:
+    """Write the diagram; the format comes from the suffix (.svg, .png, .pdf, .dot)."""
+    from ..output import write_atomic
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ArchError(f"cannot draw to '{path.suffix or path.name}'", hint="formats: " + ", ".join(f".{f}" for f in FORMATS))
+    return write_atomic(path, render_bytes(network, fmt, options), inputs=inputs)
+
+
+def svg(network: "Network", options: DiagramOptions | None = None) -> str:
+    return render_bytes(network, "svg", options).decode("utf-8")
