@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup graphviz bench clean
+.PHONY: demo test setup graphviz bench diagrams clean
 
 setup: $(STAMP) graphviz
 
@@ -31,12 +31,18 @@ demo: setup
 	$(VENV)/bin/archlang list
 	$(VENV)/bin/archlang check lenet5
 	$(VENV)/bin/archlang check resnet50 | tail -n 5
+	$(VENV)/bin/archlang render resnet50 --collapse --fold -o resnet50.svg
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) bench/check_speed.py
+	$(PY) bench/torch_speed.py
+	$(PY) bench/onnx_speed.py
+
+diagrams: setup
+	$(PY) docs/make_diagrams.py svg
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -2,6 +2,7 @@
 
     archlang check SPEC [-n NAME] [--json]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
+    archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR] [--show ...]
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--compile]
     archlang list [--json]
 
@@ -60,6 +61,21 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--seed", type=int, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
     comp.add_argument("--max-nodes", type=int, metavar="N", help=argparse.SUPPRESS)
     comp.set_defaults(run=_compile, json=False)
+    draw = sub.add_parser(
+        "render",
+        help="draw a network as SVG, PNG, PDF or DOT (Graphviz)",
+        description="Draw a network: a node per layer with its op, edges labelled with tensor shapes, block "
+        "instances as clusters. The suffix of OUT picks the format (.svg, .png, .pdf, .dot); all but .dot "
+        "need Graphviz's dot.",
+    )
+    draw.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
+    draw.add_argument("-n", "--network", metavar="NAME", help="the network (needed when SPEC defines several)")
+    draw.add_argument("-o", "--output", metavar="OUT", required=True, help="out.svg, out.png, out.pdf or out.dot")
+    draw.add_argument("--collapse", action="store_true", help="draw a run of repeated blocks as one node with an xN badge")
+    draw.add_argument("--fold", action="store_true", help="draw conv/fc + norm + activation chains as one node")
+    draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
+    draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,rf")
+    draw.set_defaults(run=_render, json=False)
     bench = sub.add_parser(
         "bench",
         help="time a network in PyTorch eager, torch.compile and ONNX Runtime on this machine",
@@ -165,6 +181,32 @@ def _compile(args) -> int:
         raise UsageError(str(err)) from None
     names = ", ".join(n.name for n in networks)
     print(f"wrote {args.output} ({names})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _render(args) -> int:
+    from pathlib import Path
+
+    from .backends.dot import FORMATS, SHOW, DiagramOptions, render
+    from .output import OutputError
+
+    fmt = Path(args.output).suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"cannot draw to '{Path(args.output).suffix or args.output}'; formats: "
+                         + ", ".join("." + f for f in FORMATS))
+    show = tuple(part.strip() for part in args.show.split(",") if part.strip())
+    unknown = [part for part in show if part not in SHOW]
+    if unknown:
+        raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
+    networks = _networks(args)
+    if len(networks) != 1:
+        raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
+    inputs = [args.spec] if args.spec != "-" and Path(args.spec).is_file() else []
+    try:
+        render(networks[0], args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
+    except OutputError as err:
+        raise UsageError(str(err)) from None
+    print(f"wrote {args.output} ({networks[0].name})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -443,8 +443,7 @@ class GraphBuilder:
         if len(self.stack) >= self.limits.max_block_depth:
             raise LimitError(f"blocks are nested more than {self.limits.max_block_depth} deep", c.span)
         env = self.bind_block(c, block)
-        parts = [show(v) for v, _ in c.args] + [f"{k}={show(v)}" for k, v, _ in c.kwargs]
-        label = block.name + (f"({', '.join(parts)})" if parts else "")
+        label = self.call_label(c, block, env)
         scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span)
         self.stack.append((block.name, c.span))
         try:
@@ -456,6 +455,25 @@ class GraphBuilder:
             raise
         finally:
             self.stack.pop()
+
+    def call_label(self, c: LCall, block: S.Block, env: dict[str, Value]) -> str:
+        """`stage(64, 2)`: the call with its values, arguments equal to their defaults left out
+        (trailing ones only, for positional arguments)."""
+        defaults: dict[str, str] = {}
+        scratch: dict[str, Value] = {}
+        for p in block.params:
+            if p.default is not None:
+                try:
+                    defaults[p.name] = show(self.ev.eval(p.default, dict(scratch)))
+                except ArchError:
+                    pass
+            scratch[p.name] = env[p.name]
+        positional = [show(v) for v, _ in c.args]
+        while positional and defaults.get(block.params[len(positional) - 1].name) == positional[-1]:
+            positional.pop()
+        keyword = [f"{k}={show(v)}" for k, v, _ in c.kwargs if defaults.get(k) != show(v)]
+        parts = positional + keyword
+        return block.name + (f"({', '.join(parts)})" if parts else "")
 
     def bind_block(self, c: LCall, block: S.Block) -> dict[str, Value]:
         params = block.params

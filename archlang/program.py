@@ -87,6 +87,21 @@ class Network:
 
         return build_module(self, seed=seed)
 
+    def render(self, path, *, collapse: bool = False, fold: bool = False, rankdir: str = "TB",
+               show: tuple[str, ...] = ()):
+        """Draw the network to `path` (.svg, .png, .pdf or .dot); see backends/dot."""
+        from .backends.dot import DiagramOptions, render
+
+        return render(self, path, DiagramOptions(collapse, fold, rankdir, tuple(show)))
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows an analysed network as its diagram (None without Graphviz's dot)."""
+        from .backends.dot import DiagramOptions, dot_available, svg
+
+        if not dot_available():
+            return None
+        return svg(self, DiagramOptions(collapse=len(self.layers) > 60, fold=len(self.layers) > 60))
+
     def to_dict(self) -> dict:
         return {
             "network": self.name,

@@ -238,6 +238,8 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
         for kind, entry in tree[path]:
             if kind == "item":
                 _emit_item(target, entry)
+            elif len(tree[entry]) == 1 and tree[entry][0][0] == "item":
+                _emit_item(target, tree[entry][0][1])  # a cluster around one box only adds noise
             else:
                 with target.subgraph(name=f"cluster_{len(scope_of)}_{'_'.join(entry).replace('.', '_')}") as sub:
                     scope = scope_of[entry]
@@ -256,7 +258,7 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
                 continue
             drawn.add((a, b))
             attrs = {"label": _text(f" {graph.node(src).type} ")}
-            if node.op.family == "merge" and position > 0:
+            if node.op.torch_merge() == "add" and position > 0:
                 attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
                 if graph.node(src).scopes == node.scopes[: len(graph.node(src).scopes)] and src in node.inputs[1:] and \
                         not any(s.block == "shortcut" for s in graph.node(src).scopes[len(node.scopes):]):
@@ -292,7 +294,7 @@ def _emit_item(target, item: _Item) -> None:
         attrs.update(shape="circle", label="+" if op == "add" else "C", width="0.3", fixedsize="true",
                      fontsize="12", tooltip=op)
         if item.extra:
-            attrs["xlabel"] = _text("\n".join(item.extra))
+            attrs["xlabel"] = "\\n".join(_text(line) for line in item.extra)
         target.node(item.id, **attrs)
         return
     if item.badge:
@@ -300,7 +302,7 @@ def _emit_item(target, item: _Item) -> None:
         attrs.update(shape="box3d", style="filled")
     if item.family == "input":
         attrs.update(shape="plaintext", style="")
-    target.node(item.id, label=_text("\n".join(lines)), **attrs)
+    target.node(item.id, label="\\n".join(_text(line) for line in lines), **attrs)
 
 
 def dot_available() -> bool:

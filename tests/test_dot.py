@@ -1,0 +1,154 @@
+"""Stage 5, diagrams: DOT, SVG, PNG and PDF from Graphviz; one box per layer or group,
+clusters for blocks, determinism, escaping, the missing-dot message, and current docs."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import archlang
+from archlang.backends.dot import DiagramOptions, DotMissing, _text, render_bytes, to_dot
+
+from .conftest import analyse
+
+ROOT = Path(__file__).resolve().parents[1]
+SVG = "{http://www.w3.org/2000/svg}"
+sys.path.insert(0, str(ROOT / "docs"))
+import make_diagrams  # noqa: E402
+
+
+def svg_parts(data: bytes) -> tuple[list[str], list[str]]:
+    """(titles of the layer boxes, labels of the clusters) of a Graphviz SVG."""
+    root = ET.fromstring(data)
+    boxes, clusters = [], []
+    for g in root.iter(f"{SVG}g"):
+        title = g.find(f"{SVG}title")
+        if g.get("class") == "node" and title.text.startswith("n") and title.text[1:].isdigit():
+            boxes.append(title.text)
+        elif g.get("class") == "cluster":
+            clusters.append(" ".join(t.text for t in g.iter(f"{SVG}text")))
+    return boxes, clusters
+
+
+def test_one_box_per_layer_and_a_cluster_per_block():
+    net = archlang.load("resnet18").network()
+    boxes, clusters = svg_parts(render_bytes(net, "svg"))
+    assert len(boxes) == len(net.layers) + 1  # and the input
+    scopes = {}
+    for layer in net.layers:
+        for depth in range(1, len(layer.node.scopes) + 1):
+            scopes.setdefault(tuple(s.name for s in layer.node.scopes[:depth]), []).append(layer)
+    drawn = {path for path, layers in scopes.items() if len(layers) > 1}  # one-box clusters are left out
+    assert sorted(clusters) == sorted(scopes[p][0].node.scopes[len(p) - 1].label for p in drawn)
+    assert "basic(128, 2)" in clusters and "cbn(64, 7, 2)" in clusters
+
+
+def test_collapse_draws_a_run_as_one_box():
+    net = archlang.load("resnet50").network()
+    data = render_bytes(net, "svg", DiagramOptions(collapse=True))
+    boxes, clusters = svg_parts(data)
+    runs = {"bottleneck(64)": 3, "bottleneck(128)": 3, "bottleneck(256)": 5, "bottleneck(512)": 2}
+    hidden = sum(1 for layer in net.layers if layer.node.scopes and layer.node.scopes[0].label in runs)
+    assert len(boxes) == len(net.layers) + 1 - hidden + len(runs)
+    texts = [" ".join(t.text.replace("\xa0", " ").split()) for t in ET.fromstring(data).iter(f"{SVG}text")]
+    for label, n in runs.items():
+        assert f"{label} ×{n}" in texts
+    assert "bottleneck(128, 2)" in clusters
+
+
+def test_fold_joins_conv_norm_activation():
+    net = archlang.load("resnet18").network()
+    plain, _ = svg_parts(render_bytes(net, "svg"))
+    folded = render_bytes(net, "svg", DiagramOptions(fold=True))
+    boxes, _ = svg_parts(folded)
+    assert "conv 7x7 /2, 64 · bn · relu" in folded.decode()
+    assert len(boxes) < len(plain)
+
+
+def test_options_rankdir_and_show():
+    net = archlang.load("lenet5").network()
+    source = to_dot(net, DiagramOptions(rankdir="LR", show=("params", "macs", "rf"))).source
+    assert "rankdir=LR" in source
+    assert "params 156" in source and "MACs 118k" in source and "RF 5, jump 1" in source
+    with pytest.raises(ValueError):
+        DiagramOptions(show=("flops",))
+
+
+def test_edges_carry_shapes_and_skips_are_marked():
+    source = to_dot(analyse("network n : 8x8x8 = residual(conv3x3 -> bn) -> relu")).source
+    assert 'label=" 8x8x8 "' in source
+    assert "constraint=false" in source and "#c0392b" in source  # the identity skip, beside the path
+
+
+def test_formats(tmp_path):
+    net = archlang.load("lenet5").network()
+    png = render_bytes(net, "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert 150 < width < 2000 and 500 < height < 5000
+    assert render_bytes(net, "pdf")[:5] == b"%PDF-"
+    net.render(tmp_path / "x.svg")
+    ET.parse(tmp_path / "x.svg")
+    assert (tmp_path / "x.dot").exists() is False
+    net.render(tmp_path / "x.dot", collapse=True)
+    assert (tmp_path / "x.dot").read_text().startswith("digraph lenet5 {")
+
+
+def test_deterministic():
+    net = archlang.load("resnet50").network()
+    options = DiagramOptions(collapse=True, fold=True)
+    assert render_bytes(net, "dot", options) == render_bytes(archlang.load("resnet50").network(), "dot", options)
+    assert render_bytes(net, "svg", options) == render_bytes(net, "svg", options)
+
+
+def test_text_is_escaped():
+    assert _text('a"b') == 'a"b'  # quotes are the graphviz package's to escape
+    assert _text("a\\lb") == "a\\\\lb" and _text("x\ny\x00") == "x y "
+    hostile = "network subgraph : 3x8x8 = conv3x3\nblock edge = relu\nnetwork node : 4 = edge -> fc(2)\n"
+    program = archlang.parse(hostile)
+    for name in ("subgraph", "node"):
+        net = program.network(name)
+        data = render_bytes(net, "svg")  # dot accepts it
+        assert ET.fromstring(data) is not None
+        dot = render_bytes(net, "dot").decode()
+        assert dot.startswith(f'digraph "{name}" {{')
+
+
+def test_missing_dot_message(tmp_path, monkeypatch):
+    net = archlang.load("lenet5").network()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DotMissing, match="apt-get install graphviz"):
+        render_bytes(net, "svg")
+    assert render_bytes(net, "dot").startswith(b"digraph")
+    assert net._repr_svg_() is None
+    code = "import sys; from archlang.cli import main; sys.exit(main(['render', 'lenet5', '-o', sys.argv[1]]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.png")], capture_output=True, text=True,
+                          env={"PATH": str(tmp_path)})
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "apt-get install graphviz" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.dot")], capture_output=True, text=True,
+                          env={"PATH": str(tmp_path)})
+    assert proc.returncode == 0 and (tmp_path / "l.dot").exists()
+
+
+def test_jupyter_shows_svg():
+    svg = archlang.load("lenet5").network()._repr_svg_()
+    assert svg.lstrip().startswith("<?xml") and "conv 5x5, 6, pad 0" in svg
+
+
+def test_cli_render(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "archlang", "render", *a], capture_output=True, text=True)
+    assert run("resnet18", "--collapse", "--fold", "--show", "params,rf", "-o", str(tmp_path / "r.svg")).returncode == 0
+    assert "params" in (tmp_path / "r.svg").read_text()
+    assert run("resnet18", "-o", str(tmp_path / "r.gif")).returncode == 2
+    assert run("resnet18", "--show", "flops", "-o", str(tmp_path / "r.svg")).returncode == 2
+
+
+@pytest.mark.parametrize("name", list(make_diagrams.DIAGRAMS))
+def test_docs_diagrams_are_current(name):
+    committed = ROOT / "docs" / "diagrams" / f"{name}.svg"
+    assert committed.read_bytes() == make_diagrams.expected(name, "svg"), "run `make diagrams`"
