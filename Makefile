@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup graphviz bench diagrams clean
+.PHONY: demo test setup graphviz bench diagrams fuzz clean
 
 setup: $(STAMP) graphviz
 
@@ -40,6 +40,10 @@ bench: setup
 	$(PY) bench/check_speed.py
 	$(PY) bench/torch_speed.py
 	$(PY) bench/onnx_speed.py
+
+# many more generated and mutated specs than CI runs (tests/conftest.py: the "fuzz" profile)
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_robustness.py
 
 diagrams: setup
 	$(PY) docs/make_diagrams.py svg

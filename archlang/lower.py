@@ -584,7 +584,12 @@ def input_type(shape: S.Shape) -> TensorType:
             raise ShapeError("every size in the input shape must be at least 1", shape.span)
         if d > 2**31 - 1:
             raise LimitError(f"the input size {d:,} is too large", shape.span, hint="sizes must fit in a 32-bit integer")
-    return TensorType(dims[0], tuple(dims[1:]))
+    t = TensorType(dims[0], tuple(dims[1:]))
+    if t.numel > MAX_INT:
+        raise LimitError(
+            f"the input {t} has {t.numel:,} elements, more than a 64-bit size can count", shape.span
+        )
+    return t
 
 
 def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = None) -> Graph:

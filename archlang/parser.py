@@ -15,7 +15,10 @@ from . import syntax as S
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
 from .resources import grammar_path
 
-__all__ = ["parse_module", "KEYWORDS"]
+__all__ = ["parse_module", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
+
+MAX_NESTING = 64  # parentheses inside one another
+MAX_OPERATORS = 256  # arithmetic operators in one expression
 
 KEYWORDS = ("network", "block", "use", "true", "false")
 
@@ -119,6 +122,13 @@ class _Builder(Transformer):
         return S.Chain(self._span(meta), items)
 
     def _fold(self, children):
+        if len(children) > 2 * MAX_OPERATORS + 1:
+            op = children[2 * MAX_OPERATORS + 1]
+            raise LimitError(
+                f"an expression with more than {MAX_OPERATORS} operators",
+                self._tok(op),
+                hint="no layer needs an argument this long; compute it in the script that writes the spec",
+            )
         left = children[0]
         for i in range(1, len(children), 2):
             op, right = children[i], children[i + 1]
@@ -187,6 +197,39 @@ class _Builder(Transformer):
             else:
                 positional.append(a)
         return S.Call(self._span(meta), str(name), self._tok(name), tuple(positional), tuple(keyword))
+
+
+def _check_nesting(source: Source) -> None:
+    """Refuse parentheses nested deeper than MAX_NESTING before the parser recurses into them."""
+    text = source.text
+    depth, i, line, line_start = 0, 0, 1, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\n":
+            line, line_start = line + 1, i + 1
+        elif ch == "#":
+            nl = text.find("\n", i)
+            i = len(text) if nl < 0 else nl
+            continue
+        elif ch == '"':
+            close = text.find('"', i + 1)
+            if close < 0 or "\n" in text[i:close]:
+                i += 1
+                continue
+            i = close + 1
+            continue
+        elif ch == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                col = i - line_start + 1
+                raise LimitError(
+                    f"parentheses nested more than {MAX_NESTING} deep",
+                    Span(source, line, col, line, col + 1),
+                    hint="flatten the nesting: a chain needs no parentheses around each step",
+                )
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        i += 1
 
 
 def _paren_depth(text: str, end: int) -> int:
@@ -268,6 +311,7 @@ def parse_module(text: str, name: str = "<string>") -> S.Module:
     if text.startswith("\ufeff"):
         text = text[1:]
     source = Source(name, text)
+    _check_nesting(source)
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as err:

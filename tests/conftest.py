@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 import archlang
 from archlang import ArchError
@@ -26,3 +30,11 @@ def shapes(net) -> list[str]:
 
 
 BUNDLED = sorted(archlang.bundled_networks())
+
+
+# Property tests: CI runs the "ci" profile; `make fuzz` runs "fuzz" (HYPOTHESIS_PROFILE=fuzz).
+# The deadline is generous on purpose: it catches hangs, not slow machines.
+_common = dict(deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=150, **_common)
+settings.register_profile("fuzz", max_examples=20_000, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

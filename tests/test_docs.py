@@ -38,3 +38,20 @@ def test_language_reference_covers_every_op():
     rows = set(re.findall(r"^\| `(\w+)`(?: \(`(\w+)`\))? \|", doc, re.M))
     documented = {name for row in rows for name in row if name}
     assert documented == set(REGISTRY)
+
+
+def test_error_catalogue_is_current():
+    """docs/errors.md shows, for every kind of error, the message archlang prints today."""
+    import sys
+
+    import archlang.errors as E
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    import make_errors
+
+    assert (ROOT / "docs" / "errors.md").read_text() == make_errors.page(), "run .venv/bin/python docs/make_errors.py"
+    errors = [make_errors.error_of(files) for _, _, files, _ in make_errors.EXAMPLES]
+    assert all(err.span is not None for err in errors)  # file:line:col on every message
+    spec_kinds = {cls.kind for cls in (E.ArchSyntaxError, E.UnknownNameError, E.ArgumentError, E.ShapeError,
+                                       E.DefinitionError, E.SpecImportError, E.LimitError)}
+    assert {err.kind for err in errors} == spec_kinds

@@ -1,16 +1,19 @@
 """No input, however broken, yields anything but a result or an ArchError with a place.
 
-Token soups and mutations of the bundled specs (deleted, duplicated and swapped tokens,
-truncation), and arithmetic against Python's own.
+Specs generated from the grammar, token soups, mutations of the bundled specs (deleted,
+duplicated, swapped and replaced tokens, truncation), random bytes, and arithmetic against
+Python's own. The number of examples comes from the hypothesis profile (conftest.py): CI
+runs a bounded number, `make fuzz` many more.
 """
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import archlang
 from archlang import ArchError
+from archlang.ops import canonical_ops
 from archlang.resources import specs_dir
 
 VOCAB = [
@@ -22,9 +25,12 @@ VOCAB = [
 ]
 
 
+SMALL = archlang.Limits(max_nodes=5_000, max_repeat=1_000)  # keeps every example fast and small
+
+
 def analyse_all(text: str) -> None:
     try:
-        program = archlang.parse(text, "fuzz.arch")
+        program = archlang.parse(text, "fuzz.arch", limits=SMALL)
         for name in program.networks:
             program.network(name)
     except ArchError as err:
@@ -35,13 +41,11 @@ def analyse_all(text: str) -> None:
             assert err.span.col >= 1
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(VOCAB), max_size=40))
 def test_token_soup(tokens):
     analyse_all(" ".join(tokens))
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(VOCAB), max_size=30))
 def test_token_soup_after_a_network_header(tokens):
     analyse_all("network n : 3x16x16 = " + " ".join(tokens))
@@ -51,7 +55,6 @@ SPECS = [p.read_text() for p in sorted(specs_dir().glob("*.arch"))]
 TOKEN = re.compile(r"\w+|->|\*\*|//|\S")
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(SPECS), st.data())
 def test_mutated_bundled_specs(text, data):
     tokens = TOKEN.findall(text)
@@ -71,7 +74,6 @@ def test_mutated_bundled_specs(text, data):
     analyse_all(" ".join(tokens))
 
 
-@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes(data):
     analyse_all(data.decode("utf-8", "replace"))
@@ -101,7 +103,6 @@ def py_value(tree):
     return {"+": a + b, "-": a - b, "*": a * b, "//": a // b if b else 0, "%": a % b if b else 0}[op]
 
 
-@settings(max_examples=200, deadline=None)
 @given(expressions())
 def test_arithmetic_matches_python(expr):
     text, tree = expr
@@ -122,3 +123,58 @@ def test_arithmetic_matches_python(expr):
             return
         raise AssertionError("division by zero was not reported")
     assert Evaluator(archlang.parse(spec).defs).eval(block.params[0].default, {}) == expected
+
+
+# ---- specs generated from the grammar: syntactically valid, semantically anything
+
+OPS = sorted(op.name for op in canonical_ops() if not op.merge)
+SUFFIXED = ["conv3x3", "conv1x1", "conv5", "conv3x3x3", "conv1x7", "maxpool3x3", "avgpool2", "maxpool2x2x2"]
+ARG_NAMES = ["c", "k", "stride", "pad", "dilation", "groups", "bias", "p", "size", "slope", "eps", "alpha", "n"]
+
+numbers = st.one_of(st.integers(-2, 12), st.sampled_from(["0.5", "1e-4", "2.0", "c", "n", "2*c", "c//2", "n-1"]))
+values = st.one_of(numbers.map(str), st.sampled_from(["true", "false", "(1, 3)", "(2, 2, 2)", "relu", "bn", "identity"]))
+
+
+def _call(name_strategy):
+    args = st.lists(values, max_size=3)
+    kwargs = st.lists(st.tuples(st.sampled_from(ARG_NAMES), values), max_size=2)
+    return st.builds(
+        lambda name, a, kw, parens: name + (f"({', '.join(a + [f'{k}={v}' for k, v in kw])})" if parens else ""),
+        name_strategy, args, kwargs, st.booleans(),
+    )
+
+
+def chains(names):
+    layer = _call(names)
+
+    def extend(inner):
+        return st.one_of(
+            st.lists(inner, min_size=2, max_size=4).map(" -> ".join),
+            st.tuples(inner, st.integers(-1, 4)).map(lambda t: f"({t[0]}) * {t[1]}"),
+            st.lists(inner, min_size=2, max_size=3).map(lambda b: f"add({' | '.join(b)})"),
+            st.lists(inner, min_size=2, max_size=3).map(lambda b: f"concat({' | '.join(b)})"),
+            inner.map(lambda b: f"residual({b})"),
+            st.tuples(inner, inner).map(lambda t: f"residual({t[0]}, shortcut={t[1]})"),
+        )
+
+    return st.recursive(layer, extend, max_leaves=10)
+
+
+shapes = st.lists(st.integers(1, 12), min_size=1, max_size=4).map(lambda d: "x".join(map(str, d)))
+
+
+@st.composite
+def specs(draw):
+    blocks = draw(st.lists(st.sampled_from(["blk", "unit", "stage"]), max_size=2, unique=True))
+    names = st.sampled_from(OPS + SUFFIXED + blocks)
+    lines = []
+    for b in blocks:
+        params = draw(st.sampled_from(["", "(c)", "(c, n=2)", "(c=4, act=relu)"]))
+        lines.append(f"block {b}{params} = {draw(chains(st.sampled_from(OPS + SUFFIXED)))}")
+    lines.append(f"network net : {draw(shapes)} = {draw(chains(names))}")
+    return "\n".join(lines) + "\n"
+
+
+@given(specs())
+def test_specs_from_the_grammar(text):
+    analyse_all(text)
