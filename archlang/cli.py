@@ -28,6 +28,11 @@ class UsageError(Exception):
     """A problem with the command line rather than with a spec (exit status 2)."""
 
 
+def _spec_arguments(parser: argparse.ArgumentParser, network_help: str) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
+    parser.add_argument("-n", "--network", metavar="NAME", help=network_help)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -43,8 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         help="parse, type-check and analyse a spec: shapes, parameters, MACs, receptive fields",
         description="Print a per-layer table (or JSON) with output shapes, parameters, MACs and receptive fields.",
     )
-    check.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
-    check.add_argument("-n", "--network", metavar="NAME", help="the network to check (default: every network in SPEC)")
+    _spec_arguments(check, "the network to check (default: every network in SPEC)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--max-nodes", type=int, metavar="N", help="raise the limit on layers per network (default 100000)")
     check.set_defaults(run=_check)
@@ -55,8 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         "per network, importing only torch; .pt2 writes a torch.export program and .onnx an ONNX model "
         "(one network, weights as archlang.build makes them with --seed, default 0 for ONNX, dynamic batch).",
     )
-    comp.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
-    comp.add_argument("-n", "--network", metavar="NAME", help="the network to compile (default: every network in SPEC)")
+    _spec_arguments(comp, "the network to compile (default: every network in SPEC)")
     comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py, model.pt2 or model.onnx")
     comp.add_argument("--seed", type=int, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
     comp.add_argument("--max-nodes", type=int, metavar="N", help=argparse.SUPPRESS)
@@ -68,8 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "instances as clusters. The suffix of OUT picks the format (.svg, .png, .pdf, .dot); all but .dot "
         "need Graphviz's dot.",
     )
-    draw.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
-    draw.add_argument("-n", "--network", metavar="NAME", help="the network (needed when SPEC defines several)")
+    _spec_arguments(draw, "the network (needed when SPEC defines several)")
     draw.add_argument("-o", "--output", metavar="OUT", required=True, help="out.svg, out.png, out.pdf or out.dot")
     draw.add_argument("--collapse", action="store_true", help="draw a run of repeated blocks as one node with an xN badge")
     draw.add_argument("--fold", action="store_true", help="draw conv/fc + norm + activation chains as one node")
@@ -82,8 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Measure latency (median and p90), throughput and speed-ups of PyTorch eager, optionally "
         "torch.compile, and ONNX Runtime (CPUExecutionProvider), interleaved round by round.",
     )
-    bench.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
-    bench.add_argument("-n", "--network", metavar="NAME", help="the network (needed when SPEC defines several)")
+    _spec_arguments(bench, "the network (needed when SPEC defines several)")
     bench.add_argument("--batch", type=int, default=1, metavar="B", help="batch size (default 1)")
     bench.add_argument("--runs", type=int, default=20, metavar="R", help="timed rounds (default 20)")
     bench.add_argument("--threads", type=int, metavar="T", help="threads for both runtimes (default: torch's)")

@@ -199,43 +199,10 @@ class _Builder(Transformer):
         return S.Call(self._span(meta), str(name), self._tok(name), tuple(positional), tuple(keyword))
 
 
-def _check_nesting(source: Source) -> None:
-    """Refuse parentheses nested deeper than MAX_NESTING before the parser recurses into them."""
-    text = source.text
-    depth, i, line, line_start = 0, 0, 1, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\n":
-            line, line_start = line + 1, i + 1
-        elif ch == "#":
-            nl = text.find("\n", i)
-            i = len(text) if nl < 0 else nl
-            continue
-        elif ch == '"':
-            close = text.find('"', i + 1)
-            if close < 0 or "\n" in text[i:close]:
-                i += 1
-                continue
-            i = close + 1
-            continue
-        elif ch == "(":
-            depth += 1
-            if depth > MAX_NESTING:
-                col = i - line_start + 1
-                raise LimitError(
-                    f"parentheses nested more than {MAX_NESTING} deep",
-                    Span(source, line, col, line, col + 1),
-                    hint="flatten the nesting: a chain needs no parentheses around each step",
-                )
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        i += 1
-
-
-def _paren_depth(text: str, end: int) -> int:
-    """How many '(' are open at `end` (comments and strings skipped)."""
+def _parens(text: str):
+    """(index, depth after it) at every '(' and ')' outside comments and strings."""
     depth, i = 0, 0
-    while i < min(end, len(text)):
+    while i < len(text):
         ch = text[i]
         if ch == "#":
             nl = text.find("\n", i)
@@ -243,10 +210,35 @@ def _paren_depth(text: str, end: int) -> int:
             continue
         if ch == '"':
             close = text.find('"', i + 1)
-            i = len(text) if close < 0 else close + 1
-            continue
-        depth += (ch == "(") - (ch == ")")
+            if 0 <= close and "\n" not in text[i:close]:
+                i = close + 1
+                continue
+        elif ch in "()":
+            depth = depth + 1 if ch == "(" else max(0, depth - 1)
+            yield i, depth
         i += 1
+
+
+def _check_nesting(source: Source) -> None:
+    """Refuse parentheses nested deeper than MAX_NESTING before the parser recurses into them."""
+    for i, depth in _parens(source.text):
+        if depth > MAX_NESTING:
+            line = source.text.count("\n", 0, i) + 1
+            col = i - (source.text.rfind("\n", 0, i) + 1) + 1
+            raise LimitError(
+                f"parentheses nested more than {MAX_NESTING} deep",
+                Span(source, line, col, line, col + 1),
+                hint="flatten the nesting: a chain needs no parentheses around each step",
+            )
+
+
+def _paren_depth(text: str, end: int) -> int:
+    """How many '(' are open at `end`."""
+    depth = 0
+    for i, d in _parens(text):
+        if i >= end:
+            break
+        depth = d
     return depth
 
 

@@ -178,3 +178,33 @@ def specs(draw):
 @given(specs())
 def test_specs_from_the_grammar(text):
     analyse_all(text)
+
+
+# ---- names that are keywords elsewhere reach Python source and DOT safely
+
+import keyword  # noqa: E402
+
+HOSTILE_NAMES = sorted(set(keyword.kwlist) | {"node", "edge", "graph", "digraph", "subgraph", "strict", "self",
+                                              "torch", "nn", "x", "forward", "Module", "cluster_0", "n0", "legend",
+                                              "output", "input_", "_", "__class", "label", "init"})
+
+
+@given(st.sampled_from(HOSTILE_NAMES), st.sampled_from(HOSTILE_NAMES))
+def test_hostile_names_reach_generated_code_safely(net_name, block_name):
+    import ast as python_ast
+    import xml.etree.ElementTree as ET
+
+    from archlang.backends.dot import render_bytes
+    from archlang.backends.python_source import python_source
+
+    text = f"block {block_name}(c=4) = conv3x3(c) -> relu\nnetwork {net_name} : 3x8x8 = {block_name} -> {block_name}(8)\n"
+    try:
+        net = archlang.parse(text, 'x".arch').network(net_name)
+    except ArchError as err:
+        assert err.span is not None  # keywords of the language itself, reserved names
+        return
+    source = python_source([net], 'x"\n.arch')
+    tree = python_ast.parse(source)
+    classes = [n.name for n in tree.body if isinstance(n, python_ast.ClassDef)]
+    assert len(classes) == 1 and not keyword.iskeyword(classes[0])
+    ET.fromstring(render_bytes(net, "svg"))
