@@ -152,3 +152,25 @@ def test_cli_render(tmp_path):
 def test_docs_diagrams_are_current(name):
     committed = ROOT / "docs" / "diagrams" / f"{name}.svg"
     assert committed.read_bytes() == make_diagrams.expected(name, "svg"), "run `make diagrams`"
+
+
+def _text_boxes(data: bytes):
+    """Approximate boxes of every text of a Graphviz SVG (Helvetica: about 0.55 em a glyph)."""
+    out = []
+    for t in ET.fromstring(data).iter(f"{SVG}text"):
+        x, y, size = float(t.get("x")), float(t.get("y")), float(t.get("font-size"))
+        width = 0.55 * size * len(t.text or "")
+        anchor = t.get("text-anchor")
+        left = x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
+        out.append((left, y - 0.8 * size, left + width, y + 0.2 * size, t.text))
+    return out
+
+
+@pytest.mark.parametrize("options", [DiagramOptions(collapse=True), DiagramOptions(collapse=True, fold=True)],
+                         ids=["collapsed", "collapsed+folded"])
+def test_resnet50_labels_do_not_overlap(options):
+    boxes = _text_boxes(render_bytes(archlang.load("resnet50").network(), "svg", options))
+    assert len(boxes) > 50
+    overlaps = [(a[4], b[4]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+    assert not overlaps
