@@ -23,7 +23,7 @@ from .errors import (
     ArchError, ArgumentError, DefinitionError, LimitError, Note, ShapeError, Span, UnknownNameError, suggest,
 )
 from .ir import Graph, Node, Scope, TensorType
-from .ops import REGISTRY, Op, OpError, canonical_ops, lookup, split_suffix
+from .ops import REGISTRY, Op, OpError, lookup, split_suffix
 from .ops.other import Input
 
 __all__ = ["Limits", "Definitions", "lower_network"]
@@ -611,7 +611,3 @@ def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = Non
     graph = Graph(net.name, tuple(builder.nodes), out, net.span)
     verify(graph)
     return graph
-
-
-def all_op_names() -> list[str]:
-    return [c.name for c in canonical_ops()]

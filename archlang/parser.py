@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from . import syntax as S
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from . import syntax as S
 from .analysis import ReceptiveField, mac_counts, param_counts, receptive_fields
-from .errors import ArchError, DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
+from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
 from .ir import Graph, Node
 from .lower import Definitions, Limits, lower_network
 from .ops import REGISTRY
@@ -319,12 +319,3 @@ def load(spec: str | Path, *, limits: Limits | None = None) -> Program:
     key = path.resolve()
     return _program(_read(path), _display(key) if default else str(path), key, default, limits)
 
-
-def safe_network(program: Program, name: str | None) -> Network:
-    """`program.network(name)`, with any escaped Python error turned into an ArchError."""
-    try:
-        return program.network(name)
-    except ArchError:
-        raise
-    except RecursionError:
-        raise LimitError("the spec nests too deeply to analyse") from None

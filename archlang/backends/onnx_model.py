@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..ir import Graph, Node
+from ..ir import Graph
 
 if TYPE_CHECKING:
     from ..program import Network

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..ir import TensorType
@@ -283,8 +283,6 @@ class Op:
         """Append this layer's ONNX nodes to `g`, reading `inputs` and writing `output`."""
         raise NotImplementedError(f"{self.name} has no ONNX lowering")
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 REGISTRY: dict[str, type[Op]] = {}
