@@ -96,12 +96,22 @@ def main() -> None:
             module(x)
 
     eager()
+    # ONNX Runtime against ONNX Runtime first, alone: PyTorch's OpenMP workers spin for a
+    # while after each call, and would slow whichever session happened to run right after
+    # a second session of our own model is the control: its ratio is this machine's noise
+    s_control = session(ours, args.threads)
+    s_control.run(None, feed)
     times = interleaved({"ours": lambda: s_ours.run(None, feed), "theirs": lambda: s_theirs.run(None, feed),
-                         "eager": eager}, args.runs)
+                         "control": lambda: s_control.run(None, feed)}, args.runs)
     med = {k: statistics.median(v) for k, v in times.items()}
     best = {k: min(v) for k, v in times.items()}
     print(f"ORT latency resnet50 b=1 archlang {med['ours'] * 1e3:7.2f} ms   torch's model {med['theirs'] * 1e3:7.2f} ms   "
           f"ratio {med['ours'] / med['theirs']:.3f} (best {best['ours'] / best['theirs']:.3f})  (goal <= 1.0)")
+    print(f"  control, archlang's model against itself: ratio {med['ours'] / med['control']:.3f} "
+          f"(best {best['ours'] / best['control']:.3f})")
+    times = interleaved({"ours": lambda: s_ours.run(None, feed), "eager": eager}, args.runs)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
     print(f"ORT vs PyTorch eager b=1 ORT {med['ours'] * 1e3:7.2f} ms   eager {med['eager'] * 1e3:7.2f} ms   "
           f"speed-up {med['eager'] / med['ours']:.2f}x (best {best['eager'] / best['ours']:.2f}x)")
     for _, tmp in places:
