@@ -218,3 +218,28 @@ def test_node_limit_is_an_error_and_can_be_raised():
     with pytest.raises(LimitError, match="more than 100 layers"):
         archlang.parse(text, limits=archlang.Limits(max_nodes=100)).network("n")
     assert len(archlang.parse(text).network("n").layers) == 200
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("network n : 3 = relu * 10**9", "repeat count 1,000,000,000 is over the limit of 100,000"),
+        ("network n : 3 = " + "(" * 65 + "relu" + ")" * 65, "parentheses nested more than 64 deep"),
+        ("network n : 3 = fc(" + "+".join(["1"] * 300) + ")", "more than 256 operators"),
+        ("network n : 3 = fc(" + "-" * 2000 + "1)", "nested too deeply"),
+        ("network n : 2147483647x2147483647x2147483647 = relu", "more than a 64-bit size can count"),
+        ("network n : 3x2097152x2097152x2097152 = relu", "more than a 64-bit size can count"),
+        ("network n : 3 = fc(2147483648)", "larger than the largest supported size 2,147,483,647"),
+        ("network n : 3 = fc(10**30)", "the number is too large"),
+        ("network n : 3 = fc(99999999999999999999)", "is too large"),
+        ("".join(f"block b{i} = b{i + 1}\n" for i in range(70)) + "block b70 = relu\nnetwork n : 3 = b0",
+         "blocks are nested more than 64 deep"),
+    ],
+    ids=["repeat", "parens", "operators", "unary", "input-int64", "input-int64-3d", "size", "power", "literal",
+         "block-depth"],
+)
+def test_limits(text, message):
+    err = error_of(text)
+    assert isinstance(err, (LimitError, ArgumentError)), err.render()
+    assert message in err.message, err.render()
+    assert err.span is not None and 1 <= err.span.line <= text.count("\n") + 1
