@@ -35,10 +35,10 @@ def analyse_all(text: str) -> None:
             program.network(name)
     except ArchError as err:
         err.render()
-        if err.span is not None:
-            lines = text.splitlines() or [""]
-            assert 1 <= err.span.line <= max(len(lines), 1) + 1, err.render()
-            assert err.span.col >= 1
+        assert err.span is not None, err.render()  # every error points into the text
+        lines = text.splitlines() or [""]
+        assert 1 <= err.span.line <= len(lines), err.render()
+        assert 1 <= err.span.col <= len(lines[err.span.line - 1]) + 2, err.render()
 
 
 @given(st.lists(st.sampled_from(VOCAB), max_size=40))
