@@ -8,7 +8,36 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Result", "run_bench"]
+__all__ = ["Result", "run_bench", "interleaved", "ort_session"]
+
+
+def interleaved(fns: dict[str, Callable[[], object]], runs: int,
+                step: Callable[[], None] | None = None) -> dict[str, list[float]]:
+    """Seconds per call of each function, `runs` rounds, each round calling every function
+    once in a rotated order, so that drifts of a shared machine hit them all alike."""
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(runs):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+            if step:
+                step()
+    return times
+
+
+def ort_session(model: bytes | str, threads: int):
+    """An ONNX Runtime CPU session on `threads` threads whose workers do not spin between
+    runs: spinning workers steal the cores from whatever runs next, which would slow the
+    other engines of an interleaved measurement, not ONNX Runtime."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)
@@ -34,7 +63,6 @@ class Result:
 
 def _engines(network, batch: int, compile_: bool, threads: int | None):
     import numpy as np
-    import onnxruntime as ort
     import torch
 
     from .backends.onnx_model import export_onnx
@@ -58,15 +86,7 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
                 return compiled(x)
 
         engines["torch.compile"] = run_compiled
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    # ONNX Runtime's workers spin after each run by default, stealing the cores from whatever
-    # runs next; measured interleaved with other engines, that would slow them, not it
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        export_onnx(module).SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    session = ort_session(export_onnx(module).SerializeToString(), torch.get_num_threads())
     feed = {"input": x.numpy()}
     engines["onnxruntime"] = lambda: session.run(None, feed)
     check = np.abs(session.run(None, feed)[0] - eager().numpy()).max()
@@ -85,19 +105,11 @@ def run_bench(network, batch: int = 1, runs: int = 20, compile_: bool = False, t
         for fn in engines.values():  # warm up: first calls allocate, compile and plan
             fn()
             fn()
-    names = list(engines)
-    times: dict[str, list[float]] = {n: [] for n in names}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(f"{network.name} batch {batch}", total=runs * len(names))
-        for r in range(runs):
-            order = names[r % len(names):] + names[: r % len(names)]
-            for name in order:
-                t0 = time.perf_counter()
-                engines[name]()
-                times[name].append(time.perf_counter() - t0)
-                progress.advance(task)
-    results = [Result(n, tuple(times[n]), batch) for n in names]
+        task = progress.add_task(f"{network.name} batch {batch}", total=runs * len(engines))
+        times = interleaved(engines, runs, step=lambda: progress.advance(task))
+    results = [Result(n, tuple(t), batch) for n, t in times.items()]
     eager = results[0].median
     table = Table(title=f"[bold]{network.name}[/]  batch {batch}, {threads} threads, {runs} interleaved runs",
                   title_justify="left")

@@ -134,6 +134,13 @@ def _networks(args) -> list:
     return [program.network(n) for n in names]
 
 
+def _input_files(args) -> list[str]:
+    """The spec files a command read, which no output may overwrite."""
+    from pathlib import Path
+
+    return [args.spec] if args.spec != "-" and Path(args.spec).is_file() else []
+
+
 def _check(args) -> int:
     networks = _networks(args)
     if args.json:
@@ -159,7 +166,7 @@ def _compile(args) -> int:
     if suffix not in COMPILE_TARGETS:
         raise UsageError(f"cannot compile to '{suffix or args.output}'; outputs: " + ", ".join(COMPILE_TARGETS))
     networks = _networks(args)
-    inputs = [args.spec] if args.spec != "-" and Path(args.spec).is_file() else []
+    inputs = _input_files(args)
     try:
         if suffix == ".py":
             from .backends.python_source import python_source
@@ -171,9 +178,7 @@ def _compile(args) -> int:
             if suffix == ".onnx":
                 from .backends.onnx_model import export_onnx
 
-                if inputs and Path(args.output).resolve() == Path(inputs[0]).resolve():
-                    raise UsageError(f"refusing to write over the input spec {inputs[0]}")
-                export_onnx(networks[0], args.output, seed=args.seed if args.seed is not None else 0)
+                export_onnx(networks[0], args.output, seed=args.seed if args.seed is not None else 0, inputs=inputs)
             else:
                 from .backends.torch_export import export_program
 
@@ -202,7 +207,7 @@ def _render(args) -> int:
     networks = _networks(args)
     if len(networks) != 1:
         raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
-    inputs = [args.spec] if args.spec != "-" and Path(args.spec).is_file() else []
+    inputs = _input_files(args)
     try:
         render(networks[0], args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
     except OutputError as err:
@@ -226,7 +231,8 @@ def _bench(args) -> int:
 def _list(args) -> int:
     from .program import bundled_networks, load
 
-    networks = [load(name).network() for name in bundled_networks()]
+    programs = {path: load(path) for path in sorted(set(bundled_networks().values()))}  # each file parsed once
+    networks = [programs[path].network(name) for name, path in bundled_networks().items()]
     if args.json:
         print(json.dumps([
             {"network": n.name, "spec": bundled_networks()[n.name].name, "input_shape": list(n.input_shape),

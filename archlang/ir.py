@@ -9,6 +9,7 @@ block instances (`Scope`s) it sits in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .errors import Span
@@ -16,7 +17,12 @@ from .errors import Span
 if TYPE_CHECKING:
     from .ops.base import Op
 
-__all__ = ["TensorType", "Scope", "Node", "Graph"]
+__all__ = ["TensorType", "Scope", "Node", "Graph", "compact"]
+
+
+def compact(values: tuple[int, ...]) -> str:
+    """Per-axis values as people write them: `2` when every axis agrees, else `1x2`."""
+    return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,6 @@ class Node:
     span: Span
     scopes: tuple[Scope, ...] = ()
 
-    @property
-    def local_name(self) -> str:
-        return self.name.rsplit(".", 1)[-1]
-
 
 @dataclass(frozen=True)
 class Graph:
@@ -84,13 +86,9 @@ class Graph:
     def node(self, name: str) -> Node:
         return self._index[name]
 
-    @property
+    @cached_property
     def _index(self) -> dict[str, Node]:
-        index = self.__dict__.get("_index_cache")
-        if index is None:
-            index = {n.name: n for n in self.nodes}
-            object.__setattr__(self, "_index_cache", index)
-        return index
+        return {n.name: n for n in self.nodes}
 
     @property
     def layers(self) -> tuple[Node, ...]:

@@ -156,11 +156,7 @@ class Evaluator:
         return value
 
     def _Num(self, e: S.Num, env):
-        if isinstance(e.value, int) and e.value > MAX_INT:
-            raise LimitError(f"the number {e.value} is too large", e.span, hint=f"numbers are limited to {MAX_INT:,}")
-        if isinstance(e.value, float) and not math.isfinite(e.value):
-            raise LimitError("the number is too large", e.span)
-        return e.value
+        return self._check_int(e.value, e.span)
 
     def _Bool(self, e: S.Bool, env):
         return e.value
@@ -200,9 +196,10 @@ class Evaluator:
         )
 
     def _Call(self, e: S.Call, env):
-        if e.func in SPECIAL_FORMS and e.func not in env and e.func not in self.defs.blocks:
+        builtin = e.func not in env and e.func not in self.defs.blocks  # not shadowed by the spec
+        if builtin and e.func in SPECIAL_FORMS:
             return self._residual(e, env)
-        op = lookup(e.func) if e.func not in env and e.func not in self.defs.blocks else None
+        op = lookup(e.func) if builtin else None
         if op is not None and op.merge:
             return self._merge(e, op, env)
         args = tuple((self.eval(a, env), a.span) for a in e.args)

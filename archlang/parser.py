@@ -48,6 +48,9 @@ for _kw in KEYWORDS:
     _TERMINALS[_kw.upper()] = f"'{_kw}'"
 
 
+_OPERATORS = {"'|'", "'+'", "'-'", "'*'", "'//'", "'/'", "'%'", "'**'"}
+
+
 def _describe(terminal: str) -> str:
     return _TERMINALS.get(terminal, terminal.lower())
 
@@ -248,11 +251,9 @@ def _end_span(source: Source) -> Span:
 
 
 def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
-    expected = sorted(
-        {_describe(t) for t in (getattr(err, "expected", None) or getattr(err, "allowed", None) or ())}
-        - {"'|'", "'+'", "'-'", "'*'", "'//'", "'/'", "'%'", "'**'"}
-        or {_describe(t) for t in (getattr(err, "expected", None) or ())}
-    )
+    terminals = getattr(err, "expected", None) or getattr(err, "allowed", None) or ()
+    described = {_describe(t) for t in terminals}
+    expected = sorted(described - _OPERATORS or described)  # operators may follow almost anything
     value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'"}
     if "a name" in expected and "'('" in expected:
         expected = ["a layer or a value"] + [e for e in expected if e not in value_words]

@@ -10,12 +10,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 from . import syntax as S
 from .analysis import ReceptiveField, mac_counts, param_counts, receptive_fields
 from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
-from .ir import Graph, Node
+from .ir import Graph, Node, TensorType
 from .lower import Definitions, Limits, lower_network
 from .ops import REGISTRY
 from .parser import KEYWORDS, parse_module
@@ -68,12 +67,20 @@ class Network:
         return self.graph.name
 
     @property
+    def input_type(self) -> TensorType:
+        return self.graph.input.type
+
+    @property
+    def output_type(self) -> TensorType:
+        return self.graph.output_type
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        return self.graph.input.type.shape
+        return self.input_type.shape
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return self.graph.output_type.shape
+        return self.output_type.shape
 
     def layer(self, name: str) -> LayerInfo:
         for info in self.layers:
@@ -114,8 +121,7 @@ class Network:
 
     def __repr__(self) -> str:
         return (
-            f"<Network {self.name}: {'x'.join(map(str, self.input_shape))} -> "
-            f"{'x'.join(map(str, self.output_shape))}, {len(self.layers)} layers, "
+            f"<Network {self.name}: {self.input_type} -> {self.output_type}, {len(self.layers)} layers, "
             f"{self.total_params:,} params, {self.total_macs:,} MACs>"
         )
 
@@ -158,9 +164,6 @@ class Program:
         if name not in self._cache:
             self._cache[name] = Network(lower_network(self.defs.networks[name], self.defs, self.limits))
         return self._cache[name]
-
-    def __iter__(self) -> Iterator[Network]:
-        return (self.network(n) for n in self.networks)
 
     def __repr__(self) -> str:
         return f"<Program {self.module.source.name}: networks {', '.join(self.networks) or 'none'}>"

@@ -9,6 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from .ir import compact
 from .program import Network
 
 __all__ = ["summary_table", "print_summary", "print_listing", "human"]
@@ -36,14 +37,6 @@ def _natural(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-def _axes(values) -> str:
-    return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
-
-
 def _print_wide(table: Table, console: Console | None) -> Console:
     """Print a table without squeezing it into a narrow terminal or a pipe (rows would break
     mid-name): the console grows to the table's natural width."""
@@ -56,7 +49,7 @@ def _print_wide(table: Table, console: Console | None) -> Console:
 
 def summary_table(net: Network) -> Table:
     table = Table(
-        title=f"[bold]{net.name}[/]  {_shape(net.input_shape)} -> {_shape(net.output_shape)}",
+        title=f"[bold]{net.name}[/]  {net.input_type} -> {net.output_type}",
         box=box.SIMPLE_HEAD,
         title_justify="left",
         show_footer=True,
@@ -74,11 +67,11 @@ def summary_table(net: Network) -> Table:
         table.add_row(
             info.name,
             f"[{_FAMILY_STYLE.get(info.family, 'default')}]{info.op}[/]",
-            _shape(info.output_shape),
+            str(info.node.type),
             f"{info.params:,}" if info.params else "-",
             f"{info.macs:,}" if info.macs else "-",
-            _axes(rf.size) if rf else "global" if spatial_input else "-",
-            _axes(rf.jump) if rf else "",
+            compact(rf.size) if rf else "global" if spatial_input else "-",
+            compact(rf.jump) if rf else "",
         )
     return table
 
@@ -106,7 +99,7 @@ def print_listing(networks: list[Network], specs: dict[str, str], console: Conso
     table.add_column("Layers", justify="right", no_wrap=True)
     for net in sorted(networks, key=lambda n: (specs[n.name], _natural(n.name))):
         table.add_row(
-            net.name, specs[net.name], _shape(net.input_shape), _shape(net.output_shape),
+            net.name, specs[net.name], str(net.input_type), str(net.output_type),
             f"{net.total_params:,}", human(net.total_macs, 3), str(len(net.layers)),
         )
     _print_wide(table, console)

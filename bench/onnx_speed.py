@@ -17,7 +17,6 @@ import collections
 import shutil
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -26,31 +25,12 @@ import onnxruntime as ort
 import torch
 
 import archlang
+from archlang.benchmark import interleaved, ort_session
 
 
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def interleaved(fns: dict, runs: int) -> dict[str, list[float]]:
-    names = list(fns)
-    times = {n: [] for n in names}
-    for r in range(runs):
-        for n in names[r % len(names):] + names[: r % len(names)]:
-            times[n].append(timed(fns[n]))
-    return times
-
-
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # ONNX Runtime's workers spin after each run by default, stealing the cores from whatever
-    # runs next; measured interleaved with other engines, that would slow them, not it
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def summary(times: dict[str, list[float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median and best time of each engine."""
+    return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}
 
 
 def main() -> None:
@@ -102,7 +82,7 @@ def main() -> None:
         ops = collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
         print(f"  {label:10} model after ONNX Runtime's optimisations: "
               + ", ".join(f"{n} {op}" for op, n in sorted(ops.items())))
-    s_ours, s_theirs = session(ours, args.threads), session(theirs, args.threads)
+    s_ours, s_theirs = ort_session(str(ours), args.threads), ort_session(str(theirs), args.threads)
     feed = {"input": x.numpy()}
     with torch.inference_mode():
         reference = module(x).numpy()
@@ -119,19 +99,17 @@ def main() -> None:
     # ONNX Runtime against ONNX Runtime first, alone: PyTorch's OpenMP workers spin for a
     # while after each call, and would slow whichever session happened to run right after
     # a second session of our own model is the control: its ratio is this machine's noise
-    s_control = session(ours, args.threads)
+    s_control = ort_session(str(ours), args.threads)
     s_control.run(None, feed)
     times = interleaved({"ours": lambda: s_ours.run(None, feed), "theirs": lambda: s_theirs.run(None, feed),
                          "control": lambda: s_control.run(None, feed)}, args.runs)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    best = {k: min(v) for k, v in times.items()}
+    med, best = summary(times)
     print(f"ORT latency resnet50 b=1 archlang {med['ours'] * 1e3:7.2f} ms   torch's model {med['theirs'] * 1e3:7.2f} ms   "
           f"ratio {med['ours'] / med['theirs']:.3f} (best {best['ours'] / best['theirs']:.3f})  (goal <= 1.0)")
     print(f"  control, archlang's model against itself: ratio {med['ours'] / med['control']:.3f} "
           f"(best {best['ours'] / best['control']:.3f})")
     times = interleaved({"ours": lambda: s_ours.run(None, feed), "eager": eager}, args.runs)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    best = {k: min(v) for k, v in times.items()}
+    med, best = summary(times)
     print(f"ORT vs PyTorch eager b=1 ORT {med['ours'] * 1e3:7.2f} ms   eager {med['eager'] * 1e3:7.2f} ms   "
           f"speed-up {med['eager'] / med['ours']:.2f}x (best {best['eager'] / best['ours']:.2f}x)")
     for _, tmp in places:

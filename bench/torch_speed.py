@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,21 +20,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import archlang  # noqa: E402
+from archlang.benchmark import interleaved  # noqa: E402
 from tests import reference_models as ref  # noqa: E402
 
 HAND = {"resnet50": ref.resnet50, "vgg16": lambda: ref.vgg("D")}
 
 
-def interleaved(a, b, runs: int) -> tuple[float, float, float]:
+def compare(a, b, runs: int) -> tuple[float, float, float]:
     """Median times of a and b, and the ratio of their best times (the same computation twice:
     noise on a shared machine only ever adds time, so the best run is the truest)."""
-    ta, tb = [], []
-    for i in range(runs):
-        for fn, out in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), min(ta) / min(tb)
+    times = interleaved({"a": a, "b": b}, runs)
+    return statistics.median(times["a"]), statistics.median(times["b"]), min(times["a"]) / min(times["b"])
 
 
 def main() -> None:
@@ -46,7 +41,7 @@ def main() -> None:
     runs = 5 if args.quick else args.runs
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {runs} interleaved runs")
 
-    built_t, hand_t, ratio = interleaved(lambda: archlang.build("resnet50"), HAND["resnet50"], runs)
+    built_t, hand_t, ratio = compare(lambda: archlang.build("resnet50"), HAND["resnet50"], runs)
     print(f"build resnet50           archlang {built_t * 1e3:7.1f} ms   hand {hand_t * 1e3:7.1f} ms   "
           f"ratio {built_t / hand_t:.3f} (best {ratio:.3f})  (goal <= 1.10)")
 
@@ -60,7 +55,7 @@ def main() -> None:
             with torch.inference_mode():
                 for _ in range(2):  # warm up: the allocator and the kernels' first calls
                     built(x), hand(x)
-                b, h, ratio = interleaved(lambda: built(x), lambda: hand(x), n)
+                b, h, ratio = compare(lambda: built(x), lambda: hand(x), n)
             print(f"forward {name:9} b={batch}   archlang {b * 1e3:7.1f} ms   hand {h * 1e3:7.1f} ms   "
                   f"ratio {b / h:.3f} (best {ratio:.3f})  (goal <= 1.02)")
 

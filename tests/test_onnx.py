@@ -8,22 +8,20 @@ import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
 import archlang
 from archlang.backends.onnx_model import OPSET, value_name
+from archlang.benchmark import ort_session
 from archlang.ops import Op, canonical_ops
 
 from .conftest import BUNDLED, analyse
 from .test_ops import ALL_CASES
 
 
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+def session(model: onnx.ModelProto):
+    return ort_session(model.SerializeToString(), threads=2)
 
 
 def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import graphviz
 
 from ..errors import ArchError
-from ..ir import Node, Scope
+from ..ir import Node, Scope, compact
 
 if TYPE_CHECKING:
     from ..program import Network
@@ -103,8 +103,8 @@ class _Item:
 
 def _runs(network: "Network") -> dict[str, tuple[tuple[Scope, ...], int, str]]:
     """Collapsible runs: consecutive calls of a block with the same label under one parent.
-    Maps the first scope's dotted path to (parent scopes + first scope, run length, label);
-    every scope of the run maps to the first's key via `owner`."""
+    Maps the dotted path of every block instance in a run to (the scopes down to the run's
+    first instance, the run's length, the first instance's dotted path)."""
     runs: dict[str, tuple[tuple[Scope, ...], int, str]] = {}
     children: dict[tuple[str, ...], list[tuple[Scope, ...]]] = {}
     seen: set[tuple[str, ...]] = set()
@@ -165,14 +165,13 @@ def _items(network: "Network", options: DiagramOptions) -> tuple[list[_Item], di
         if options.fold and items and node.op.family in ("norm", "activation") and len(node.inputs) == 1:
             prev = items[-1]
             last = prev.members[-1]
-            lead = prev.members[0]
+            folded = [m.op.family for m in prev.members[1:]]  # a chain is conv|fc, then norm?, then activation?
             if (
                 prev.badge == 0
-                and lead.op.family in ("conv", "fc")
+                and prev.members[0].op.family in ("conv", "fc")
                 and node.inputs[0] == last.name
                 and readers.get(last.name) == 1
-                and not (node.op.family == "norm" and any(m.op.family in ("norm", "activation") for m in prev.members[1:]))
-                and not any(m.op.family == "activation" for m in prev.members[1:])
+                and (not folded if node.op.family == "norm" else "activation" not in folded)
             ):
                 prev.members.append(node)
                 prev.label += f" · {node.op.label()}"
@@ -201,9 +200,7 @@ def _items(network: "Network", options: DiagramOptions) -> tuple[list[_Item], di
         if "rf" in options.show:
             rf = members[-1].receptive_field
             if rf is not None:
-                size = "x".join(map(str, rf.size)) if len(set(rf.size)) > 1 else str(rf.size[0])
-                jump = "x".join(map(str, rf.jump)) if len(set(rf.jump)) > 1 else str(rf.jump[0])
-                item.extra.append(f"RF {size}, jump {jump}")
+                item.extra.append(f"RF {compact(rf.size)}, jump {compact(rf.jump)}")
     return items, owner
 
 
@@ -212,7 +209,7 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
     options = options or DiagramOptions()
     graph = network.graph
     items, owner = _items(network, options)
-    title = f"{network.name}   {'x'.join(map(str, network.input_shape))} -> {'x'.join(map(str, network.output_shape))}"
+    title = f"{network.name}   {network.input_type} -> {network.output_type}"
     dot = graphviz.Digraph(name=_text(network.name), strict=False)
     dot.attr(rankdir=options.rankdir, fontname=FONT, labelloc="t", label=_text(title), fontsize="16",
              nodesep="0.25", ranksep="0.3", newrank="true")
@@ -260,9 +257,11 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
             attrs = {"label": _text(f" {graph.node(src).type} ")}
             if node.op.torch_merge() == "add" and position > 0:
                 attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
-                if graph.node(src).scopes == node.scopes[: len(graph.node(src).scopes)] and src in node.inputs[1:] and \
-                        not any(s.block == "shortcut" for s in graph.node(src).scopes[len(node.scopes):]):
-                    attrs["constraint"] = "false"  # an identity skip: drawn beside, not between, the layers
+                source_scopes = graph.node(src).scopes
+                if source_scopes == node.scopes[: len(source_scopes)]:
+                    # an identity skip (its source lies outside the merge's block, not in a
+                    # shortcut branch): drawn beside the layers, not ranked between them
+                    attrs["constraint"] = "false"
             else:
                 attrs["weight"] = "4"
             dot.edge(a, b, **attrs)

@@ -155,11 +155,11 @@ def model_chunks(network: "Network", weights: Mapping[str, np.ndarray]) -> list:
     return [model.SerializeToString(deterministic=True), _field(_GRAPH, graph_len), graph_head, *tensors]
 
 
-def _weights_of(source) -> tuple["Network", dict[str, np.ndarray]]:
+def _weights_of(source, seed: int | None) -> tuple["Network", dict[str, np.ndarray]]:
     from ..program import Network
 
     if isinstance(source, Network):
-        module = source.to_torch(seed=None)
+        module = source.to_torch(seed=seed)
         network = source
     else:
         module = source
@@ -174,15 +174,12 @@ def _weights_of(source) -> tuple["Network", dict[str, np.ndarray]]:
     return network, {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None) -> onnx.ModelProto | None:
+def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None,
+                inputs=()) -> onnx.ModelProto | None:
     """Export an archlang-built module (its weights) or an analysed network (weights as
     `archlang.build(seed=seed)` makes them) to ONNX. With a path, writes the file atomically
-    (and returns None); without one, returns the onnx.ModelProto."""
-    from ..program import Network
-
-    if isinstance(source, Network) and seed is not None:
-        source = source.to_torch(seed=seed)
-    network, weights = _weights_of(source)
+    (and returns None), never over one of `inputs`; without one, returns the onnx.ModelProto."""
+    network, weights = _weights_of(source, seed)
     if path is None:
         return onnx_model(network, weights)
     from ..output import write_atomic
@@ -194,5 +191,5 @@ def export_onnx(source, path: str | Path | None = None, *, seed: int | None = No
             for chunk in chunks:
                 f.write(chunk)
 
-    write_atomic(path, write)
+    write_atomic(path, write, inputs=inputs)
     return None

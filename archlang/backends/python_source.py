@@ -67,10 +67,9 @@ def _class_source(network: "Network") -> list[str]:
     graph = network.graph
     plan = inplace_plan(graph)
     name = class_name(network.name)
-    shape = "x".join(map(str, network.input_shape))
     lines = [
         f"class {name}(nn.Module):",
-        f'    """{_safe_comment(network.name)}: input Nx{shape}, output Nx{"x".join(map(str, network.output_shape))}; '
+        f'    """{_safe_comment(network.name)}: input Nx{network.input_type}, output Nx{network.output_type}; '
         f'{network.total_params:,} parameters, {network.total_macs:,} MACs."""',
         "",
         "    def __init__(self):",

@@ -106,10 +106,10 @@ def build_module(network: "Network", seed: int | None = None) -> fx.GraphModule:
         args = [values[i] for i in node.inputs]
         merge = node.op.torch_merge()
         if merge == "add":
-            first = operator.iadd if plan[node.name] else operator.add
-            out = g.call_function(first, (args[0], args[1]))
-            for extra in args[2:]:
-                out = g.call_function(operator.iadd if plan[node.name] else operator.add, (out, extra))
+            add = operator.iadd if plan[node.name] else operator.add
+            out = args[0]
+            for other in args[1:]:
+                out = g.call_function(add, (out, other))
         elif merge == "cat":
             out = g.call_function(torch.cat, (args,), {"dim": 1})
         else:

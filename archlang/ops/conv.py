@@ -14,18 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from ..ir import TensorType
+from ..ir import TensorType, compact
 from .base import Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
 
 
 def _kernel_text(k: tuple[int, ...]) -> str:
     """`3x3`: kernels are shown per axis, as papers write them."""
     return "x".join(str(v) for v in k)
-
-
-def _axes_text(v: tuple[int, ...]) -> str:
-    """`2` when every axis agrees, else `1x2`."""
-    return str(v[0]) if len(set(v)) == 1 else "x".join(str(x) for x in v)
 
 
 @register
@@ -118,13 +113,13 @@ class Conv(Op):
     def label(self) -> str:
         text = f"conv {_kernel_text(self.kernel_size)}"
         if any(s != 1 for s in self.stride):
-            text += " /" + _axes_text(self.stride)
+            text += " /" + compact(self.stride)
         text += f", {self.out_channels}"
         same = tuple(d * (k // 2) for k, d in zip(self.kernel_size, self.dilation))
         if self.padding != same:
-            text += ", pad " + _axes_text(self.padding)
+            text += ", pad " + compact(self.padding)
         if any(d != 1 for d in self.dilation):
-            text += ", dilation " + _axes_text(self.dilation)
+            text += ", dilation " + compact(self.dilation)
         if self.groups != 1:
             text += f", groups {self.groups}"
         return text

@@ -21,11 +21,10 @@ class Add(Op):
     name = "add"
     family = "merge"
     merge = True
-    arity: int
 
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
-        return cls(len(inputs))
+        return cls()
 
     def torch_merge(self) -> str:
         return "add"
@@ -59,11 +58,10 @@ class Concat(Op):
     name = "concat"
     family = "merge"
     merge = True
-    arity: int
 
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
-        return cls(len(inputs))
+        return cls()
 
     def torch_merge(self) -> str:
         return "cat"

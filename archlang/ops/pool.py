@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import TensorType
+from ..ir import TensorType, compact
 from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
-from .conv import _axes_text, _kernel_text
+from .conv import _kernel_text
 
 
 def _need_spatial(op: str, x: TensorType) -> None:
@@ -79,9 +79,9 @@ class _WindowPool(Op):
     def label(self) -> str:
         text = f"{self.name} {_kernel_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
-            text += " /" + _axes_text(self.stride)
+            text += " /" + compact(self.stride)
         if any(self.padding):
-            text += ", pad " + _axes_text(self.padding)
+            text += ", pad " + compact(self.padding)
         return text
 
 
