@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup graphviz bench diagrams fuzz clean
+.PHONY: demo test setup graphviz bench diagrams fuzz clean parser
 
 setup: $(STAMP) graphviz
 
@@ -50,3 +50,7 @@ diagrams: setup
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# the LALR tables shipped in archlang/parser_tables.py, after an edit of grammars/arch.lark
+parser: setup
+	$(PY) -c "from archlang.parser import write_tables; write_tables()"

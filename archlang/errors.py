@@ -9,8 +9,10 @@ merge, the block call that led here). `render()` prints it the way compilers do.
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 
 __all__ = [
     "Source",
@@ -25,21 +27,43 @@ __all__ = [
     "SpecImportError",
     "LimitError",
     "suggest",
+    "printable",
 ]
 
 
 @dataclass(frozen=True, eq=False)
 class Source:
-    """One spec text and the name it is reported under (a path, or `<string>`)."""
+    """One spec text and the name it is reported under (a path, or `<string>`).
+
+    Lines end at '\n' only, as the lexer counts them: a form feed, a lone '\r', U+2028 or
+    U+0085 (legal inside a comment) do not start a new line. The line offsets are computed
+    once per source."""
 
     name: str
     text: str
 
+    @cached_property
+    def _starts(self) -> tuple[int, ...]:
+        starts = [0]
+        find = self.text.find
+        i = find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        return tuple(starts)
+
+    @property
+    def line_count(self) -> int:
+        return len(self._starts)
+
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
-        if 1 <= number <= len(lines):
-            return lines[number - 1]
-        return ""
+        """Line `number` (1-based) without its '\n' (and without a '\r' before it)."""
+        starts = self._starts
+        if not 1 <= number <= len(starts):
+            return ""
+        end = starts[number] - 1 if number < len(starts) else len(self.text)
+        text = self.text[starts[number - 1] : end]
+        return text[:-1] if text.endswith("\r") else text
 
 
 @dataclass(frozen=True)
@@ -88,14 +112,25 @@ def _underline(line: str, col: int, end_col: int) -> str:
     return "".join(pad) + "^" * max(1, width)
 
 
+# control characters (C0 but tab, DEL, C1) and line or paragraph separators: a spec's text
+# must not drive the terminal (ANSI escapes) or break a snippet's lines when it is echoed
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """Text from a spec made safe to print: each control character becomes one '?', so that
+    columns stay where they were."""
+    return _CONTROL.sub("?", text)
+
+
 def snippet(span: Span) -> list[str]:
     """The source line of a span with carets under it (multi-line spans: to the line's end)."""
-    line = span.source.line(span.line)
-    if not line and span.line > len(span.source.text.splitlines()):
+    if span.line > span.source.line_count:
         return []
+    line = printable(span.source.line(span.line))
     end = span.end_col if span.end_line == span.line else len(line.rstrip()) + 1
     end = max(end, span.col + 1)
-    return ["    " + line.rstrip("\r\n"), "    " + _underline(line, span.col, end)]
+    return ["    " + line.rstrip(), "    " + _underline(line, span.col, end)]
 
 
 class ArchError(Exception):
@@ -126,20 +161,20 @@ class ArchError(Exception):
         """The rendered message as (text, style) pieces; styles: loc, error, note, caret, hint, ''."""
         out: list[tuple[str, str]] = []
         loc = f"{self.span}: " if self.span else ""
-        out += [(loc, "loc"), ("error: ", "error"), (self.message + "\n", "")]
+        out += [(printable(loc), "loc"), ("error: ", "error"), (printable(self.message) + "\n", "")]
         if self.span:
             for i, text in enumerate(snippet(self.span)):
                 out.append((text + "\n", "caret" if i == 1 else ""))
         for line in self.detail:
-            out.append(("  " + line + "\n", ""))
+            out.append(("  " + printable(line) + "\n", ""))
         for note in self.notes:
             nloc = f"{note.span}: " if note.span else "  "
-            out += [(nloc, "loc"), ("note: ", "note"), (note.message + "\n", "")]
+            out += [(printable(nloc), "loc"), ("note: ", "note"), (printable(note.message) + "\n", "")]
             if note.span:
                 for i, text in enumerate(snippet(note.span)):
                     out.append((text + "\n", "caret" if i == 1 else ""))
         if self.hint:
-            out += [("  hint: ", "hint"), (self.hint + "\n", "")]
+            out += [("  hint: ", "hint"), (printable(self.hint) + "\n", "")]
         return out
 
     def render(self) -> str:

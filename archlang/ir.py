@@ -54,12 +54,16 @@ class TensorType:
 
 @dataclass(frozen=True)
 class Scope:
-    """One block instance on a node's path: `stage2` showing `stage(128, 2)`."""
+    """One block instance on a node's path: `stage2` showing `stage(128, 2)`.
 
-    name: str
+    `identity` is the block with its evaluated arguments (spans left out): two calls of
+    `bottleneck(64)` anywhere have the same identity, whatever their names or source text."""
+
+    name: str  # its own name in the enclosing scope
     label: str
     block: str
     span: Span
+    identity: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -98,3 +102,69 @@ class Graph:
     @property
     def output_type(self) -> TensorType:
         return self.node(self.output).type
+
+    def inputs_of(self, node: Node) -> tuple[Node, ...]:
+        """The nodes `node` reads, in order (use-def)."""
+        return tuple(self._index[i] for i in node.inputs)
+
+    def input_types(self, node: Node) -> tuple[TensorType, ...]:
+        return tuple(self._index[i].type for i in node.inputs)
+
+    def users(self, node: Node | str) -> tuple[Node, ...]:
+        """The nodes that read `node` (def-use), in graph order, once per reading node."""
+        return self._users.get(node if isinstance(node, str) else node.name, ())
+
+    def readers(self, node: Node | str) -> int:
+        """How many places read `node`'s value: its users' input slots, plus the graph output."""
+        name = node if isinstance(node, str) else node.name
+        return self._reads.get(name, 0) + (name == self.output)
+
+    @cached_property
+    def _users(self) -> dict[str, tuple[Node, ...]]:
+        users: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for i in dict.fromkeys(n.inputs):
+                users.setdefault(i, []).append(n)
+        return {k: tuple(v) for k, v in users.items()}
+
+    @cached_property
+    def _reads(self) -> dict[str, int]:
+        reads: dict[str, int] = {}
+        for n in self.nodes:
+            for i in n.inputs:
+                reads[i] = reads.get(i, 0) + 1
+        return reads
+
+    def text(self) -> str:
+        """The graph one node per line, stable across runs, for golden tests and `check --emit ir`:
+        `name = op{resolved fields}(inputs) : type`; block instances are listed where they open."""
+        lines = [f"network {self.name} : {self.input.type} -> {self.output_type}"]
+        opened: set[tuple[str, ...]] = set()
+        for node in self.nodes:
+            for depth in range(1, len(node.scopes) + 1):
+                path = tuple(s.name for s in node.scopes[:depth])
+                if path not in opened:
+                    opened.add(path)
+                    lines.append(f"  # {'.'.join(path)} = {node.scopes[depth - 1].label}")
+            if not node.inputs:
+                lines.append(f"  {node.name} : {node.type}")
+                continue
+            lines.append(f"  {node.name} = {_op_text(node.op)}({', '.join(node.inputs)}) : {node.type}")
+        lines.append(f"  return {self.output}")
+        return "\n".join(lines) + "\n"
+
+
+def _op_text(op: "Op") -> str:
+    from dataclasses import fields
+
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float):
+            return repr(v)
+        if isinstance(v, tuple):
+            return "(" + ", ".join(value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        return str(v)
+
+    args = ", ".join(f"{f.name}={value(getattr(op, f.name))}" for f in fields(op))
+    return f"{op.name}{{{args}}}" if args else op.name

@@ -1,13 +1,20 @@
 """Stage 3: the IR's contract, checked after lowering (a failure here is a compiler bug,
-never a user error): unique names, the input first, inputs defined before use (topological
-order), the output defined, and every node's stored type equal to its op's shape rule.
+never a user error): the input first, inputs defined before use (topological order), the
+output defined, every node's stored type equal to its op's shape rule, merges and only
+merges with several inputs, and names that form a tree: unique, each the dotted path of
+its scopes and a leaf name, no name both a layer and a block instance, and each dotted
+path naming one block instance only.
 """
 
 from __future__ import annotations
 
-from .ir import Graph
+import re
+
+from .ir import Graph, Scope
 
 __all__ = ["IRError", "verify"]
+
+_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class IRError(AssertionError):
@@ -15,21 +22,35 @@ class IRError(AssertionError):
 
 
 def verify(graph: Graph) -> None:
-    if not graph.nodes or graph.nodes[0].op.family != "input" or graph.nodes[0].inputs:
-        raise IRError(f"{graph.name}: the first node must be the input")
+    def fail(message: str) -> IRError:
+        return IRError(f"{graph.name}: {message}")
+
+    if not graph.nodes or graph.nodes[0].inputs or graph.nodes[0].name != "input":
+        raise fail("the first node must be the input")
     types = {}
+    scopes: dict[str, Scope] = {}
     for node in graph.nodes:
         if node.name in types:
-            raise IRError(f"{graph.name}: node name {node.name!r} is used twice")
+            raise fail(f"node name {node.name!r} is used twice")
         for i in node.inputs:
             if i not in types:
-                raise IRError(f"{graph.name}: {node.name} reads {i!r} before it is defined")
+                raise fail(f"{node.name} reads {i!r} before it is defined")
         if node.inputs:
-            inferred = node.op.infer(tuple(types[i] for i in node.inputs))
+            inferred = node.op.infer(graph.input_types(node))
             if inferred != node.type:
-                raise IRError(f"{graph.name}: {node.name} is typed {node.type} but its op gives {inferred}")
-        if node.op.merge != (len(node.inputs) > 1):
-            raise IRError(f"{graph.name}: {node.name} has {len(node.inputs)} inputs")
+                raise fail(f"{node.name} is typed {node.type} but its op gives {inferred}")
+            if node.op.merge != (len(node.inputs) > 1):
+                raise fail(f"{node.name} has {len(node.inputs)} inputs")
+        *parents, leaf = node.name.split(".")
+        if parents != [s.name for s in node.scopes] or not all(_PART.match(p) for p in (*parents, leaf)):
+            raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
+        for depth in range(1, len(node.scopes) + 1):
+            path = ".".join(parents[:depth])
+            if scopes.setdefault(path, node.scopes[depth - 1]) != node.scopes[depth - 1]:
+                raise fail(f"two block instances are both named {path!r}")
         types[node.name] = node.type
+    clash = scopes.keys() & types.keys()
+    if clash:
+        raise fail(f"{min(clash)!r} names both a layer and a block instance")
     if graph.output not in types:
-        raise IRError(f"{graph.name}: the output {graph.output!r} is not a node")
+        raise fail(f"the output {graph.output!r} is not a node")

@@ -4,7 +4,7 @@ import pytest
 
 import archlang
 from archlang.errors import (
-    ArgumentError, DefinitionError, LimitError, ShapeError, SpecImportError, UnknownNameError,
+    ArchError, ArgumentError, DefinitionError, LimitError, ShapeError, SpecImportError, UnknownNameError,
 )
 
 from .conftest import analyse, error_of, shapes
@@ -31,8 +31,15 @@ def test_kernel_suffixes_and_per_axis_tuples():
     assert [i.node.op.padding for i in net.layers] == [(0, 3), (3, 0), (1, 1), (0, 1)]
     net = analyse("network n : 3x16x112x112 = conv3x3x3(8) -> maxpool -> conv3(8)")
     assert shapes(net) == ["8x16x112x112", "8x8x56x56", "8x8x56x56"]
-    net = analyse("network n : 1x16000 = conv80(8, stride=4) -> maxpool4")
-    assert shapes(net) == ["8x4001", "8x1000"]
+    net = analyse("network n : 1x16000 = conv80(8, stride=4, pad=0) -> maxpool4")
+    assert shapes(net) == ["8x3981", "8x995"]
+
+
+@pytest.mark.parametrize("layer", ["conv2x2(4)", "conv(4, k=(3, 4))", "conv4(4, stride=4)"])
+def test_even_kernels_need_an_explicit_padding(layer):
+    err = error_of(f"network n : 3x8x8 = {layer}")
+    assert "even-sized, so it has no centred padding" in err.message and "pad=0" in err.hint
+    assert shapes(analyse(f"network n : 3x8x8 = conv2x2(4, pad=0) -> conv2x2(4, stride=2, pad=1)")) == ["4x7x7", "4x4x4"]
 
 
 def test_pool_defaults():
@@ -54,6 +61,83 @@ def test_naming_rule_reads_like_the_spec():
     ]
     scopes = analyse(text).layers[3].node.scopes
     assert [(s.name, s.label) for s in scopes] == [("stage1", "stage(8, 2)"), ("unit2", "unit(8)")]
+
+
+@pytest.mark.parametrize("text,expected", [
+    # a block named fc1 after ten fc layers: its scope must not be `fc11`, the 11th fc
+    ("block fc1(c) = fc(c) -> relu\nnetwork n : 16 = fc(16) * 10 -> fc1(8) -> fc(4)",
+     [*(f"fc{i}" for i in range(1, 11)), "fc1_1.fc1", "fc1_1.relu1", "fc11"]),
+    # block `a` eleven times, then block `a1`: `a11` and `a1_1` are different instances
+    ("block a = relu\nblock a1 = tanh\nnetwork n : 4 = a * 11 -> a1",
+     [*(f"a{i}.relu1" for i in range(1, 12)), "a1_1.tanh1"]),
+    # a base ending in '_' takes the separator too, so `b_` and `b` never meet
+    ("block b_ = relu\nblock b = tanh\nnetwork n : 4 = b_ -> b * 2", ["b__1.relu1", "b1.tanh1", "b2.tanh1"]),
+])
+def test_names_are_unique_by_construction(text, expected):
+    net = analyse(text)
+    assert names(net) == expected
+    assert len({s.name for n in net.graph.layers for s in n.scopes} | set(names(net))) > 0
+
+
+def test_verify_rejects_names_that_do_not_form_a_tree():
+    from dataclasses import replace
+
+    from archlang.verify import IRError, verify
+
+    graph = analyse("block a = relu\nblock b = tanh\nnetwork n : 4 = a -> b -> relu").graph
+    a_relu, b_tanh, relu = graph.layers
+    clash = replace(b_tanh, name="a1.tanh1", scopes=(replace(b_tanh.scopes[0], name="a1"),))
+    with pytest.raises(IRError, match="two block instances are both named 'a1'"):
+        verify(replace(graph, nodes=(graph.input, a_relu, clash, relu)))
+    leaf = replace(relu, name="a1")
+    with pytest.raises(IRError, match="'a1' names both a layer and a block instance"):
+        verify(replace(graph, nodes=(graph.input, a_relu, b_tanh, leaf), output="a1"))
+    stray = replace(relu, name="b1.relu1")
+    with pytest.raises(IRError, match="is not the path of its scopes"):
+        verify(replace(graph, nodes=(graph.input, a_relu, b_tanh, stray), output="b1.relu1"))
+
+
+def test_limits_count_layers_not_the_input_and_are_validated():
+    text = "network n : 4 = relu * 100"
+    assert len(archlang.parse(text, limits=archlang.Limits(max_nodes=100)).network().layers) == 100
+    err = error_of_limits("network n : 4 = relu * 101", archlang.Limits(max_nodes=100))
+    assert "more than 100 layers" in err.message
+    for bad, kind in ((0, ValueError), (-1, ValueError), (1.5, TypeError), ("9", TypeError)):
+        with pytest.raises(kind, match="max_nodes"):
+            archlang.Limits(max_nodes=bad)
+
+
+def error_of_limits(text, limits):
+    with pytest.raises(ArchError) as info:
+        archlang.parse(text, "t.arch", limits=limits).network()
+    return info.value
+
+
+@pytest.mark.parametrize("text", [
+    "network n : 4 = ((identity * 100000) * 100000) * 100000",
+    "block d0(f) = f\n" + "".join(f"block d{i}(f) = d{i - 1}(f -> f)\n" for i in range(1, 61))
+    + "network n : 4 = d60(relu)",
+])
+def test_expansion_work_is_bounded_before_any_node_exists(text):
+    err = error_of_limits(text, archlang.Limits(max_nodes=1000))  # the same bound, scaled down
+    assert isinstance(err, LimitError) and "116,000 steps to expand" in err.message
+
+
+def test_block_labels_print_values_not_source_text():
+    text = "block s(c, act=relu) = conv3x3(c) -> act\nnetwork n : 3x8x8 = s(\n  4,\n  act=(tanh ->\n relu))"
+    (scope,) = analyse(text).layers[0].node.scopes
+    assert scope.label == "s(4, act=tanh -> relu)"
+    big = "block s(f) = f\nnetwork n : 4 = s(" + " -> ".join(["relu"] * 200) + ")"
+    label = analyse(big).layers[0].node.scopes[0].label
+    assert label.startswith("s(relu -> relu") and label.endswith("...)") and len(label) < 130
+
+
+def test_block_instances_have_a_structural_identity():
+    text = """block b(c, f=relu) = fc(c) -> f
+    network n : 4 = b(4) -> b(
+        4) -> b(4, f=relu) -> b(4, tanh) -> b(5)"""
+    ids = [n.scopes[0].identity for n in analyse(text).graph.layers[::2]]
+    assert ids[0] == ids[1] == ids[2] != ids[3] and ids[0] != ids[4]
 
 
 def test_repeat_zero_is_identity_and_count_expressions():
@@ -154,7 +238,12 @@ def test_import_cycle_and_missing_file(tmp_path):
         ("network n : 3x8x8 = conv3x3(8) * 1.5", ArgumentError, "repeat count must be an integer", None),
         ("network n : 3x8x8 = 2 * relu", ArgumentError, "repeat count goes after the layer", "relu * 2"),
         ("network n : 3x8x8 = relu | tanh", ArgumentError, "'|' separates the branches", None),
-        ("network n : 3x8x8 = add(relu)", ArgumentError, "add takes its branches separated by '|'", None),
+        ("network n : 3x8x8 = add(relu)", ArgumentError, "add needs at least two branches, separated by '|'", None),
+        ("network n : 3x8x8 = add(relu, tanh)", ArgumentError, "add takes its branches separated by '|', not ','", None),
+        ("network n : 3x8x8 = add(relu | tanh, x=1)", ArgumentError, "add takes no keyword arguments", "drop 'x=...'"),
+        ("block b(add=relu) = add(relu | tanh)", DefinitionError, "the parameter 'add' would hide the built-in add",
+         "another name"),
+        ("network n : 3x8x8 = conv3x3(relu | tanh)", ArgumentError, "'conv3x3' takes none", "only merges"),
         ("network n : 3x8x8 = fc(1 // 0)", ArgumentError, "division by zero", None),
         ("block a = b\nblock b = relu -> a\nnetwork n : 3x8x8 = a", DefinitionError, "block 'a' calls itself: a -> b -> a", "recursive"),
         ("block relu = tanh", DefinitionError, "'relu' is a built-in layer", None),

@@ -3,7 +3,7 @@
 import pytest
 
 from archlang import syntax as S
-from archlang.errors import ArchSyntaxError, DefinitionError
+from archlang.errors import ArchSyntaxError, DefinitionError, LimitError
 from archlang.parser import parse_module
 
 from .conftest import error_of
@@ -87,6 +87,7 @@ def test_use_and_several_definitions():
         ("network block : 3 = relu\n", (1, 9), "'block' is a keyword", "another name"),
         ("network n : 3x32x32 = conv(k=3, 8)\n", (1, 33), "positional argument after a keyword", "first"),
         ("use 'x.arch'\n", (1, 5), "unexpected character", "double quotes"),
+        ("network n : 3x8x8 = conv3x3(8)(4)\n", (1, 31), "unexpected '('", "one pair of parentheses"),
     ],
 )
 def test_syntax_errors(text, where, message, hint):
@@ -105,3 +106,45 @@ def test_syntax_error_rendering_is_compiler_style():
         "                   ^^^^\n"
         "  hint: layers in a chain are joined with '->'"
     )
+
+
+@pytest.mark.parametrize("text,where", [
+    ("network n : 4 = fc(" + "9" * 5000 + ")", (1, 20)),  # beyond Python's int-conversion limit
+    ("network n : " + "7" * 5000 + " = relu", (1, 13)),
+    ("network n : 3x" + "0" * 10 + "1" * 40 + " = relu", (1, 13)),
+])
+def test_long_integers_are_located_limit_errors(text, where):
+    err = error_of(text)
+    assert isinstance(err, LimitError) and (err.span.line, err.span.col) == where
+    assert "too large" in err.message
+
+
+def test_leading_zeros_do_not_count_as_digits():
+    (net,) = parse_module("network n : 4 = fc(" + "0" * 100 + "7)").items
+    assert net.body.args[0].value == 7
+
+
+@pytest.mark.parametrize("count", [257, 400, 600, 3000])
+def test_operator_cap_holds_for_every_operator(count):
+    for op in ("**", "+", "*"):
+        err = error_of("network n : 4 = fc(" + f"1{op}" * count + "1)")
+        assert isinstance(err, LimitError), err.render()
+    err = error_of("network n : 4 = fc(" + "-" * 300 + "1)")
+    assert isinstance(err, LimitError)
+    parse_module("network n : 4 = fc(" + "1**" * 256 + "1)")  # the cap itself is allowed
+
+
+@pytest.mark.parametrize("separator", ["\f", "\r", "\u2028", "\x85", "\v", "\x1b[31m"])
+def test_snippets_show_the_line_the_lexer_counts(separator):
+    text = f"# a comment with {separator} inside it\nnetwork n : 3x8x8 =\n    conv3x3(8) -> rleu\n"
+    err = error_of(text, "f.arch")
+    assert (err.span.line, err.span.col) == (3, 19)
+    rendered = err.render()
+    assert "        conv3x3(8) -> rleu\n                      ^^^^" in rendered
+    assert "\x1b" not in rendered
+    # a control character on the error's own line is shown as '?', keeping the caret aligned
+    err = error_of(f"network n : 3x8x8 = relu # {separator}\n  -> rleu", "f.arch")
+    assert err.render().splitlines()[1:3] == ["      -> rleu", "         ^^^^"]
+    err = error_of(f"network n : 3x8x8 = rleu # {separator}", "f.arch")
+    line, caret = err.render().splitlines()[1:3]
+    assert "\x1b" not in line and caret.index("^") == line.index("rleu")

@@ -4,7 +4,9 @@ Shape, per spatial axis:  O = floor((I + 2P - D(K - 1) - 1) / S) + 1
 Parameters:  C_out * (C_in / G) * prod(K)  (+ C_out with bias)
 MACs:        C_out * prod(O) * (C_in / G) * prod(K)
 Receptive field:  window K, stride S, padding P, dilation D.
-Default padding is D * (K // 2) per axis: "same" at stride 1, as VGG and ResNet pad.
+Default padding is D * (K // 2) per axis for odd kernels: the output keeps the input's size at
+stride 1 ("same"), as VGG and ResNet pad. An even kernel has no centred padding (PyTorch's
+padding="same" pads one side more), so it has no default: `pad` must be given.
 torch: nn.Conv1d/2d/3d. Initialisation as torchvision's VGG and ResNet: weights
 kaiming-normal (fan_out, ReLU gain), bias zero.
 """
@@ -16,6 +18,11 @@ from math import prod
 
 from ..ir import TensorType, compact
 from .base import Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
+
+
+def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
+    """D * (K // 2) per axis: keeps the size at stride 1 for odd kernels."""
+    return tuple(di * (ki // 2) for ki, di in zip(k, d))
 
 
 def _kernel_text(k: tuple[int, ...]) -> str:
@@ -33,7 +40,7 @@ class Conv(Op):
         Arg("c", "channels", None, "output channels (default: the input's)"),
         Arg("k", "ints", None, "kernel size, one number or one per spatial axis"),
         Arg("stride", "ints", 1),
-        Arg("pad", "ints0", None, "zero padding per side (default: dilation * (k // 2))"),
+        Arg("pad", "ints0", None, "zero padding per side (default for odd kernels: dilation * (k // 2))"),
         Arg("dilation", "ints", 1),
         Arg("groups", "int", 1),
         Arg("bias", "bool", True),
@@ -64,7 +71,18 @@ class Conv(Op):
         k = axes(a["k"], x.rank, "k", "conv")
         d = axes(a["dilation"], x.rank, "dilation", "conv")
         pad = a["pad"]
-        p = tuple(di * (ki // 2) for ki, di in zip(k, d)) if pad is None else axes(pad, x.rank, "pad", "conv")
+        if pad is None:
+            even = [ki for ki in k if ki % 2 == 0]
+            if even:
+                raise OpError(
+                    f"conv: the kernel {_kernel_text(k)} is even-sized, so it has no centred padding and no default",
+                    arg="k",
+                    hint=f"give the padding: pad=0 shrinks each axis by {even[0] - 1} at stride 1 "
+                    f"(and a stride equal to the kernel cuts the input into patches), pad={even[0] // 2} grows it by 1",
+                )
+            p = same_padding(k, d)
+        else:
+            p = axes(pad, x.rank, "pad", "conv")
         out = a["c"] if a["c"] is not None else x.channels
         g = a["groups"]
         if x.channels % g or out % g:
@@ -115,8 +133,7 @@ class Conv(Op):
         if any(s != 1 for s in self.stride):
             text += " /" + compact(self.stride)
         text += f", {self.out_channels}"
-        same = tuple(d * (k // 2) for k, d in zip(self.kernel_size, self.dilation))
-        if self.padding != same:
+        if self.padding != same_padding(self.kernel_size, self.dilation):
             text += ", pad " + compact(self.padding)
         if any(d != 1 for d in self.dilation):
             text += ", dilation " + compact(self.dilation)

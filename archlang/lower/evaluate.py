@@ -1,0 +1,251 @@
+"""Lowering, step 1: expressions -> values (`values.py`).
+
+Arithmetic is done here, names are resolved (block parameters, blocks, ops, `conv3x3`-style
+names), and calls get their arguments evaluated; nothing is applied to a tensor yet, so no
+shape is known and no op is made (that is `instantiate`).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+
+from .. import syntax as S
+from ..errors import ArgumentError, DefinitionError, LimitError, Span, UnknownNameError, suggest
+from ..ops import REGISTRY, Op, lookup, split_suffix
+from .limits import MAX_INT, Work
+from .values import LayerCall, LayerChain, LayerMerge, LayerRepeat, LayerResidual, LayerValue, Value, kind_of, show
+
+__all__ = ["Definitions", "Evaluator", "SPECIAL_FORMS"]
+
+SPECIAL_FORMS = ("residual",)  # built-in forms that are not ops: `residual(f)`
+
+
+@dataclass
+class Definitions:
+    """The blocks and networks visible to a program (its own and those it imports)."""
+
+    blocks: dict[str, S.Block] = field(default_factory=dict)
+    networks: dict[str, S.Network] = field(default_factory=dict)
+
+
+def _pow(left, right):
+    if abs(left) > 1 and right > 0 and right * math.log2(abs(left)) > 64:
+        raise OverflowError
+    return left**right
+
+
+# the arithmetic of the language: Python's, with the results checked by `_check_number`
+OPERATORS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": _pow,
+}
+
+
+class Evaluator:
+    def __init__(self, defs: Definitions, work: Work) -> None:
+        self.defs = defs
+        self.work = work
+
+    def known_names(self, env: dict[str, Value]) -> list[str]:
+        return [*env, *self.defs.blocks, *REGISTRY, *SPECIAL_FORMS, "conv3x3", "conv1x1", "maxpool3x3"]
+
+    def eval(self, e: S.Expr, env: dict[str, Value]) -> Value:
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e, env)
+
+    def layer(self, e: S.Expr, env: dict[str, Value], what: str = "here") -> LayerValue:
+        value = self.eval(e, env)
+        if not isinstance(value, LayerValue):
+            raise ArgumentError(
+                f"expected a layer {what}, got {kind_of(value)} ({show(value)})",
+                e.span,
+                hint="a chain is made of layers and blocks such as conv3x3(64) or relu",
+            )
+        return value
+
+    def number(self, e: S.Expr, env: dict[str, Value]) -> int | float:
+        value = self.eval(e, env)
+        if type(value) is bool or not isinstance(value, (int, float)):
+            raise ArgumentError(f"expected a number, got {kind_of(value)} ({show(value)})", e.span)
+        return value
+
+    def _Num(self, e: S.Num, env):
+        return _check_number(e.value, e.span)
+
+    def _Bool(self, e: S.Bool, env):
+        return e.value
+
+    def _Tuple(self, e: S.Tuple, env):
+        return tuple(self.number(item, env) for item in e.items)
+
+    def _Name(self, e: S.Name, env):
+        return self.resolve(e.id, e.span, env)
+
+    def resolve(self, name: str, span: Span, env: dict[str, Value]) -> Value:
+        if name in env:
+            return env[name]
+        if name in self.defs.blocks:
+            return LayerCall(span, name, span, None, self.defs.blocks[name], None)
+        if name in self.defs.networks:
+            raise DefinitionError(
+                f"'{name}' is a network, and networks cannot be used as layers",
+                span,
+                hint=f"move the body of {name} into a block and use the block in both places",
+            )
+        op = lookup(name)
+        if op is not None:
+            if op.merge:
+                raise ArgumentError(f"{name} needs branches: {name}(a | b)", span)
+            return LayerCall(span, name, span, op, None, None)
+        if name in SPECIAL_FORMS:
+            raise ArgumentError(f"{name} needs a body: {name}(f)", span, hint="residual(f) adds f's output to its input")
+        split = split_suffix(name)
+        if split is not None:
+            return LayerCall(span, name, span, split[0], None, split[1])
+        close = suggest(name, self.known_names(env))
+        raise UnknownNameError(
+            f"unknown layer or block '{name}'",
+            span,
+            hint=f"did you mean '{close}'?" if close else "see docs/language.md for the list of layers",
+        )
+
+    def _Call(self, e: S.Call, env):
+        builtin = e.func not in env and e.func not in self.defs.blocks  # not shadowed by the spec
+        if builtin and e.func in SPECIAL_FORMS:
+            return self._residual(e, env)
+        op = lookup(e.func) if builtin else None
+        if op is not None and op.merge:
+            return self._merge(e, op, env)
+        for a in e.args:
+            if isinstance(a, S.Alt):
+                raise ArgumentError(
+                    f"'|' separates branches, and '{e.func}' takes none",
+                    a.span,
+                    hint="only merges take branches: add(a | b), concat(a | b)",
+                )
+        args = tuple((self.eval(a, env), a.span) for a in e.args)
+        kwargs = tuple((k.name, self.eval(k.value, env), k.name_span.to(k.value.span)) for k in e.kwargs)
+        seen: set[str] = set()
+        for k in e.kwargs:
+            if k.name in seen:
+                raise ArgumentError(f"argument '{k.name}' is given twice", k.name_span)
+            seen.add(k.name)
+        callee = self.resolve(e.func, e.func_span, env)
+        if not isinstance(callee, LayerCall):
+            what = f"{kind_of(callee)} ({show(callee)})" if not isinstance(callee, LayerValue) else "a composed layer"
+            raise ArgumentError(
+                f"'{e.func}' is {what} and cannot be called",
+                e.func_span,
+                hint="only layers, blocks and parameters holding a plain layer or block name take arguments",
+            )
+        if callee.args or callee.kwargs:
+            raise ArgumentError(
+                f"'{e.func}' already has its arguments ({show(callee)}); it cannot take more",
+                e.func_span,
+            )
+        return LayerCall(e.span, callee.name, e.func_span, callee.op, callee.block, callee.kernel, args, kwargs)
+
+    def _merge(self, e: S.Call, op: type[Op], env) -> LayerMerge:
+        # one fault, one message: keyword arguments, then extra arguments, then the branches
+        if e.kwargs:
+            k = e.kwargs[0]
+            raise ArgumentError(
+                f"{e.func} takes no keyword arguments, only branches",
+                k.name_span.to(k.value.span),
+                hint=f"drop '{k.name}=...'; write {e.func}(a | b)",
+            )
+        if len(e.args) != 1:
+            raise ArgumentError(
+                f"{e.func} takes its branches separated by '|', not ','" if e.args else f"{e.func} needs branches",
+                e.args[1].span if len(e.args) > 1 else e.span,
+                hint=f"write {e.func}(a | b), e.g. {e.func}(conv3x3 | identity)",
+            )
+        if not isinstance(e.args[0], S.Alt):
+            raise ArgumentError(
+                f"{e.func} needs at least two branches, separated by '|'",
+                e.args[0].span,
+                hint=f"write {e.func}(a | b); add(f | identity) adds f's output to its input",
+            )
+        branches = tuple(self.layer(b, env, f"as a branch of {e.func}") for b in e.args[0].branches)
+        return LayerMerge(e.span, op, branches)
+
+    def _residual(self, e: S.Call, env) -> LayerResidual:
+        if len(e.args) != 1:
+            raise ArgumentError(
+                f"residual takes one body, got {len(e.args)} positional arguments",
+                e.span,
+                hint="write residual(f) or residual(f, shortcut=g)",
+            )
+        shortcut = None
+        for k in e.kwargs:
+            if k.name != "shortcut":
+                raise ArgumentError(f"residual has no argument '{k.name}'", k.name_span, hint="residual takes: shortcut")
+            shortcut = self.layer(k.value, env, "as the shortcut")
+        return LayerResidual(e.span, self.layer(e.args[0], env, "as the body of residual"), shortcut)
+
+    def _Chain(self, e: S.Chain, env):
+        items: list[LayerValue] = []
+        for item in e.items:
+            value = self.layer(item, env, "in a chain")
+            items.extend(value.items if isinstance(value, LayerChain) else (value,))
+        self.work.spend(len(items), e.span)  # flattening copies: a chain passed down doubles
+        return LayerChain(e.span, tuple(items))
+
+    def _Alt(self, e: S.Alt, env):
+        raise ArgumentError(
+            "'|' separates the branches of add(...) or concat(...)",
+            e.span,
+            hint="write add(a | b) to sum two branches, concat(a | b) to stack their channels",
+        )
+
+    def _Neg(self, e: S.Neg, env):
+        return _check_number(-self.number(e.operand, env), e.span)
+
+    def _BinOp(self, e: S.BinOp, env):
+        left = self.eval(e.left, env)
+        if isinstance(left, LayerValue):
+            if e.op != "*":
+                raise ArgumentError(f"'{e.op}' does not apply to layers", e.op_span, hint="join layers with '->'")
+            count = self.eval(e.right, env)
+            if type(count) is not int:
+                raise ArgumentError(
+                    f"a repeat count must be an integer, got {kind_of(count)} ({show(count)})", e.right.span
+                )
+            if count < 0:
+                raise ArgumentError(
+                    f"negative repeat count {count}", e.right.span, hint="'* 0' leaves the input unchanged; counts must be >= 0"
+                )
+            return LayerRepeat(e.span, left, count)
+        if not isinstance(left, (int, float)) or type(left) is bool:
+            raise ArgumentError(f"'{e.op}' does not apply to {kind_of(left)}", e.op_span)
+        right = self.eval(e.right, env)
+        if isinstance(right, LayerValue) and e.op == "*":
+            raise ArgumentError(
+                "the repeat count goes after the layer", e.span, hint=f"write {show(right)} * {show(left)}"
+            )
+        if not isinstance(right, (int, float)) or type(right) is bool:
+            raise ArgumentError(f"'{e.op}' does not apply to {kind_of(right)}", e.right.span)
+        try:
+            value = OPERATORS[e.op](left, right)
+        except ZeroDivisionError:
+            raise ArgumentError("division by zero", e.right.span) from None
+        except OverflowError:
+            raise LimitError("the number is too large", e.span, hint=f"numbers are limited to {MAX_INT:,}") from None
+        if isinstance(value, complex):
+            raise ArgumentError("the result is not a real number", e.span)
+        return _check_number(value, e.span)
+
+
+def _check_number(value, span: Span):
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise LimitError("the number is too large", span, hint=f"numbers are limited to {MAX_INT:,}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LimitError("the number is too large", span)
+    return value

@@ -1,0 +1,293 @@
+"""Lowering, step 2: layer values applied to tensors -> IR nodes.
+
+This is where shapes become known: each op call is bound and made against its input type
+(`Op.bind`, `Op.make`), blocks are expanded into scopes, repeats unrolled, residual shortcuts
+chosen, and every node gets its type and its name.
+
+Naming rule: in each scope (the network, or one block instance) the n-th layer of op `conv`
+is `conv{n}` and the n-th instance of block `stage` is `stage{n}`; where the base name ends
+in a digit or '_', a '_' goes before the counter (block `fc1` gives `fc1_1`, `fc1_2`), so
+that no two (base, n) pairs give the same name. A node's name is the dotted path of its
+scopes and its own name (`stage2.conv1`), as state_dict keys will read.
+"""
+
+from __future__ import annotations
+
+from .. import syntax as S
+from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note, ShapeError, Span, suggest
+from ..ir import Node, Scope, TensorType
+from ..ops import Op, OpError, lookup
+from .evaluate import Evaluator
+from .limits import MAX_INT, Limits, Work
+from .values import (
+    LayerCall, LayerChain, LayerMerge, LayerRepeat, LayerResidual, LayerValue, Value, key, show,
+)
+
+__all__ = ["GraphBuilder", "counted_name"]
+
+
+def counted_name(base: str, n: int) -> str:
+    """The n-th name made from `base` in a scope: `conv3`, `fc1_2` (see the module docstring)."""
+    return f"{base}_{n}" if base[-1:].isdigit() or base.endswith("_") else f"{base}{n}"
+
+
+class GraphBuilder:
+    def __init__(self, evaluator: Evaluator, limits: Limits, work: Work) -> None:
+        self.ev = evaluator
+        self.limits = limits
+        self.work = work
+        self.nodes: list[Node] = []
+        self.types: dict[str, TensorType] = {}
+        self.counters: dict[tuple[str, ...], dict[str, int]] = {}
+        self.stack: list[tuple[str, Span]] = []  # active block calls
+
+    # -- naming
+
+    def fresh(self, scopes: tuple[Scope, ...], base: str) -> str:
+        counter = self.counters.setdefault(tuple(s.name for s in scopes), {})
+        counter[base] = counter.get(base, 0) + 1
+        return counted_name(base, counter[base])
+
+    def emit(self, base: str, op: Op, inputs: tuple[str, ...], type_: TensorType, span: Span, scopes) -> str:
+        if len(self.nodes) > self.limits.max_nodes:  # nodes[0] is the input
+            raise LimitError(
+                f"the network has more than {self.limits.max_nodes:,} layers",
+                span,
+                hint="check the repeat counts; the limit can be raised (Limits.max_nodes, --max-nodes)",
+            )
+        if type_.numel > MAX_INT:
+            raise LimitError(
+                f"the tensor {type_} has {type_.numel:,} elements, more than a 64-bit size can count", span
+            )
+        name = ".".join([*(s.name for s in scopes), self.fresh(scopes, base)])
+        self.nodes.append(Node(name, op, inputs, type_, span, scopes))
+        self.types[name] = type_
+        return name
+
+    # -- application of layer values
+
+    def inst(self, layer: LayerValue, x: str, scopes: tuple[Scope, ...]) -> str:
+        self.work.spend(1, layer.span)
+        if isinstance(layer, LayerChain):
+            for item in layer.items:
+                x = self.inst(item, x, scopes)
+            return x
+        if isinstance(layer, LayerRepeat):
+            if layer.count > self.limits.max_repeat:
+                raise LimitError(
+                    f"repeat count {layer.count:,} is over the limit of {self.limits.max_repeat:,}", layer.span
+                )
+            for _ in range(layer.count):
+                x = self.inst(layer.body, x, scopes)
+            return x
+        if isinstance(layer, LayerCall):
+            return self.call_block(layer, x, scopes) if layer.block else self.call_op(layer, x, scopes)
+        if isinstance(layer, LayerMerge):
+            outs = [self.inst(b, x, scopes) for b in layer.branches]
+            return self.merge(layer.op, outs, [b.span for b in layer.branches], layer.span, scopes)
+        if isinstance(layer, LayerResidual):
+            return self.residual(layer, x, scopes)
+        raise AssertionError(f"unknown layer value {layer!r}")
+
+    def call_op(self, c: LayerCall, x: str, scopes) -> str:
+        cls = c.op
+        xt = self.types[x]
+        positional = [v for v, _ in c.args]
+        keyword = {k: v for k, v, _ in c.kwargs}
+        spans: dict[str | int, Span] = {k: s for k, _, s in c.kwargs}
+        for i, (_, s) in enumerate(c.args):
+            spans[i] = s
+            if i < len(cls.args):
+                spans[cls.args[i].name] = s
+        if c.kernel is not None:
+            k_index = next(i for i, a in enumerate(cls.args) if a.name == "k")
+            if "k" in keyword or len(positional) > k_index:
+                raise ArgumentError(
+                    f"the kernel size is given twice: in the name '{c.name}' and as an argument",
+                    spans.get("k", c.span),
+                    hint=f"drop one: {c.name}(...) or {cls.name}(k=...)",
+                )
+            if len(c.kernel) > 1 and xt.rank and len(c.kernel) != xt.rank:
+                raise ShapeError(
+                    f"'{c.name}' is a {len(c.kernel)}D kernel, but the input {xt} has {xt.rank} spatial "
+                    f"ax{'is' if xt.rank == 1 else 'es'}",
+                    c.func_span,
+                    hint=f"write {cls.name}{c.kernel[0]} for {c.kernel[0]} along every axis"
+                    + (f", or a {xt.rank}-part size like {cls.name}{'x'.join([str(c.kernel[0])] * xt.rank)}" if xt.rank > 1 else ""),
+                )
+            keyword["k"] = c.kernel[0] if len(c.kernel) == 1 else c.kernel
+        try:
+            op = cls.make(cls.bind(positional, keyword), xt)
+            if cls.elide:
+                return x
+            out = op.infer((xt,))
+        except OpError as err:
+            raise self._op_error(err, spans, c, xt) from None
+        return self.emit(cls.name, op, (x,), out, c.span, scopes)
+
+    def _op_error(self, err: OpError, spans, c: LayerCall, xt: TensorType) -> ArchError:
+        span = spans.get(err.arg, c.span) if err.arg is not None else c.span
+        cls = ShapeError if err.kind == "shape" else ArgumentError
+        hint = err.hint
+        if err.detail:
+            hint = f"the input here is {xt}; " + (hint or "")
+        return cls(err.message, span, hint=hint, detail=err.detail)
+
+    def call_block(self, c: LayerCall, x: str, scopes) -> str:
+        block = c.block
+        assert block is not None
+        active = [name for name, _ in self.stack]
+        if block.name in active:
+            cycle = " -> ".join(active[active.index(block.name):] + [block.name])
+            raise DefinitionError(
+                f"block '{block.name}' calls itself: {cycle}",
+                c.func_span,
+                hint="blocks cannot be recursive; use '* n' to repeat a block",
+            )
+        if len(self.stack) >= self.limits.max_block_depth:
+            raise LimitError(f"blocks are nested more than {self.limits.max_block_depth} deep", c.span)
+        env = self.bind_block(c, block)
+        label = call_label(c, block)
+        identity = (block.name, tuple(key(env[p.name]) for p in block.params))
+        scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
+        self.stack.append((block.name, c.span))
+        try:
+            body = self.ev.layer(block.body, env, f"as the body of block {block.name}")
+            return self.inst(body, x, (*scopes, scope))
+        except ArchError as err:
+            if len(err.notes) < 8:
+                err.notes.append(Note(f"in {label}, called here", c.span))
+            raise
+        finally:
+            self.stack.pop()
+
+    def bind_block(self, c: LayerCall, block: S.Block) -> dict[str, Value]:
+        """The block's environment for this call: its arguments, then the defaults."""
+        params = block.params
+        if len(c.args) > len(params):
+            extra_span = c.args[len(params)][1]
+            names = ", ".join(p.name for p in params) or "no arguments"
+            raise ArgumentError(
+                f"block {block.name} takes {len(params)} argument{'s' if len(params) != 1 else ''} ({names}), "
+                f"got {len(c.args)}",
+                extra_span,
+                notes=[Note(f"{block.name} is defined here", block.name_span)],
+            )
+        env: dict[str, Value] = {}
+        for p, (v, _) in zip(params, c.args):
+            env[p.name] = v
+        by_name = {p.name for p in params}
+        for k, v, span in c.kwargs:
+            if k not in by_name:
+                close = suggest(k, by_name)
+                raise ArgumentError(
+                    f"block {block.name} has no argument '{k}'",
+                    span,
+                    hint=(f"did you mean '{close}'? " if close else "")
+                    + f"{block.name} takes: {', '.join(p.name for p in params) or 'no arguments'}",
+                    notes=[Note(f"{block.name} is defined here", block.name_span)],
+                )
+            if k in env:
+                raise ArgumentError(f"block {block.name}: argument '{k}' is given twice", span)
+            env[k] = v
+        for p in params:
+            if p.name not in env:
+                if p.default is None:
+                    raise ArgumentError(
+                        f"block {block.name} needs the argument '{p.name}'",
+                        c.span,
+                        notes=[Note(f"{block.name} is defined here", block.name_span)],
+                    )
+                env[p.name] = self.ev.eval(p.default, dict(env))
+        return env
+
+    def merge(self, op_cls: type[Op], outs: list[str], spans: list[Span], span: Span, scopes) -> str:
+        types = tuple(self.types[o] for o in outs)
+        try:
+            op = op_cls.make(None, types)
+            out = op.infer(types)
+        except OpError as err:
+            i = err.branch if err.branch is not None else 0
+            j = err.other_branch if err.other_branch is not None else 0
+            raise ShapeError(
+                err.message,
+                spans[i],
+                hint=err.hint,
+                notes=[Note(f"branch {j + 1} gives {types[j]}", spans[j])],
+            ) from None
+        return self.emit(op_cls.name, op, tuple(outs), out, span, scopes)
+
+    def residual(self, r: LayerResidual, x: str, scopes) -> str:
+        y = self.inst(r.body, x, scopes)
+        xt, yt = self.types[x], self.types[y]
+        short_span = r.span
+        if r.shortcut is not None:
+            scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", r.shortcut.span,
+                          ("shortcut", key(r.shortcut)))
+            s = self.inst(r.shortcut, x, (*scopes, scope))
+            short_span = r.shortcut.span
+        elif xt == yt:
+            s = x
+        else:
+            s = self.projection(r, x, xt, yt, scopes)
+        return self.merge(lookup("add"), [y, s], [r.body.span, short_span], r.span, scopes)
+
+    def projection(self, r: LayerResidual, x: str, xt: TensorType, yt: TensorType, scopes) -> str:
+        """torchvision's shortcut: conv1x1(C_out, stride=s, bias=false) -> bn."""
+        strides = []
+        if xt.rank == 0 or xt.rank != yt.rank:
+            raise ShapeError(
+                f"residual: the body turns {xt} into {yt}, and no 1x1 convolution shortcut can match that",
+                r.body.span,
+                hint="give the shortcut yourself: residual(f, shortcut=...)",
+            )
+        for i, o in zip(xt.spatial, yt.spatial):
+            s = -(-i // o)
+            if -(-i // s) != o:
+                raise ShapeError(
+                    f"residual: no stride takes the input {xt} to the body's output {yt}",
+                    r.body.span,
+                    hint="give the shortcut yourself: residual(f, shortcut=...)",
+                )
+            strides.append(s)
+        span = r.span
+        stride = strides[0] if len(set(strides)) == 1 else tuple(strides)
+        conv = LayerCall(span, "conv", span, lookup("conv"), None, None, (), (
+            ("c", yt.channels, span), ("k", 1, span), ("stride", stride, span), ("bias", False, span)))
+        bn = LayerCall(span, "bn", span, lookup("bn"), None, None)
+        shortcut = LayerChain(span, (conv, bn))
+        scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", span, ("shortcut", key(shortcut)))
+        return self.inst(shortcut, x, (*scopes, scope))
+
+
+def call_label(c: LayerCall, block: S.Block) -> str:
+    """`stage(64, 2)`: the call with its argument values (printed from the values, never from
+    source text), leaving out trailing positional arguments and keyword arguments that are
+    written the same as their parameter's literal default."""
+    positional = [show(v) for v, _ in c.args]
+    while positional:
+        p = block.params[len(positional) - 1]
+        if not _is_default(p, positional[-1]):
+            break
+        positional.pop()
+    keyword = [f"{k}={show(v)}" for k, v, _ in c.kwargs if not _is_default(_param(block, k), show(v))]
+    parts = positional + keyword
+    return block.name + (f"({', '.join(parts)})" if parts else "")
+
+
+def _param(block: S.Block, name: str) -> S.Param:
+    return next(p for p in block.params if p.name == name)
+
+
+def _is_default(p: S.Param, shown: str) -> bool:
+    """Whether an argument prints the same as the parameter's default written as a literal."""
+    d = p.default
+    if d is None:
+        return False
+    if isinstance(d, S.Num):
+        return show(d.value) == shown
+    if isinstance(d, S.Bool):
+        return ("true" if d.value else "false") == shown
+    if isinstance(d, S.Name):
+        return d.id == shown
+    return False

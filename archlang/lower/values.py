@@ -1,0 +1,182 @@
+"""What an expression evaluates to: a number, a boolean, a tuple of numbers, or a layer value.
+
+A layer value is a layer not yet applied to a tensor, with its arguments evaluated:
+- `LayerCall`: one op or block with its arguments (`conv3x3(64)`, `stage(64, 2)`, `relu`);
+- `LayerChain`: layers applied one after another (`a -> b -> c`);
+- `LayerRepeat`: a layer applied `count` times (`a * 3`);
+- `LayerMerge`: branches joined by a merge op (`add(a | b)`, `concat(a | b | c)`);
+- `LayerResidual`: `residual(f)` and `residual(f, shortcut=g)`.
+`instantiate` applies them to tensors; `show` prints any value as the language writes it, and
+`key` gives a value's structural identity (equal for equal values written in different places).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from ..errors import Span
+
+if TYPE_CHECKING:
+    from .. import syntax as S
+    from ..ops import Op
+
+__all__ = [
+    "LayerValue", "LayerCall", "LayerChain", "LayerRepeat", "LayerMerge", "LayerResidual", "Value",
+    "show", "kind_of", "key",
+]
+
+
+@dataclass(frozen=True)
+class LayerValue:
+    span: Span
+
+    def __str__(self) -> str:
+        return show(self)
+
+
+@dataclass(frozen=True)
+class LayerCall(LayerValue):
+    name: str  # as written: `conv3x3`, `stage`
+    func_span: Span
+    op: "type[Op] | None"  # exactly one of op and block is set
+    block: "S.Block | None"
+    kernel: tuple[int, ...] | None  # from a conv3x3-style name
+    args: tuple[tuple[Any, Span], ...] = ()
+    kwargs: tuple[tuple[str, Any, Span], ...] = ()
+
+
+@dataclass(frozen=True)
+class LayerChain(LayerValue):
+    items: tuple[LayerValue, ...]
+
+
+@dataclass(frozen=True)
+class LayerRepeat(LayerValue):
+    body: LayerValue
+    count: int
+
+
+@dataclass(frozen=True)
+class LayerMerge(LayerValue):
+    op: "type[Op]"
+    branches: tuple[LayerValue, ...]
+
+
+@dataclass(frozen=True)
+class LayerResidual(LayerValue):
+    body: LayerValue
+    shortcut: LayerValue | None
+
+
+Value = Union[int, float, bool, tuple, LayerValue]
+
+SHOW_LIMIT = 120  # characters of a printed value before it is cut with '...'
+
+
+def kind_of(value: Value) -> str:
+    if type(value) is bool:
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, tuple):
+        return "a tuple"
+    return "a layer"
+
+
+def show(value: Value, limit: int = SHOW_LIMIT) -> str:
+    """A value as the language writes it, printed from the value (never from source text):
+    `stage(64, 2, bn)`, `(conv3x3 -> relu) * 2`, `add(conv1x1(8) | identity)`. Longer than
+    `limit` characters, it is cut with '...' (values can be built that are too long to print)."""
+    out: list[str] = []
+    budget = [limit + 1]
+
+    def put(text: str) -> bool:
+        out.append(text)
+        budget[0] -= len(text)
+        return budget[0] > 0
+
+    def walk(v: Value, tight: bool) -> bool:
+        # `tight`: v sits where '->' would need parentheses (a repeat's body)
+        if type(v) is bool:
+            return put("true" if v else "false")
+        if isinstance(v, float):
+            return put(f"{v:g}")
+        if isinstance(v, int):
+            return put(str(v))
+        if isinstance(v, tuple):
+            if not put("("):
+                return False
+            for i, item in enumerate(v):
+                if (i and not put(", ")) or not walk(item, False):
+                    return False
+            return put(",)" if len(v) == 1 else ")")
+        if isinstance(v, LayerChain):
+            if not v.items:
+                return put("identity")
+            if tight and len(v.items) > 1 and not put("("):
+                return False
+            for i, item in enumerate(v.items):
+                if (i and not put(" -> ")) or not walk(item, False):
+                    return False
+            return put(")") if tight and len(v.items) > 1 else True
+        if isinstance(v, LayerRepeat):
+            return walk(v.body, True) and put(f" * {v.count}")
+        if isinstance(v, LayerMerge):
+            if not put(f"{v.op.name}("):
+                return False
+            for i, b in enumerate(v.branches):
+                if (i and not put(" | ")) or not walk(b, False):
+                    return False
+            return put(")")
+        if isinstance(v, LayerResidual):
+            if not (put("residual(") and walk(v.body, False)):
+                return False
+            if v.shortcut is not None and not (put(", shortcut=") and walk(v.shortcut, False)):
+                return False
+            return put(")")
+        if isinstance(v, LayerCall):
+            if not put(v.name):
+                return False
+            if not v.args and not v.kwargs:
+                return True
+            if not put("("):
+                return False
+            first = True
+            for a, _ in v.args:
+                if (not first and not put(", ")) or not walk(a, False):
+                    return False
+                first = False
+            for k, a, _ in v.kwargs:
+                if (not first and not put(", ")) or not put(f"{k}=") or not walk(a, False):
+                    return False
+                first = False
+            return put(")")
+        raise AssertionError(f"unknown value {v!r}")
+
+    if walk(value, False):
+        return "".join(out)
+    return "".join(out)[:limit] + "..."
+
+
+def key(value: Value) -> Any:
+    """A value's structural identity: hashable, equal for equal values wherever they were
+    written (spans are left out), and telling apart values that print alike (1 and 1.0)."""
+    if isinstance(value, (bool, int, float)):
+        return (type(value).__name__, value)
+    if isinstance(value, tuple):
+        return ("tuple", tuple(key(v) for v in value))
+    if isinstance(value, LayerChain):
+        return ("chain", tuple(key(v) for v in value.items))
+    if isinstance(value, LayerRepeat):
+        return ("repeat", key(value.body), value.count)
+    if isinstance(value, LayerMerge):
+        return ("merge", value.op.name, tuple(key(b) for b in value.branches))
+    if isinstance(value, LayerResidual):
+        return ("residual", key(value.body), None if value.shortcut is None else key(value.shortcut))
+    if isinstance(value, LayerCall):
+        callee = ("block", value.block.name) if value.block is not None else ("op", value.op.name, value.kernel)
+        return ("call", callee, tuple(key(a) for a, _ in value.args), tuple((k, key(a)) for k, a, _ in value.kwargs))
+    raise AssertionError(f"unknown value {value!r}")
