@@ -95,6 +95,12 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
 
 def run_bench(network, batch: int = 1, runs: int = 20, compile_: bool = False, threads: int | None = None,
               console=None) -> list[Result]:
+    """Time `network` at `batch` and print the table. Refuses (LimitError) before building
+    anything when its weights and two activations at `batch` would not fit in memory."""
+    from .budget import activation_bytes, check_fits, weight_bytes
+
+    check_fits(weight_bytes(network) + activation_bytes(network, batch),
+               f"benchmarking {network.name} at batch {batch:,} (weights and activations)")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table

@@ -1,0 +1,79 @@
+"""Memory budgets, checked before the backends allocate: a spec can describe a network of
+trillions of parameters in one line, and building it should be a clear error, not a machine
+that swaps or a process the kernel kills.
+
+Takes an analysed network (sizes from the IR alone, no torch) and the memory this machine has
+available; gives the bytes a build or a run needs, and a `LimitError` when they do not fit.
+The estimates are float32 and deliberately simple: they say whether a build can fit at all,
+not exactly how much it will use.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import LimitError, Span
+
+__all__ = ["check_fits", "weight_bytes", "activation_bytes", "available_bytes", "human_bytes"]
+
+FLOAT32 = 4
+
+
+def available_bytes() -> int | None:
+    """The memory this machine can give a new allocation without swapping: MemAvailable from
+    /proc/meminfo, else the physical memory, else None (unknown: nothing is refused)."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the figure is in kB (KiB)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def human_bytes(n: int) -> str:
+    """8_040_080_400_000 -> '8.0 TB' (decimal units, as disks and memory sizes are quoted)."""
+    for value, unit in ((10**18, "EB"), (10**15, "PB"), (10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "kB")):
+        if n >= value:
+            return f"{n / value:.1f} {unit}"
+    return f"{n} B"
+
+
+def weight_bytes(network) -> int:
+    """The bytes of a network's float32 state: every parameter (`op.param_count()`), plus a
+    normalisation's running mean and variance (8 bytes per channel of an op of family "norm"
+    that has `num_features`: batch norm's buffers)."""
+    total = 0
+    for node in network.graph.layers:
+        total += node.op.param_count() * FLOAT32
+        if node.op.family == "norm" and hasattr(node.op, "num_features"):
+            total += 2 * FLOAT32 * node.op.num_features
+    return total
+
+
+def activation_bytes(network, batch: int) -> int:
+    """The peak of two live float32 activations (a layer's input and output) at `batch`: the
+    largest tensor of the network (its input included) twice, times the batch."""
+    graph = network.graph
+    largest = max(node.type.numel for node in (graph.input, *graph.layers))
+    return batch * largest * FLOAT32 * 2
+
+
+def check_fits(nbytes: int, what: str, *, span: Span | None = None, available: int | None = None,
+               hint: str | None = None) -> None:
+    """Raise a LimitError when `nbytes` (what `what` needs) exceed the memory available
+    (`available`, default `available_bytes()`); when that is unknown, nothing is refused."""
+    if available is None:
+        available = available_bytes()
+    if available is None or nbytes <= available:
+        return
+    raise LimitError(
+        f"{what} needs {human_bytes(nbytes)} of memory; this machine has {human_bytes(available)} available",
+        span,
+        hint=hint or "make the network smaller (fewer or narrower layers, a smaller input or batch), "
+        "or use a machine with more memory",
+    )
