@@ -46,7 +46,7 @@ fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_robustness.py
 
 diagrams: setup
-	$(PY) docs/make_diagrams.py svg
+	$(PY) docs/make_diagrams.py svg dot
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

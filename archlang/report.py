@@ -7,22 +7,13 @@ import re
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .ir import compact
 from .program import Network
 
 __all__ = ["summary_table", "print_summary", "print_listing", "human"]
-
-_FAMILY_STYLE = {
-    "conv": "cyan",
-    "pool": "green",
-    "norm": "magenta",
-    "activation": "yellow",
-    "fc": "blue",
-    "merge": "red",
-}
-
 
 def human(n: int, digits: int = 2) -> str:
     """1234567 -> '1.23 M' (SI prefixes, as MAC and parameter totals are quoted)."""
@@ -66,7 +57,7 @@ def summary_table(net: Network) -> Table:
         rf = info.receptive_field
         table.add_row(
             info.name,
-            f"[{_FAMILY_STYLE.get(info.family, 'default')}]{info.op}[/]",
+            f"[{info.family.style}]{escape(info.op)}[/]",
             str(info.node.type),
             f"{info.params:,}" if info.params else "-",
             f"{info.macs:,}" if info.macs else "-",

@@ -37,7 +37,7 @@ def svg_parts(data: bytes) -> tuple[list[str], list[str]]:
 
 def test_one_box_per_layer_and_a_cluster_per_block():
     net = archlang.load("resnet18").network()
-    boxes, clusters = svg_parts(render_bytes(net, "svg"))
+    boxes, clusters = svg_parts(render_bytes(net.graph, "svg"))
     assert len(boxes) == len(net.layers) + 1  # and the input
     scopes = {}
     for layer in net.layers:
@@ -50,7 +50,7 @@ def test_one_box_per_layer_and_a_cluster_per_block():
 
 def test_collapse_draws_a_run_as_one_box():
     net = archlang.load("resnet50").network()
-    data = render_bytes(net, "svg", DiagramOptions(collapse=True))
+    data = render_bytes(net.graph, "svg", DiagramOptions(collapse=True))
     boxes, clusters = svg_parts(data)
     runs = {"bottleneck(64)": 3, "bottleneck(128)": 3, "bottleneck(256)": 5, "bottleneck(512)": 2}
     hidden = sum(1 for layer in net.layers if layer.node.scopes and layer.node.scopes[0].label in runs)
@@ -63,8 +63,8 @@ def test_collapse_draws_a_run_as_one_box():
 
 def test_fold_joins_conv_norm_activation():
     net = archlang.load("resnet18").network()
-    plain, _ = svg_parts(render_bytes(net, "svg"))
-    folded = render_bytes(net, "svg", DiagramOptions(fold=True))
+    plain, _ = svg_parts(render_bytes(net.graph, "svg"))
+    folded = render_bytes(net.graph, "svg", DiagramOptions(fold=True))
     boxes, _ = svg_parts(folded)
     assert "conv 7x7 /2, 64 · bn · relu" in folded.decode()
     assert len(boxes) < len(plain)
@@ -72,7 +72,7 @@ def test_fold_joins_conv_norm_activation():
 
 def test_options_rankdir_and_show():
     net = archlang.load("lenet5").network()
-    source = to_dot(net, DiagramOptions(rankdir="LR", show=("params", "macs", "rf"))).source
+    source = to_dot(net.graph, DiagramOptions(rankdir="LR", show=("params", "macs", "rf"))).source
     assert "rankdir=LR" in source
     assert "params 156" in source and "MACs 118k" in source and "RF 5, jump 1" in source
     with pytest.raises(ValueError):
@@ -80,18 +80,18 @@ def test_options_rankdir_and_show():
 
 
 def test_edges_carry_shapes_and_skips_are_marked():
-    source = to_dot(analyse("network n : 8x8x8 = residual(conv3x3 -> bn) -> relu")).source
+    source = to_dot(analyse("network n : 8x8x8 = residual(conv3x3 -> bn) -> relu").graph).source
     assert 'label=" 8x8x8 "' in source
     assert "constraint=false" in source and "#c0392b" in source  # the identity skip, beside the path
 
 
 def test_formats(tmp_path):
     net = archlang.load("lenet5").network()
-    png = render_bytes(net, "png")
+    png = render_bytes(net.graph, "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert 150 < width < 2000 and 500 < height < 5000
-    assert render_bytes(net, "pdf")[:5] == b"%PDF-"
+    assert render_bytes(net.graph, "pdf")[:5] == b"%PDF-"
     net.render(tmp_path / "x.svg")
     ET.parse(tmp_path / "x.svg")
     net.render(tmp_path / "x.dot", collapse=True)
@@ -101,8 +101,8 @@ def test_formats(tmp_path):
 def test_deterministic():
     net = archlang.load("resnet50").network()
     options = DiagramOptions(collapse=True, fold=True)
-    assert render_bytes(net, "dot", options) == render_bytes(archlang.load("resnet50").network(), "dot", options)
-    assert render_bytes(net, "svg", options) == render_bytes(net, "svg", options)
+    assert render_bytes(net.graph, "dot", options) == render_bytes(archlang.load("resnet50").network().graph, "dot", options)
+    assert render_bytes(net.graph, "svg", options) == render_bytes(net.graph, "svg", options)
 
 
 def test_text_is_escaped():
@@ -112,9 +112,9 @@ def test_text_is_escaped():
     program = archlang.parse(hostile)
     for name in ("subgraph", "node"):
         net = program.network(name)
-        boxes, _ = svg_parts(render_bytes(net, "svg"))  # dot accepts it, every layer drawn
+        boxes, _ = svg_parts(render_bytes(net.graph, "svg"))  # dot accepts it, every layer drawn
         assert len(boxes) == len(net.layers) + 1
-        dot = render_bytes(net, "dot").decode()
+        dot = render_bytes(net.graph, "dot").decode()
         assert dot.startswith(f'digraph "{name}" {{')
 
 
@@ -122,8 +122,8 @@ def test_missing_dot_message(tmp_path, monkeypatch):
     net = archlang.load("lenet5").network()
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DotMissing, match="apt-get install graphviz"):
-        render_bytes(net, "svg")
-    assert render_bytes(net, "dot").startswith(b"digraph")
+        render_bytes(net.graph, "svg")
+    assert render_bytes(net.graph, "dot").startswith(b"digraph")
     assert net._repr_svg_() is None
     code = "import sys; from archlang.cli import main; sys.exit(main(['render', 'lenet5', '-o', sys.argv[1]]))"
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.png")], capture_output=True, text=True,
@@ -149,8 +149,83 @@ def test_cli_render(tmp_path):
 
 @pytest.mark.parametrize("name", list(make_diagrams.DIAGRAMS))
 def test_docs_diagrams_are_current(name):
-    committed = ROOT / "docs" / "diagrams" / f"{name}.svg"
-    assert committed.read_bytes() == make_diagrams.expected(name, "svg"), "run `make diagrams`"
+    """Golden DOT sources: a change to the diagrams shows as a diff of text."""
+    committed = ROOT / "docs" / "diagrams" / f"{name}.dot"
+    assert committed.read_bytes() == make_diagrams.expected(name, "dot"), "run `make diagrams`"
+
+
+def test_docs_svg_shows_what_its_dot_says():
+    """The committed SVG, whatever Graphviz drew it, has the boxes and texts of a fresh one."""
+    committed = (ROOT / "docs" / "diagrams" / "resnet18_collapsed.svg").read_bytes()
+    fresh = make_diagrams.expected("resnet18_collapsed", "svg")
+    texts = lambda data: sorted(t.text or "" for t in ET.fromstring(data).iter(f"{SVG}text"))
+    assert svg_parts(committed) == svg_parts(fresh) and texts(committed) == texts(fresh)
+
+
+def _edges(source: str) -> list[tuple[str, str]]:
+    import re
+
+    return re.findall(r"^\s*(\w+) -> (\w+)", source, re.M)
+
+
+def _paths(edges, start: str, end: str) -> int:
+    """Paths from start to end; raises on a cycle."""
+    succ: dict[str, set[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, set()).add(b)
+    memo: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def count(v: str) -> int:
+        if v == end:
+            return 1
+        if v in visiting:
+            raise AssertionError(f"the diagram has a cycle through {v}")
+        if v not in memo:
+            visiting.add(v)
+            memo[v] = sum(count(w) for w in succ.get(v, ()))
+            visiting.discard(v)
+        return memo[v]
+
+    return count(start)
+
+
+COLLAPSE_CASES = {
+    # two cbn(128) in a basic block, a relu between them: not a run; basic(64) * 2 is
+    "resnet18": None,
+    # fire modules with a max pool between two of them: the pool must stay between
+    "fire": """block fire(s, e) = conv1x1(s) -> relu -> concat(conv1x1(e) -> relu | conv3x3(e) -> relu)
+        network n : 3x32x32 = fire(4, 8) -> fire(4, 8) -> maxpool -> fire(4, 8) -> fire(4, 8)""",
+    # two parallel bc(8) branches of an inception-like block: not one box
+    "inception": """block bc(c) = conv1x1(c) -> bn
+        network n : 4x8x8 = concat(bc(8) | bc(8) | maxpool3x3(stride=1, pad=1)) -> concat(bc(8) -> relu | bc(8))""",
+    # the same block twice in a row but the second reads the input of the first too
+    "dense": """block u(c) = conv3x3(c) -> relu
+        network n : 4x8x8 = u(4) -> add(u(4) | identity) -> u(4) -> u(4) -> u(4)""",
+}
+
+
+@pytest.mark.parametrize("case", list(COLLAPSE_CASES))
+def test_collapse_keeps_the_topology(case):
+    """A collapsed diagram is acyclic and has as many input-to-output paths as the plain one
+    with each collapsed block instance contracted to one box (contracting a chain keeps
+    paths; merging instances that are not one after another on one path loses or loops them)."""
+    from archlang.backends.dot import _runs
+
+    graph = (archlang.load(case).network() if COLLAPSE_CASES[case] is None else analyse(COLLAPSE_CASES[case])).graph
+    collapsed = _edges(to_dot(graph, DiagramOptions(collapse=True)).source)
+    box_of = {}
+    for node in graph.nodes:
+        runs = [p for p in _runs(graph) if node.name.startswith(p + ".")]
+        box_of[node.name] = min(runs, key=len) if runs else node.name
+    contracted = {(box_of[i], box_of[n.name]) for n in graph.layers for i in n.inputs if box_of[i] != box_of[n.name]}
+    contracted.add((box_of[graph.output], "output"))
+    assert _paths(collapsed, "n0", "output") == _paths(contracted, "input", "output")
+    lengths = sorted(length for path, (_, length, first) in _runs(graph).items() if path == first)
+    assert lengths == RUNS[case]
+
+
+RUNS = {"resnet18": [2], "fire": [2, 2], "inception": [], "dense": [3]}
 
 
 def _text_boxes(data: bytes):
@@ -168,7 +243,7 @@ def _text_boxes(data: bytes):
 @pytest.mark.parametrize("options", [DiagramOptions(collapse=True), DiagramOptions(collapse=True, fold=True)],
                          ids=["collapsed", "collapsed+folded"])
 def test_resnet50_labels_do_not_overlap(options):
-    boxes = _text_boxes(render_bytes(archlang.load("resnet50").network(), "svg", options))
+    boxes = _text_boxes(render_bytes(archlang.load("resnet50").network().graph, "svg", options))
     assert len(boxes) > 50
     overlaps = [(a[4], b[4]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
                 if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]

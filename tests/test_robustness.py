@@ -203,8 +203,8 @@ def test_hostile_names_reach_generated_code_safely(net_name, block_name):
     except ArchError as err:
         assert err.span is not None  # keywords of the language itself, reserved names
         return
-    source = python_source([net], 'x"\n.arch')
+    source = python_source([net.graph], 'x"\n.arch')
     tree = python_ast.parse(source)
     classes = [n.name for n in tree.body if isinstance(n, python_ast.ClassDef)]
     assert len(classes) == 1 and not keyword.iskeyword(classes[0])
-    ET.fromstring(render_bytes(net, "svg"))
+    ET.fromstring(render_bytes(net.graph, "svg"))

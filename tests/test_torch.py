@@ -65,14 +65,14 @@ def test_bundled_network_builds_as_the_ir_says(name):
     layer_shapes = {info.name: (2, *info.output_shape) for info in net.layers}
     for name_, shape in hooked.items():
         assert tuple(shape) == layer_shapes[name_], name_
-    assert len(hooked) == sum(1 for n in net.graph.layers if n.op.torch_merge() is None)
-    merges = [n for n in net.graph.layers if n.op.torch_merge()]
+    assert len(hooked) == sum(1 for n in net.graph.layers if n.op.torch_spec(net.graph.input_types(n)) is not None)
+    merges = [n for n in net.graph.layers if n.op.torch_spec(net.graph.input_types(n)) is None]
     merge_shapes = [tuple(s) for n, s in values.items() if n.op == "call_function"]
     assert merge_shapes == [(2, *n.type.shape) for n in merges]
     assert tuple(out.shape) == (2, *net.output_shape)
 
     # the standalone source, run in a fresh namespace with the same weights, agrees exactly
-    namespace = exec_source(python_source([net], "spec.arch"))
+    namespace = exec_source(python_source([net.graph], "spec.arch"))
     standalone = namespace[namespace["__all__"][0]]().eval()
     standalone.load_state_dict(module.state_dict())
     with torch.no_grad():
@@ -246,7 +246,7 @@ def test_generated_source_cannot_be_injected(tmp_path):
         archlang.load(weird)
     weird.write_text("block def = relu\nnetwork None : 4 = fc(2) -> def\n")
     program = archlang.load(weird)
-    source = python_source([program.network("None")], str(weird))
+    source = python_source([program.network("None").graph], str(weird))
     tree = ast.parse(source)
     imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert imports == ["import torch", "from torch import nn"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 
-__all__ = ["param_counts", "mac_counts"]
+__all__ = ["param_counts", "mac_counts", "totals"]
 
 
 def param_counts(graph: Graph) -> dict[str, int]:
@@ -17,5 +17,9 @@ def param_counts(graph: Graph) -> dict[str, int]:
 
 
 def mac_counts(graph: Graph) -> dict[str, int]:
-    types = {n.name: n.type for n in graph.nodes}
-    return {n.name: n.op.macs(tuple(types[i] for i in n.inputs), n.type) for n in graph.nodes}
+    return {n.name: n.op.macs(graph.input_types(n), n.type) for n in graph.nodes}
+
+
+def totals(graph: Graph) -> tuple[int, int]:
+    """(parameters, MACs) of the whole graph."""
+    return sum(param_counts(graph).values()), sum(mac_counts(graph).values())

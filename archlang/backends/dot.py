@@ -1,12 +1,13 @@
-"""Backend: an analysed network -> a Graphviz diagram (DOT with the graphviz package; SVG, PNG
-and PDF through Graphviz's `dot`).
+"""Backend: an IR graph -> a Graphviz diagram (DOT with the graphviz package; SVG, PNG and PDF
+through Graphviz's `dot`).
 
 A node per layer, labelled by its op (`conv 3x3 /2, 64`) and coloured by its family; edges
-carry the tensor shape; add and concat are merge nodes, with the skip path of a residual
-drawn beside the main path; block instances are nested clusters labelled as called
-(`bottleneck(128, 2)`). Options:
-- collapse: a run of consecutive calls of the same block with the same arguments
-  (`bottleneck(64) * 3`) becomes one node with an `x3` badge;
+carry the tensor shape; merges are circles with their op's glyph, with skip inputs (a
+residual's shortcut) drawn beside the main path; block instances are nested clusters
+labelled as called (`bottleneck(128, 2)`). Options:
+- collapse: a run of calls of the same block with the same arguments (`bottleneck(64) * 3`)
+  that follow each other on one path (each instance reads only the previous one's single
+  output, which nothing else reads) becomes one node with an `x3` badge;
 - fold: a convolution or fc layer and the normalisation and activation right after it
   become one node (`conv 3x3, 64 · bn · relu`);
 - rankdir: TB (top to bottom) or LR; show: params, macs and/or rf under each label.
@@ -21,37 +22,21 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import graphviz
 
+from ..analysis import mac_counts, param_counts, receptive_fields
 from ..errors import ArchError
-from ..ir import Node, Scope, compact
+from ..ir import Graph, Node, Scope, compact
+from ..ops import Family
 
-if TYPE_CHECKING:
-    from ..program import Network
-
-__all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing"]
+__all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing", "MAX_DRAWN"]
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SHOW = ("params", "macs", "rf")
+MAX_DRAWN = 2_000  # boxes Graphviz lays out in seconds; beyond, it takes minutes
 
-# a colour per op family: light fills, readable in print and on screen
-FAMILY_COLOURS = {
-    "conv": "#a8d5f2",
-    "pool": "#b8e0c2",
-    "norm": "#f9e3a3",
-    "activation": "#f7c6a3",
-    "fc": "#d7c4ec",
-    "merge": "#ffffff",
-    "other": "#e6e6e6",
-    "input": "#ffffff",
-    "block": "#cfe8e8",
-}
-FAMILY_NAMES = {
-    "conv": "convolution", "pool": "pooling", "norm": "normalisation", "activation": "activation",
-    "fc": "fully connected", "merge": "merge", "other": "reshape / dropout", "block": "repeated block",
-}
+BLOCK_FILL, BLOCK_LEGEND = "#cfe8e8", "repeated block"  # a collapsed run of block instances
 SKIP_COLOUR = "#c0392b"
 FONT = "Helvetica"
 
@@ -95,54 +80,65 @@ class _Item:
     id: str
     members: list[Node]
     label: str
-    family: str
+    family: Family | None  # None: a collapsed run of blocks
     scopes: tuple[Scope, ...]  # the clusters it sits in
     badge: int = 0  # the run length of a collapsed block
     extra: list[str] = field(default_factory=list)
 
 
-def _runs(network: "Network") -> dict[str, tuple[tuple[Scope, ...], int, str]]:
-    """Collapsible runs: consecutive calls of a block with the same label under one parent.
-    Maps the dotted path of every block instance in a run to (the scopes down to the run's
-    first instance, the run's length, the first instance's dotted path)."""
-    runs: dict[str, tuple[tuple[Scope, ...], int, str]] = {}
-    children: dict[tuple[str, ...], list[tuple[Scope, ...]]] = {}
-    seen: set[tuple[str, ...]] = set()
-    for node in network.graph.layers:
+def _runs(graph: Graph) -> dict[str, tuple[tuple[Scope, ...], int, str]]:
+    """Collapsible runs: block instances under one parent, one after another, with the same
+    identity (block and argument values), each reading only the previous one's single output,
+    which nothing else reads. Maps the dotted path of every instance in a run to (the scopes
+    down to the run's first instance, the run's length, the first instance's dotted path)."""
+    members: dict[str, list[Node]] = {}
+    scopes_of: dict[str, tuple[Scope, ...]] = {}
+    children: dict[str, list[str]] = {}
+    for node in graph.layers:
         for depth in range(1, len(node.scopes) + 1):
-            path = node.scopes[:depth]
-            key = tuple(s.name for s in path)
-            if key not in seen:
-                seen.add(key)
-                children.setdefault(key[:-1], []).append(path)
+            path = ".".join(s.name for s in node.scopes[:depth])
+            if path not in members:
+                members[path] = []
+                scopes_of[path] = node.scopes[:depth]
+                children.setdefault(path.rpartition(".")[0], []).append(path)
+            members[path].append(node)
+
+    def inside(path: str, name: str) -> bool:
+        return name.startswith(path + ".")  # names are scope paths (verify checks it)
+
+    def follows(a: str, b: str) -> bool:
+        if scopes_of[a][-1].identity != scopes_of[b][-1].identity:
+            return False
+        exits = {n.name for n in members[a]
+                 if n.name == graph.output or any(not inside(a, u.name) for u in graph.users(n))}
+        if len(exits) != 1:
+            return False
+        (exit_,) = exits
+        entries = {i for n in members[b] for i in n.inputs if not inside(b, i)}
+        return entries == exits and exit_ != graph.output and all(inside(b, u.name) for u in graph.users(exit_))
+
+    runs: dict[str, tuple[tuple[Scope, ...], int, str]] = {}
     for siblings in children.values():
         i = 0
         while i < len(siblings):
             j = i + 1
-            while j < len(siblings) and siblings[j][-1].label == siblings[i][-1].label:
+            while j < len(siblings) and follows(siblings[j - 1], siblings[j]):
                 j += 1
             if j - i > 1:
-                first = ".".join(s.name for s in siblings[i])
                 for k in range(i, j):
-                    runs[".".join(s.name for s in siblings[k])] = (siblings[i], j - i, first)
+                    runs[siblings[k]] = (scopes_of[siblings[i]], j - i, siblings[i])
             i = j
     return runs
 
 
-def _items(network: "Network", options: DiagramOptions) -> tuple[list[_Item], dict[str, str]]:
-    graph = network.graph
-    info = {layer.name: layer for layer in network.layers}
-    readers: dict[str, int] = {}
-    for node in graph.nodes:
-        for i in node.inputs:
-            readers[i] = readers.get(i, 0) + 1
-    runs = _runs(network) if options.collapse else {}
+def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str, str]]:
+    runs = _runs(graph) if options.collapse else {}
     items: list[_Item] = []
     owner: dict[str, str] = {}  # IR node -> item id
     by_run: dict[str, _Item] = {}
     for node in graph.nodes:
         if node.inputs == ():
-            item = _Item(f"n{len(items)}", [node], f"input  {node.type}", "input", ())
+            item = _Item(f"n{len(items)}", [node], f"input  {node.type}", Family.INPUT, ())
             items.append(item)
             owner[node.name] = item.id
             continue
@@ -156,22 +152,22 @@ def _items(network: "Network", options: DiagramOptions) -> tuple[list[_Item], di
             scopes, length, first = run
             item = by_run.get(first)
             if item is None:
-                item = _Item(f"n{len(items)}", [], scopes[-1].label, "block", scopes[:-1], badge=length)
+                item = _Item(f"n{len(items)}", [], scopes[-1].label, None, scopes[:-1], badge=length)
                 items.append(item)
                 by_run[first] = item
             item.members.append(node)
             owner[node.name] = item.id
             continue
-        if options.fold and items and node.op.family in ("norm", "activation") and len(node.inputs) == 1:
+        if options.fold and items and node.op.family in (Family.NORM, Family.ACTIVATION) and len(node.inputs) == 1:
             prev = items[-1]
             last = prev.members[-1]
             folded = [m.op.family for m in prev.members[1:]]  # a chain is conv|fc, then norm?, then activation?
             if (
                 prev.badge == 0
-                and prev.members[0].op.family in ("conv", "fc")
+                and prev.members[0].op.family in (Family.CONV, Family.FC)
                 and node.inputs[0] == last.name
-                and readers.get(last.name) == 1
-                and (not folded if node.op.family == "norm" else "activation" not in folded)
+                and graph.readers(last) == 1
+                and (not folded if node.op.family == Family.NORM else Family.ACTIVATION not in folded)
             ):
                 prev.members.append(node)
                 prev.label += f" · {node.op.label()}"
@@ -185,32 +181,40 @@ def _items(network: "Network", options: DiagramOptions) -> tuple[list[_Item], di
         item = _Item(f"n{len(items)}", [node], node.op.label(), node.op.family, node.scopes)
         items.append(item)
         owner[node.name] = item.id
+    params = param_counts(graph) if "params" in options.show else {}
+    macs = mac_counts(graph) if "macs" in options.show else {}
+    fields = receptive_fields(graph) if "rf" in options.show else {}
     for item in items:
-        if item.family == "input" or not options.show:
+        if item.family == Family.INPUT or not options.show:
             continue
-        members = [info[m.name] for m in item.members]
-        if "params" in options.show:
-            params = sum(m.params for m in members)
-            if params:
-                item.extra.append(f"params {_short(params)}")
-        if "macs" in options.show:
-            macs = sum(m.macs for m in members)
-            if macs:
-                item.extra.append(f"MACs {_short(macs)}")
-        if "rf" in options.show:
-            rf = members[-1].receptive_field
+        if params:
+            total = sum(params[m.name] for m in item.members)
+            if total:
+                item.extra.append(f"params {_short(total)}")
+        if macs:
+            total = sum(macs[m.name] for m in item.members)
+            if total:
+                item.extra.append(f"MACs {_short(total)}")
+        if fields:
+            rf = fields[item.members[-1].name]
             if rf is not None:
                 item.extra.append(f"RF {compact(rf.size)}, jump {compact(rf.jump)}")
     return items, owner
 
 
-def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphviz.Digraph:
+def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digraph:
     """The diagram as a graphviz.Digraph (its `.source` is the DOT text)."""
     options = options or DiagramOptions()
-    graph = network.graph
-    items, owner = _items(network, options)
-    title = f"{network.name}   {network.input_type} -> {network.output_type}"
-    dot = graphviz.Digraph(name=_text(network.name), strict=False)
+    items, owner = _items(graph, options)
+    if len(items) > MAX_DRAWN:
+        raise ArchError(
+            f"{graph.name} would be drawn with {len(items):,} boxes; Graphviz lays out at most "
+            f"{MAX_DRAWN:,} in reasonable time",
+            graph.span,
+            hint="draw repeated blocks as one box each with --collapse (and --fold), or draw a smaller network",
+        )
+    title = f"{graph.name}   {graph.input.type} -> {graph.output_type}"
+    dot = graphviz.Digraph(name=_text(graph.name), strict=False)
     dot.attr(rankdir=options.rankdir, fontname=FONT, labelloc="t", label=_text(title), fontsize="16",
              nodesep="0.25", ranksep="0.3", newrank="true")
     dot.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled", penwidth="0.8",
@@ -255,7 +259,7 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
                 continue
             drawn.add((a, b))
             attrs = {"label": _text(f" {graph.node(src).type} ")}
-            if node.op.torch_merge() == "add" and position > 0:
+            if node.op.skip_inputs and position > 0:
                 attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
                 source_scopes = graph.node(src).scopes
                 if source_scopes == node.scopes[: len(source_scopes)]:
@@ -269,16 +273,18 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
     dot.node("output", label=_text(f"output  {graph.output_type}"), shape="plaintext", style="")
     dot.edge(out_item, "output", weight="4")
 
-    families = []
+    entries: list[tuple[str, str]] = []  # (fill, words), in order of first appearance
     for item in items:
-        if item.family not in ("input", "merge") and item.family not in families:
-            families.append(item.family)
-    if any(i.family == "merge" for i in items):
-        families.append("merge")
+        if item.family not in (Family.INPUT, Family.MERGE):
+            entry = (item.family.fill, item.family.legend) if item.family else (BLOCK_FILL, BLOCK_LEGEND)
+            if entry not in entries:
+                entries.append(entry)
+    if any(i.family == Family.MERGE for i in items):
+        entries.append((Family.MERGE.fill, Family.MERGE.legend))
     rows = "".join(
-        f'<TR><TD BGCOLOR="{FAMILY_COLOURS[f]}" WIDTH="14" HEIGHT="10" BORDER="1"></TD>'
-        f'<TD ALIGN="LEFT"> {FAMILY_NAMES[f]}</TD></TR>'
-        for f in families
+        f'<TR><TD BGCOLOR="{fill}" WIDTH="14" HEIGHT="10" BORDER="1"></TD>'
+        f'<TD ALIGN="LEFT"> {words}</TD></TR>'
+        for fill, words in entries
     )
     dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
              shape="plaintext", style="", fontsize="9")
@@ -287,11 +293,11 @@ def to_dot(network: "Network", options: DiagramOptions | None = None) -> graphvi
 
 def _emit_item(target, item: _Item) -> None:
     lines = [item.label] + item.extra
-    attrs = {"fillcolor": FAMILY_COLOURS[item.family]}
-    if item.family == "merge":
-        op = item.members[0].op.name
-        attrs.update(shape="circle", label="+" if op == "add" else "C", width="0.3", fixedsize="true",
-                     fontsize="12", tooltip=op)
+    attrs = {"fillcolor": item.family.fill if item.family else BLOCK_FILL}
+    glyph = item.members[0].op.glyph if item.family else None
+    if glyph is not None:
+        attrs.update(shape="circle", label=_text(glyph), width="0.3", fixedsize="true",
+                     fontsize="12", tooltip=_text(item.members[0].op.name))
         if item.extra:
             attrs["xlabel"] = "\\n".join(_text(line) for line in item.extra)
         target.node(item.id, **attrs)
@@ -299,7 +305,7 @@ def _emit_item(target, item: _Item) -> None:
     if item.badge:
         lines[0] = f"{item.label}   ×{item.badge}"
         attrs.update(shape="box3d", style="filled")
-    if item.family == "input":
+    if item.family == Family.INPUT:
         attrs.update(shape="plaintext", style="")
     target.node(item.id, label="\\n".join(_text(line) for line in lines), **attrs)
 
@@ -311,8 +317,8 @@ def dot_available() -> bool:
 INSTALL_HINT = "Graphviz's dot is not installed; install it with: sudo apt-get install graphviz (macOS: brew install graphviz)"
 
 
-def render_bytes(network: "Network", fmt: str, options: DiagramOptions | None = None) -> bytes:
-    source = to_dot(network, options)
+def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) -> bytes:
+    source = to_dot(graph, options)
     if fmt == "dot":
         return source.source.encode("utf-8")
     if not dot_available():
@@ -322,10 +328,10 @@ def render_bytes(network: "Network", fmt: str, options: DiagramOptions | None = 
     except graphviz.ExecutableNotFound:
         raise DotMissing(INSTALL_HINT) from None
     except graphviz.CalledProcessError as err:
-        raise ArchError(f"Graphviz failed to draw {network.name}: {err}") from err
+        raise ArchError(f"Graphviz failed to draw {graph.name}: {err}") from err
 
 
-def render(network: "Network", path: str | Path, options: DiagramOptions | None = None, *, inputs=()) -> Path:
+def render(graph: Graph, path: str | Path, options: DiagramOptions | None = None, *, inputs=()) -> Path:
     """Write the diagram; the format comes from the suffix (.svg, .png, .pdf, .dot)."""
     from ..output import write_atomic
 
@@ -333,8 +339,8 @@ def render(network: "Network", path: str | Path, options: DiagramOptions | None 
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ArchError(f"cannot draw to '{path.suffix or path.name}'", hint="formats: " + ", ".join(f".{f}" for f in FORMATS))
-    return write_atomic(path, render_bytes(network, fmt, options), inputs=inputs)
+    return write_atomic(path, render_bytes(graph, fmt, options), inputs=inputs)
 
 
-def svg(network: "Network", options: DiagramOptions | None = None) -> str:
-    return render_bytes(network, "svg", options).decode("utf-8")
+def svg(graph: Graph, options: DiagramOptions | None = None) -> str:
+    return render_bytes(graph, "svg", options).decode("utf-8")

@@ -1,4 +1,4 @@
-"""Backend: an analysed network -> an ONNX model, built straight from the IR with onnx.helper
+"""Backend: an IR graph -> an ONNX model, built straight from the IR with onnx.helper
 (no tracing). Each op emits its own nodes (`Op.onnx_nodes`); this module supplies the
 builder they write into, the weights, and the model around them.
 
@@ -18,16 +18,14 @@ repeated fields concatenate). Parsing the file gives exactly `onnx_model()`'s me
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..analysis import totals
 from ..ir import Graph
-
-if TYPE_CHECKING:
-    from ..program import Network
 
 __all__ = ["OPSET", "OnnxBuilder", "onnx_model", "model_chunks", "export_onnx", "value_name"]
 
@@ -81,18 +79,16 @@ def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *shape])
 
 
-def _skeleton(network: "Network", weights: Mapping[str, np.ndarray]) -> tuple[onnx.ModelProto, list]:
+def _skeleton(graph: Graph, weights: Mapping[str, np.ndarray]) -> tuple[onnx.ModelProto, list]:
     """The model with every initializer but the network's weights, and those weights."""
     from .. import __version__
 
-    graph = network.graph
     builder = OnnxBuilder(weights)
     values = {"input": "input"}
     for node in graph.layers:
         out = value_name(graph, node.name)
         builder.node_name = node.name
-        types = tuple(graph.node(i).type for i in node.inputs)
-        node.op.onnx_nodes(builder, [values[i] for i in node.inputs], out, types)
+        node.op.onnx_nodes(builder, [values[i] for i in node.inputs], out, graph.input_types(node))
         values[node.name] = out
     if graph.output == "input":  # a network without layers
         builder.node_name = "output"
@@ -103,8 +99,9 @@ def _skeleton(network: "Network", weights: Mapping[str, np.ndarray]) -> tuple[on
     model.producer_version = __version__
     model.opset_import.append(helper.make_opsetid("", OPSET))
     g = model.graph
-    g.name = network.name
-    g.doc_string = f"{network.name}: {network.total_params:,} parameters, {network.total_macs:,} MACs"
+    g.name = graph.name
+    params, macs = totals(graph)
+    g.doc_string = f"{graph.name}: {params:,} parameters, {macs:,} MACs"
     g.node.extend(builder.nodes)
     g.input.append(_value_info("input", graph.input.type.shape))
     g.output.append(_value_info("output", graph.output_type.shape))
@@ -112,9 +109,9 @@ def _skeleton(network: "Network", weights: Mapping[str, np.ndarray]) -> tuple[on
     return model, builder.used
 
 
-def onnx_model(network: "Network", weights: Mapping[str, np.ndarray]) -> onnx.ModelProto:
-    """The ONNX model of a network with the given weights (state_dict names -> arrays)."""
-    model, used = _skeleton(network, weights)
+def onnx_model(graph: Graph, weights: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+    """The ONNX model of a graph with the given weights (state_dict names -> arrays)."""
+    model, used = _skeleton(graph, weights)
     model.graph.initializer.extend(numpy_helper.from_array(array, name) for name, array in used)
     return model
 
@@ -138,9 +135,9 @@ _INITIALIZER = onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number
 _RAW_DATA = onnx.TensorProto.DESCRIPTOR.fields_by_name["raw_data"].number
 
 
-def model_chunks(network: "Network", weights: Mapping[str, np.ndarray]) -> list:
+def model_chunks(graph: Graph, weights: Mapping[str, np.ndarray]) -> list:
     """The serialised model as buffers to write in order; the weights are views, not copies."""
-    model, used = _skeleton(network, weights)
+    model, used = _skeleton(graph, weights)
     graph_head = model.graph.SerializeToString(deterministic=True)
     model.ClearField("graph")
     tensors = []
@@ -155,7 +152,7 @@ def model_chunks(network: "Network", weights: Mapping[str, np.ndarray]) -> list:
     return [model.SerializeToString(deterministic=True), _field(_GRAPH, graph_len), graph_head, *tensors]
 
 
-def _weights_of(source, seed: int | None) -> tuple["Network", dict[str, np.ndarray]]:
+def _weights_of(source, seed: int | None) -> tuple[Graph, dict[str, np.ndarray]]:
     from ..program import Network
 
     if isinstance(source, Network):
@@ -171,7 +168,7 @@ def _weights_of(source, seed: int | None) -> tuple["Network", dict[str, np.ndarr
                 "this module was not built by archlang (it has no .network)",
                 hint="pass archlang.build(...)'s module, or the analysed network itself",
             )
-    return network, {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    return network.graph, {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
 def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None,
@@ -179,12 +176,12 @@ def export_onnx(source, path: str | Path | None = None, *, seed: int | None = No
     """Export an archlang-built module (its weights) or an analysed network (weights as
     `archlang.build(seed=seed)` makes them) to ONNX. With a path, writes the file atomically
     (and returns None), never over one of `inputs`; without one, returns the onnx.ModelProto."""
-    network, weights = _weights_of(source, seed)
+    graph, weights = _weights_of(source, seed)
     if path is None:
-        return onnx_model(network, weights)
+        return onnx_model(graph, weights)
     from ..output import write_atomic
 
-    chunks = model_chunks(network, weights)
+    chunks = model_chunks(graph, weights)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:

@@ -1,9 +1,10 @@
-"""Backend: analysed networks -> standalone PyTorch source, one nn.Module class per network.
+"""Backend: IR graphs -> standalone PyTorch source, one nn.Module class per network.
 
 The file imports only torch. Each class builds the same modules, at the same names, with
 the same initialisation rule as `archlang.build` (so state_dicts are interchangeable), and
 its forward is the same straight-line code. Modules come from `Op.torch_spec`, the data the
-module builder uses too, printed with repr().
+module builder uses too, printed with repr(); ops without a module print their own forward
+(`Op.torch_source`).
 
 Nothing from a spec reaches the source unchecked: names must be plain identifiers (the
 grammar guarantees it; this module checks again and refuses anything else), numbers are
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import TYPE_CHECKING
+from typing import Sequence
 
+from ..analysis import totals
 from ..errors import ArchError
-from .torch_module import inplace_plan
-
-if TYPE_CHECKING:
-    from ..program import Network
+from ..ir import Graph
+from .torch_module import inplace_plan, module_spec
 
 __all__ = ["python_source", "class_name"]
 
@@ -63,23 +63,26 @@ def _constructor(cls: str, args: tuple, kwargs: dict) -> str:
     return f"nn.{_ident(cls)}({', '.join(parts)})"
 
 
-def _class_source(network: "Network") -> list[str]:
-    graph = network.graph
+def _class_source(graph: Graph) -> list[str]:
     plan = inplace_plan(graph)
-    name = class_name(network.name)
+    name = class_name(graph.name)
+    params, macs = totals(graph)
     lines = [
         f"class {name}(nn.Module):",
-        f'    """{_safe_comment(network.name)}: input Nx{network.input_type}, output Nx{network.output_type}; '
-        f'{network.total_params:,} parameters, {network.total_macs:,} MACs."""',
+        f'    """{_safe_comment(graph.name)}: input Nx{graph.input.type}, output Nx{graph.output_type}; '
+        f'{params:,} parameters, {macs:,} MACs."""',
         "",
         "    def __init__(self):",
         "        super().__init__()",
     ]
     containers: set[str] = set()
     init_rules: dict[str, tuple] = {}
+    modules = set()
     for node in graph.layers:
-        if node.op.torch_merge() is not None:
+        spec = module_spec(graph, node, plan[node.name])
+        if spec is None:
             continue
+        modules.add(node.name)
         parts = node.name.split(".")
         for depth in range(1, len(parts)):
             scope = ".".join(parts[:depth])
@@ -87,10 +90,7 @@ def _class_source(network: "Network") -> list[str]:
                 containers.add(scope)
                 label = node.scopes[depth - 1].label if depth - 1 < len(node.scopes) else scope
                 lines.append(f"        self.{_attr_path(scope)} = nn.Module()  # {_safe_comment(label)}")
-        types = tuple(graph.node(i).type for i in node.inputs)
-        cls, args, kwargs = node.op.torch_spec(types)
-        if plan[node.name] and node.op.torch_inplace:
-            kwargs = {**kwargs, "inplace": True}
+        cls, args, kwargs = spec
         lines.append(f"        self.{_attr_path(node.name)} = {_constructor(cls, args, kwargs)}")
         rules = type(node.op).torch_init
         if rules:
@@ -117,16 +117,10 @@ def _class_source(network: "Network") -> list[str]:
             candidate = f"{local}_{n}"
         used.add(candidate)
         args = [var[i] for i in node.inputs]
-        merge = node.op.torch_merge()
-        if merge == "add":
-            if plan[node.name]:
-                expr = args[0] + "".join(f".add_({a})" for a in args[1:])
-            else:
-                expr = " + ".join(args)
-        elif merge == "cat":
-            expr = f"torch.cat([{', '.join(args)}], dim=1)"
-        else:
+        if node.name in modules:
             expr = f"self.{_attr_path(node.name)}({args[0]})"
+        else:
+            expr = node.op.torch_source(args, plan[node.name])
         lines.append(f"        {_ident(candidate)} = {expr}  # {node.type}")
         var[node.name] = candidate
     lines.append(f"        return {var[graph.output]}")
@@ -137,13 +131,19 @@ def _safe_comment(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.,=()/ x+*-]", "?", text)[:200]
 
 
-def python_source(networks: list["Network"], spec_name: str = "") -> str:
+def python_source(graphs: Sequence[Graph], spec_name: str = "") -> str:
     """The source of a Python module defining one nn.Module class per network."""
     from .. import __version__
 
-    names = [class_name(n.name) for n in networks]
-    if len(set(names)) != len(names):
-        raise ArchError("two networks would get the same class name: " + ", ".join(names))
+    names = [class_name(g.name) for g in graphs]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            first, second = graphs[names.index(name)], graphs[i]
+            raise ArchError(
+                f"the networks {first.name} and {second.name} would both become the Python class {name}",
+                second.span,
+                hint=f"rename one of them; classes are named by capitalising each '_'-separated word of the name",
+            )
     head = [
         f"# Generated by archlang {__version__} from {_safe_comment(spec_name) or 'a spec'}.",
         "# Standalone PyTorch: needs only torch. Layer names follow the spec, so state_dict keys",
@@ -155,6 +155,6 @@ def python_source(networks: list["Network"], spec_name: str = "") -> str:
         f"__all__ = [{', '.join(repr(n) for n in names)}]",
     ]
     body: list[str] = []
-    for network in networks:
-        body += ["", ""] + _class_source(network)
+    for graph in graphs:
+        body += ["", ""] + _class_source(graph)
     return "\n".join(head + body) + "\n"

@@ -1,4 +1,4 @@
-"""Backend: an analysed network -> a torch.nn module (a torch.fx GraphModule).
+"""Backend: an IR graph -> a torch.nn module (a torch.fx GraphModule).
 
 Each layer becomes the standard torch.nn module its op names (`Op.torch_spec`), placed at
 its IR name, so that `state_dict()` keys read like the spec: `stem1.cbn1.conv1.weight`.
@@ -13,48 +13,33 @@ cheaper than constructing the same network by hand (that initialises every weigh
 
 from __future__ import annotations
 
-import operator
-from typing import TYPE_CHECKING
-
-import torch
 from torch import fx, nn
 
 from ..ir import Graph, Node
 
-if TYPE_CHECKING:
-    from ..program import Network
-
-__all__ = ["build_module", "inplace_plan", "make_module", "init_module"]
-
-# ops whose backward pass does not read their own output, so a consumer may overwrite it
-_OVERWRITABLE = {"conv", "norm", "fc", "merge"}
+__all__ = ["build_module", "inplace_plan", "module_spec", "init_module"]
 
 
 def inplace_plan(graph: Graph) -> dict[str, bool]:
     """Which nodes may write into their first input, as torchvision's ReLU(inplace=True) and
-    `out += identity` do: the input is produced by an op whose gradient does not need its
-    output, and this node is its only reader."""
-    readers: dict[str, int] = {}
-    for node in graph.nodes:
-        for i in node.inputs:
-            readers[i] = readers.get(i, 0) + 1
-    readers[graph.output] = readers.get(graph.output, 0) + 1
+    `out += identity` do: the op can (`inplace`), its input is made by an op whose gradient
+    does not need its output (`output_overwritable`), and this node is its only reader."""
     plan = {}
     for node in graph.layers:
-        wants = node.op.torch_inplace or node.op.torch_merge() == "add"
-        source = graph.node(node.inputs[0])
+        (source, *_) = graph.inputs_of(node)
         plan[node.name] = bool(
-            wants and source.inputs and source.op.family in _OVERWRITABLE and readers[source.name] == 1
+            node.op.inplace and source.op.output_overwritable and graph.readers(source) == 1
         )
     return plan
 
 
-def make_module(graph: Graph, node: Node, inplace: bool) -> nn.Module:
-    types = tuple(graph.node(i).type for i in node.inputs)
-    cls, args, kwargs = node.op.torch_spec(types)
-    if inplace and node.op.torch_inplace:
-        kwargs = {**kwargs, "inplace": True}
-    return getattr(nn, cls)(*args, **kwargs)
+def module_spec(graph: Graph, node: Node, inplace: bool) -> tuple[str, tuple, dict] | None:
+    """(torch.nn class, args, kwargs) of a node's module, None for ops without one."""
+    spec = node.op.torch_spec(graph.input_types(node))
+    if spec is not None and inplace:
+        cls, args, kwargs = spec
+        spec = cls, args, {**kwargs, "inplace": True}
+    return spec
 
 
 def init_module(node: Node, module: nn.Module) -> None:
@@ -80,16 +65,17 @@ def _attach(root: nn.Module, path: str, module: nn.Module) -> None:
     parent.add_module(leaf, module)
 
 
-def build_module(network: "Network", seed: int | None = None) -> fx.GraphModule:
-    """The network as a GraphModule with freshly initialised weights (`seed`: reproducible)."""
-    graph = network.graph
+def build_module(graph: Graph, seed: int | None = None) -> fx.GraphModule:
+    """The graph as a GraphModule with freshly initialised weights (`seed`: reproducible)."""
     plan = inplace_plan(graph)
     root = nn.Module()
     modules: list[tuple[Node, nn.Module]] = []
     with torch.device("meta"):
         for node in graph.layers:
-            if node.op.torch_merge() is None:
-                module = make_module(graph, node, plan[node.name])
+            spec = module_spec(graph, node, plan[node.name])
+            if spec is not None:
+                cls, args, kwargs = spec
+                module = getattr(nn, cls)(*args, **kwargs)
                 _attach(root, node.name, module)
                 modules.append((node, module))
     root.to_empty(device="cpu")
@@ -102,20 +88,12 @@ def build_module(network: "Network", seed: int | None = None) -> fx.GraphModule:
 
     g = fx.Graph()
     values = {"input": g.placeholder("x")}
+    owned = {node.name for node, _ in modules}
     for node in graph.layers:
         args = [values[i] for i in node.inputs]
-        merge = node.op.torch_merge()
-        if merge == "add":
-            add = operator.iadd if plan[node.name] else operator.add
-            out = args[0]
-            for other in args[1:]:
-                out = g.call_function(add, (out, other))
-        elif merge == "cat":
-            out = g.call_function(torch.cat, (args,), {"dim": 1})
+        if node.name in owned:
+            values[node.name] = g.call_module(node.name, (args[0],))
         else:
-            out = g.call_module(node.name, (args[0],))
-        values[node.name] = out
+            values[node.name] = node.op.torch_fx(g, args, plan[node.name])
     g.output(values[graph.output])
-    module = fx.GraphModule(root, g, class_name=network.name)
-    module.network = network
-    return module
+    return fx.GraphModule(root, g, class_name=graph.name)

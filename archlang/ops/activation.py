@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Arg, Bound, Op, register
+from .base import Arg, Bound, Op, register, Family
 
 
 @dataclass(frozen=True)
 class _Activation(Op):
-    family = "activation"
+    family = Family.ACTIVATION
     torch_class = ""
     onnx_op = ""
 
@@ -36,7 +36,7 @@ class ReLU(_Activation):
     name = "relu"
     onnx_op = "Relu"
     torch_class = "ReLU"
-    torch_inplace = True
+    inplace = True
 
 
 @register
@@ -44,7 +44,7 @@ class ReLU(_Activation):
 class ReLU6(_Activation):
     name = "relu6"
     torch_class = "ReLU6"
-    torch_inplace = True
+    inplace = True
 
     def onnx_nodes(self, g, inputs, output, types):
         import numpy as np

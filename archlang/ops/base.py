@@ -5,10 +5,14 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - `make`: resolves defaults that depend on the input (channels kept, "same" padding, 1D/2D/3D);
 - `infer`: the shape rule; `param_count` and `macs`: the cost rules;
 - `window`: the receptive-field step (a sliding window, `None` for pointwise ops, `GLOBAL`);
-- `label`: how tables and diagrams show it;
-- `torch_spec` / `torch_init` / `torch_merge`: the torch.nn module it becomes, as data
-  (class name and arguments) that both the module builder and the source emitter use, and
-  its initialisation rule;
+- `label`, `family`, `glyph`: how tables and diagrams show it (a `Family` carries the colours);
+- traits the backends ask instead of testing names: `inplace` (may write its result into its
+  first input), `output_overwritable` (its gradient does not need its own output, so a
+  consumer may overwrite it), `skip_inputs` (inputs after the first are drawn as skips);
+- `torch_spec` / `torch_init`: the torch.nn module it becomes, as data (class name and
+  arguments) that both the module builder and the source emitter use, and its
+  initialisation rule; ops without a module (merges) give `torch_fx` and `torch_source`,
+  their forward as a torch.fx node and as Python source;
 - `onnx_nodes`: the ONNX nodes it becomes.
 Ops raise `OpError` (no position); `lower` attaches the span of the offending argument.
 """
@@ -18,12 +22,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, ClassVar
 
 from ..ir import TensorType
 
 __all__ = [
-    "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Op",
+    "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Family", "Op",
     "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd",
 ]
 
@@ -185,16 +190,41 @@ def window_out(op: str, size: int, k: int, s: int, p: int, d: int = 1) -> int:
     return out
 
 
+class Family(str, Enum):
+    """What kind of layer an op is, and how tables, diagrams and legends show that kind."""
+
+    CONV = ("conv", "convolution", "#a8d5f2", "cyan")
+    POOL = ("pool", "pooling", "#b8e0c2", "green")
+    NORM = ("norm", "normalisation", "#f9e3a3", "magenta")
+    ACTIVATION = ("activation", "activation", "#f7c6a3", "yellow")
+    FC = ("fc", "fully connected", "#d7c4ec", "blue")
+    MERGE = ("merge", "merge", "#ffffff", "red")
+    OTHER = ("other", "reshape / dropout", "#e6e6e6", "default")
+    INPUT = ("input", "input", "#ffffff", "default")
+
+    def __new__(cls, value: str, legend: str, fill: str, style: str) -> "Family":
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.legend = legend  # the legend's words for it
+        member.fill = fill  # the diagram's fill colour
+        member.style = style  # the terminal table's colour (rich)
+        return member
+
+
 class Op:
     """Base of every op. Subclasses are frozen dataclasses registered with `@register`."""
 
     name: ClassVar[str]
-    family: ClassVar[str]  # conv, pool, norm, activation, fc, merge, other
+    family: ClassVar[Family]
     aliases: ClassVar[tuple[str, ...]] = ()
     args: ClassVar[tuple[Arg, ...]] = ()
     kernel_suffix: ClassVar[bool] = False  # accepts conv3x3-style names
     elide: ClassVar[bool] = False  # lowers to no node (identity)
     merge: ClassVar[bool] = False  # takes branches: add(a | b)
+    inplace: ClassVar[bool] = False  # may write its result into its first input
+    output_overwritable: ClassVar[bool] = False  # its backward does not read its own output
+    skip_inputs: ClassVar[bool] = False  # diagrams draw inputs after the first as skip edges
+    glyph: ClassVar[str | None] = None  # diagrams draw it as this symbol in a circle (merges)
 
     @classmethod
     def bind(cls, positional: list, keyword: dict[str, Any]) -> Bound:
@@ -267,15 +297,18 @@ class Op:
     """Initialisation as (attribute, torch.nn.init function, kwargs); attributes that are None
     on the module (a conv without bias) are skipped. Empty: the module's own reset_parameters()."""
 
-    torch_inplace: ClassVar[bool] = False  # the torch module takes inplace=True
-
-    def torch_spec(self, inputs: tuple[TensorType, ...]) -> tuple[str, tuple, dict]:
-        """(torch.nn class name, positional args, keyword args) for this node's module."""
+    def torch_spec(self, inputs: tuple[TensorType, ...]) -> tuple[str, tuple, dict] | None:
+        """(torch.nn class name, positional args, keyword args) for this node's module; an
+        `inplace` op's module takes inplace=True. None: no module, the forward is `torch_fx`."""
         raise NotImplementedError(f"{self.name} has no torch lowering")
 
-    def torch_merge(self) -> str | None:
-        """For merges: 'add' or 'cat'; their forward is a function, not a module."""
-        return None
+    def torch_fx(self, graph, args: list, inplace: bool):
+        """For ops without a module: add this op's forward to a torch.fx Graph, returning its value."""
+        raise NotImplementedError(f"{self.name} has no functional torch lowering")
+
+    def torch_source(self, args: list[str], inplace: bool) -> str:
+        """For ops without a module: this op's forward as a Python expression over `args`."""
+        raise NotImplementedError(f"{self.name} has no functional torch lowering")
 
     # -- ONNX: the nodes this op becomes (backends/onnx_model.OnnxBuilder is `g`)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from math import prod
 
 from ..ir import TensorType, compact
-from .base import Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
+from .base import Arg, Bound, Op, OpError, Window, axes, nd, register, window_out, Family
 
 
 def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
@@ -34,7 +34,8 @@ def _kernel_text(k: tuple[int, ...]) -> str:
 @dataclass(frozen=True)
 class Conv(Op):
     name = "conv"
-    family = "conv"
+    family = Family.CONV
+    output_overwritable = True  # backward reads its input, not its output
     kernel_suffix = True
     args = (
         Arg("c", "channels", None, "output channels (default: the input's)"),

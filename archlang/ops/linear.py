@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, register
+from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, register, Family
 
 
 @register
 @dataclass(frozen=True)
 class FC(Op):
     name = "fc"
-    family = "fc"
+    family = Family.FC
+    output_overwritable = True  # backward reads its input, not its output
     aliases = ("linear",)
     args = (Arg("c", "channels", REQUIRED, "output features, e.g. fc(10)"), Arg("bias", "bool", True))
     in_features: int

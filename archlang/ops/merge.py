@@ -1,33 +1,50 @@
 """Merges: the ops that join branches, written `add(a | b)` and `concat(a | b | c)`.
 
-add:    every branch has the same shape; the output has it too.
-concat: along channels; the spatial sizes must agree; C_out = sum of C_i.
+add:    every branch has the same shape; the output has it too. Drawn as a circled '+', the
+        inputs after the first as skip edges (a residual's shortcut).
+concat: along channels; the spatial sizes must agree; C_out = sum of C_i. Drawn as 'C'.
 Each branch starts from the merge's input. Receptive field: the largest over the branches.
 `residual(f)` is sugar for add(f | shortcut), expanded by `lower`.
-torch: a sum of the branches (in place on the first where that is safe), torch.cat(dim=1).
+torch: no module; a sum of the branches (in place on the first where that is safe, as
+torchvision's `out += identity`), torch.cat(dim=1).
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import Op, OpError, register
+from .base import Op, OpError, register, Family
 
 
 @register
 @dataclass(frozen=True)
 class Add(Op):
     name = "add"
-    family = "merge"
+    family = Family.MERGE
     merge = True
+    inplace = True
+    output_overwritable = True
+    skip_inputs = True
+    glyph = "+"
 
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
         return cls()
 
-    def torch_merge(self) -> str:
-        return "add"
+    def torch_spec(self, inputs):
+        return None
+
+    def torch_fx(self, graph, args, inplace):
+        add = operator.iadd if inplace else operator.add
+        out = args[0]
+        for other in args[1:]:
+            out = graph.call_function(add, (out, other))
+        return out
+
+    def torch_source(self, args, inplace):
+        return args[0] + "".join(f".add_({a})" for a in args[1:]) if inplace else " + ".join(args)
 
     def onnx_nodes(self, g, inputs, output, types):
         acc = inputs[0]
@@ -56,15 +73,25 @@ class Add(Op):
 @dataclass(frozen=True)
 class Concat(Op):
     name = "concat"
-    family = "merge"
+    family = Family.MERGE
     merge = True
+    output_overwritable = True
+    glyph = "C"
 
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
         return cls()
 
-    def torch_merge(self) -> str:
-        return "cat"
+    def torch_spec(self, inputs):
+        return None
+
+    def torch_fx(self, graph, args, inplace):
+        import torch
+
+        return graph.call_function(torch.cat, (list(args),), {"dim": 1})
+
+    def torch_source(self, args, inplace):
+        return f"torch.cat([{', '.join(args)}], dim=1)"
 
     def onnx_nodes(self, g, inputs, output, types):
         g.node("Concat", inputs, [output], axis=1)

@@ -17,14 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import REQUIRED, Arg, Bound, Op, OpError, nd, register
+from .base import REQUIRED, Arg, Bound, Op, OpError, nd, register, Family
 
 
 @register
 @dataclass(frozen=True)
 class BatchNorm(Op):
     name = "bn"
-    family = "norm"
+    family = Family.NORM
+    output_overwritable = True  # backward reads its input, not its output
     aliases = ("batchnorm",)
     args = (Arg("eps", "pos_float", 1e-5), Arg("momentum", "prob", 0.1))
     num_features: int
@@ -51,7 +52,8 @@ class BatchNorm(Op):
 @dataclass(frozen=True)
 class LRN(Op):
     name = "lrn"
-    family = "norm"
+    family = Family.NORM
+    output_overwritable = True  # backward reads its input, not its output
     args = (
         Arg("size", "int", 5, "channels in each window"),
         Arg("alpha", "float", 1e-4),
@@ -105,7 +107,8 @@ class LRN(Op):
 @dataclass(frozen=True)
 class LayerNorm(Op):
     name = "layernorm"
-    family = "norm"
+    family = Family.NORM
+    output_overwritable = True  # backward reads its input, not its output
     args = (Arg("eps", "pos_float", 1e-5),)
     normalized_shape: tuple[int, ...]
     eps: float
@@ -132,7 +135,8 @@ class LayerNorm(Op):
 @dataclass(frozen=True)
 class GroupNorm(Op):
     name = "groupnorm"
-    family = "norm"
+    family = Family.NORM
+    output_overwritable = True  # backward reads its input, not its output
     args = (Arg("groups", "int", REQUIRED, "the number of channel groups, e.g. groupnorm(32)"), Arg("eps", "pos_float", 1e-5))
     groups: int
     num_channels: int

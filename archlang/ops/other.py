@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import GLOBAL, Arg, Bound, Op, register
+from .base import GLOBAL, Arg, Bound, Op, register, Family
 
 
 @register
 @dataclass(frozen=True)
 class Flatten(Op):
     name = "flatten"
-    family = "other"
+    family = Family.OTHER
 
     def infer(self, inputs):
         return TensorType(inputs[0].numel)
@@ -37,7 +37,7 @@ class Flatten(Op):
 @dataclass(frozen=True)
 class Identity(Op):
     name = "identity"
-    family = "other"
+    family = Family.OTHER
     elide = True  # lowering drops it; these rules serve code that keeps it
 
     def torch_spec(self, inputs):
@@ -51,7 +51,7 @@ class Identity(Op):
 @dataclass(frozen=True)
 class Dropout(Op):
     name = "dropout"
-    family = "other"
+    family = Family.OTHER
     args = (Arg("p", "prob", 0.5, "the probability of zeroing an element"),)
     p: float
 
@@ -74,7 +74,7 @@ class Input(Op):
     """The graph's input node (not a language op: never registered)."""
 
     name = "input"
-    family = "input"
+    family = Family.INPUT
     type: TensorType
 
     def infer(self, inputs):

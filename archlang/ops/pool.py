@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType, compact
-from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, nd, register, window_out
+from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, nd, register, window_out, Family
 from .conv import _kernel_text
 
 
@@ -28,7 +28,7 @@ def _need_spatial(op: str, x: TensorType) -> None:
 
 @dataclass(frozen=True)
 class _WindowPool(Op):
-    family = "pool"
+    family = Family.POOL
     kernel_suffix = True
     args = (
         Arg("k", "ints", 2, "window size"),
@@ -99,7 +99,7 @@ class AvgPool(_WindowPool):
 
 @dataclass(frozen=True)
 class _GlobalPool(Op):
-    family = "pool"
+    family = Family.POOL
     rank: int
 
     @classmethod
@@ -140,7 +140,7 @@ class GlobalMaxPool(_GlobalPool):
 @dataclass(frozen=True)
 class AdaptiveAvgPool(Op):
     name = "adaptiveavgpool"
-    family = "pool"
+    family = Family.POOL
     args = (Arg("size", "ints", REQUIRED, "the output size, e.g. adaptiveavgpool(7) gives Cx7x7"),)
     input_size: tuple[int, ...]
     output_size: tuple[int, ...]
