@@ -2,11 +2,20 @@
 out analysed networks.
 
     text --parse--> syntax.Module --collect defs--> Program --lower+verify+analyse--> Network
+
+A spec is a regular `.arch` file of at most MAX_FILE_BYTES (symlinks are followed; nothing
+under /proc, /sys or /dev), a string, or standard input (`read_stream`). `use "blocks.arch"`
+imports a file relative to the importing one; `use "vgg"` (no suffix, no folder) imports the
+bundled spec of that name (`specs/vgg.arch`), so a local file of the same name is only used
+when written with its suffix (`use "vgg.arch"`).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +26,7 @@ from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownN
 from .ir import Graph, Node, TensorType
 from .lower import Definitions, Limits, lower_network
 from .ops import REGISTRY
+from .output import shown_path as _shown, system_folder
 from .parser import KEYWORDS, parse_module
 from .resources import specs_dir
 
@@ -172,29 +182,136 @@ class Program:
 # ---------------------------------------------------------------- reading and imports
 
 
-def _read(path: Path, span=None) -> str:
+def _real_path(path: Path, span=None, *, shown: str | None = None, hint: str = "check the path") -> Path:
+    """`path` with every symlink resolved, or a SpecImportError (at `span`) saying why it names
+    no file a spec can be read from: a NUL, a name too long, a symlink loop, nothing there, or
+    a place under /proc, /sys or /dev."""
+    shown = _shown(path) if shown is None else _shown(shown)
+    if "\0" in os.fspath(path):
+        raise SpecImportError(f"the path {shown} contains a NUL character", span, hint=hint)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise LimitError(
-                f"{path} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a spec",
-                span,
-                hint="a spec this large is almost certainly not a spec; split it into files joined by 'use'",
-            )
-        data = path.read_bytes()
+        real = path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11's word for a symlink loop
+        raise SpecImportError(f"{shown} is a symlink loop", span, hint="point the link at a file") from None
     except OSError as err:
-        raise SpecImportError(
-            f"cannot read {path}: {err.strerror or err}", span, hint="check the path; 'use' paths are relative to the importing file"
-        ) from None
+        if err.errno == errno.ENOENT:
+            message = f"no such file: {shown}"
+        elif err.errno == errno.ELOOP:
+            message, hint = f"{shown} is a symlink loop", "point the link at a file"
+        elif err.errno == errno.ENAMETOOLONG:
+            message = f"the path {shown} is too long"
+        else:
+            message = f"cannot read {shown}: {err.strerror or err}"
+        raise SpecImportError(message, span, hint=hint) from None
+    folder = system_folder(real)
+    if folder is not None:  # kernel files report a size of 0 and may hold anything (the environment)
+        raise SpecImportError(f"{shown} is under {folder} ({_shown(real)}), not a spec file", span,
+                              hint="a spec is a .arch file of your own")
+    return real
+
+
+def _decode(data: bytes, name: str, span=None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise SpecImportError(
-            f"{path} is not UTF-8 text (byte {err.start} on line {line})",
+            f"{name} is not UTF-8 text (byte {err.start} on line {line})",
             span,
             hint="save the spec as UTF-8",
         ) from None
+
+
+def _too_large(name: str, size: int | None, span=None) -> LimitError:
+    return LimitError(
+        f"{name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a spec" if size is not None
+        else f"{name} is over the {MAX_FILE_BYTES:,}-byte limit for a spec",
+        span,
+        hint="a spec this large is almost certainly not a spec; split it into files joined by 'use'",
+    )
+
+
+def _read(path: Path, span=None, *, shown: str | None = None) -> str:
+    """The text of the spec file `path` (`shown` names it in messages, as the user wrote it):
+    symlinks resolved, a regular .arch file of at most MAX_FILE_BYTES, UTF-8."""
+    hint = "check the path; 'use' paths are relative to the importing file" if span else "check the path"
+    shown = _shown(path if shown is None else shown)
+    real = _real_path(path, span, shown=shown, hint=hint)
+    if real.suffix != ".arch":
+        raise SpecImportError(f"{shown} leads to {_shown(real)}, not a .arch file" if shown.endswith(".arch")
+                              else f"{shown} is not a .arch file", span, hint="spec files end in .arch")
+    try:
+        # O_NONBLOCK: a FIFO put there since the path was resolved must not hang the open
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise SpecImportError(f"cannot read {shown}: {err.strerror or err}", span, hint=hint) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+            raise SpecImportError(f"{shown} is not a regular file ({what})", span, hint="a spec is a .arch file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_large(shown, info.st_size, span)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as f:
+        try:
+            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
+        except OSError as err:
+            raise SpecImportError(f"cannot read {shown}: {err.strerror or err}", span, hint=hint) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(shown, None, span)
+    return _decode(data, shown, span)
+
+
+def read_stream(stream, name: str = "<stdin>") -> str:
+    """Spec text from an open stream (standard input), read up to MAX_FILE_BYTES, never more:
+    `archlang check - < /dev/zero` stops at the limit instead of filling the memory."""
+    if stream is None:
+        raise SpecImportError(f"cannot read {name}: standard input is closed",
+                              hint="pipe a spec in, or name a .arch file")
+    source = getattr(stream, "buffer", stream)  # the bytes under a text stream, when it has them
+    try:
+        data = source.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as err:  # ValueError: a closed file
+        raise SpecImportError(f"cannot read {name}: {getattr(err, 'strerror', None) or err}",
+                              hint="pipe a spec in, or name a .arch file") from None
+    except UnicodeDecodeError as err:  # a text stream without a buffer
+        raise SpecImportError(f"{name} is not UTF-8 text", hint="save the spec as UTF-8") from err
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(name, None)
+    return _decode(data, name)
+
+
+@lru_cache(maxsize=1)
+def bundled_specs() -> dict[str, Path]:
+    """Bundled spec name -> its file: `vgg` -> specs/vgg.arch (what `use "vgg"` imports)."""
+    return {path.stem: path for path in sorted(specs_dir().glob("*.arch"))}
+
+
+def _use_path(item: S.Use, module: S.Module) -> Path:
+    """The file a `use` names: a bundled spec for a bare name (`use "vgg"`), otherwise a path
+    relative to the importing file (or to the working folder for text without a file)."""
+    written = item.path
+    if Path(written).suffix != ".arch":
+        bundled = bundled_specs()
+        if written in bundled:  # a stem: never a folder
+            return bundled[written]
+        if Path(written).suffix or "/" in written or "\\" in written:
+            raise SpecImportError(f"'use' reads only .arch files, not '{_shown(written)}'", item.span,
+                                  hint='write use "blocks.arch"')
+        close = suggest(written, bundled)
+        raise SpecImportError(
+            f"'use' reads only .arch files and bundled specs, not '{_shown(written)}'", item.span,
+            hint=(f"did you mean '{close}'? " if close else "") + "bundled specs: " + ", ".join(bundled)
+            + f'; a file of your own needs its suffix: use "{_shown(written)}.arch"',
+        )
+    name = module.source.name
+    base = Path.cwd() if name.startswith("<") else Path(name).parent
+    return base / written
 
 
 class _Collector:
@@ -213,22 +330,15 @@ class _Collector:
                 self.define(item)
 
     def use(self, item: S.Use, module: S.Module, stack: tuple[Path, ...]) -> None:
-        base = Path(module.source.name).parent if module.source.name != "<string>" else Path.cwd()
-        target = (base / item.path).resolve()
-        if target.suffix != ".arch":
-            raise SpecImportError(
-                f"'use' reads only .arch files, not '{item.path}'", item.span, hint='write use "blocks.arch"'
-            )
+        path = _use_path(item, module)
+        target = _real_path(path, item.span, shown=item.path,
+                            hint=f"'use' paths are relative to {_shown(module.source.name)}")
         if target in stack:
             chain = " -> ".join(p.name for p in (*stack[stack.index(target):], target))
             raise SpecImportError(f"import cycle: {chain}", item.span, hint="move the shared blocks into a third file")
         if target in self.loaded:
             return
-        if not target.is_file():
-            raise SpecImportError(
-                f"no such file: {item.path}", item.span, hint=f"'use' paths are relative to {module.source.name}"
-            )
-        text = _read(target, item.span)
+        text = _read(target, item.span, shown=item.path)
         self.module(parse_module(text, _display(target)), target, (*stack, target))
 
     def define(self, item: S.Block | S.Network) -> None:
@@ -285,9 +395,14 @@ def _program(text: str, name: str, key: Path | None, default: str | None, limits
 
 def parse(text: str, filename: str | None = None, *, limits: Limits | None = None) -> Program:
     """A program from spec text; `filename` names it in messages and anchors `use` paths."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise LimitError(f"the spec is over the {MAX_FILE_BYTES:,}-byte limit")
-    key = Path(filename).resolve() if filename and not filename.startswith("<") else None
+    key = None
+    if filename and not filename.startswith("<"):
+        try:
+            key = Path(filename).resolve()
+        except (OSError, RuntimeError, ValueError):  # no file can have that name: it anchors nothing
+            key = None
     return _program(text, filename or "<string>", key, None, limits)
 
 
@@ -306,19 +421,37 @@ def load(spec: str | Path, *, limits: Limits | None = None) -> Program:
     """A program from a path, or from the name of a bundled network (`load("resnet50")`)."""
     path = Path(spec)
     default = None
-    if not path.is_file():
-        bundled = bundled_networks()
-        if isinstance(spec, str) and spec in bundled:
-            path, default = bundled[spec], spec
-        else:
+    bundled = bundled_networks()
+    if isinstance(spec, str) and spec in bundled and not _is_file(path):
+        path, default = bundled[spec], spec
+    elif _missing(path):
             close = suggest(str(spec), bundled) if isinstance(spec, str) else None
             raise SpecImportError(
-                f"no spec file or bundled network named '{spec}'",
+                f"no spec file or bundled network named '{_shown(spec)}'",
                 hint=(f"did you mean '{close}'? " if close else "")
                 + "bundled networks: " + ", ".join(sorted(bundled)),
             )
+    key = _real_path(path)
     if path.suffix != ".arch" and default is None:
-        raise SpecImportError(f"{path} is not a .arch file", hint="spec files end in .arch")
-    key = path.resolve()
+        raise SpecImportError(f"{_shown(path)} is not a .arch file", hint="spec files end in .arch")
     return _program(_read(path), _display(key) if default else str(path), key, default, limits)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _missing(path: Path) -> bool:
+    """Nothing at all is at `path` (not even a broken link): a bundled name may be meant. A
+    path that fails otherwise (a NUL, a name too long) is not missing: reading it says why."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
