@@ -244,6 +244,8 @@ def test_import_cycle_and_missing_file(tmp_path):
         ("block b(add=relu) = add(relu | tanh)", DefinitionError, "the parameter 'add' would hide the built-in add",
          "another name"),
         ("network n : 3x8x8 = conv3x3(relu | tanh)", ArgumentError, "'conv3x3' takes none", "only merges"),
+        ("network n : 3x8x8 = leakyrelu(1e308)", ArgumentError, "within float32's range", None),
+        ("network n : 3x8x8 = lrn(alpha=-1e39)", ArgumentError, "within float32's range", None),
         ("network n : 3x8x8 = fc(1 // 0)", ArgumentError, "division by zero", None),
         ("block a = b\nblock b = relu -> a\nnetwork n : 3x8x8 = a", DefinitionError, "block 'a' calls itself: a -> b -> a", "recursive"),
         ("block relu = tanh", DefinitionError, "'relu' is a built-in layer", None),

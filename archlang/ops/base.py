@@ -34,6 +34,7 @@ __all__ = [
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 MAX_SIZE = 2**31 - 1  # the largest channel count, kernel, stride or padding a spec may give
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def _check_value(op: str, arg: Arg, value: Any) -> Any:
     if kind in ("float", "pos_float", "prob"):
         if type(value) not in (int, float) or not math.isfinite(value):
             raise fail("a number")
+        if abs(value) > FLOAT32_MAX:  # weights and attributes are float32 in torch and ONNX
+            raise fail(f"a number within float32's range (at most {FLOAT32_MAX:.4g} in size)")
         value = float(value)
         if kind == "pos_float" and value <= 0:
             raise fail("a positive number")
