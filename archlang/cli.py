@@ -6,9 +6,13 @@
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--compile]
     archlang list [--json]
 
-SPEC is a .arch path or the name of a bundled network. Exit status: 0 valid, 1 spec error,
-2 usage error. Errors go to stderr; with --json, stdout carries {"errors": [...]} instead.
-`check` never imports torch, and imports rich only for the table.
+SPEC is a .arch path, the name of a bundled network, or - for standard input. Exit status:
+0 valid, 1 spec error (including a network too large for this machine's memory), 2 usage
+error, 3 internal error (a bug in archlang: one line on stderr asks for a report; set
+ARCHLANG_DEBUG=1 for the traceback), 130 Ctrl-C, 143 SIGTERM. Errors go to stderr; with
+--json, stdout carries {"errors": [...]} instead. A closed stdout (`archlang check x | head -1`)
+ends the command quietly with status 0. `check` never imports torch, and imports rich only
+for the table.
 """
 
 from __future__ import annotations
@@ -16,16 +20,41 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from typing import Sequence
 
 from .errors import ArchError
 
-EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class UsageError(Exception):
     """A problem with the command line rather than with a spec (exit status 2)."""
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1 (0 and negative counts mean nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}")
+    return value
 
 
 def _spec_arguments(parser: argparse.ArgumentParser, network_help: str) -> None:
@@ -50,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _spec_arguments(check, "the network to check (default: every network in SPEC)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    check.add_argument("--max-nodes", type=int, metavar="N", help="raise the limit on layers per network (default 100000)")
+    check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
     check.set_defaults(run=_check)
     comp = sub.add_parser(
         "compile",
@@ -61,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _spec_arguments(comp, "the network to compile (default: every network in SPEC)")
     comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py, model.pt2 or model.onnx")
-    comp.add_argument("--seed", type=int, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
-    comp.add_argument("--max-nodes", type=int, metavar="N", help=argparse.SUPPRESS)
+    comp.add_argument("--seed", type=_seed, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
+    comp.add_argument("--max-nodes", type=_positive, metavar="N", help=argparse.SUPPRESS)
     comp.set_defaults(run=_compile, json=False)
     draw = sub.add_parser(
         "render",
@@ -85,9 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         "torch.compile, and ONNX Runtime (CPUExecutionProvider), interleaved round by round.",
     )
     _spec_arguments(bench, "the network (needed when SPEC defines several)")
-    bench.add_argument("--batch", type=int, default=1, metavar="B", help="batch size (default 1)")
-    bench.add_argument("--runs", type=int, default=20, metavar="R", help="timed rounds (default 20)")
-    bench.add_argument("--threads", type=int, metavar="T", help="threads for both runtimes (default: torch's)")
+    bench.add_argument("--batch", type=_positive, default=1, metavar="B", help="batch size (default 1)")
+    bench.add_argument("--runs", type=_positive, default=20, metavar="R", help="timed rounds (default 20)")
+    bench.add_argument("--threads", type=_positive, metavar="T", help="threads for both runtimes (default: torch's)")
     bench.add_argument("--compile", action="store_true", help="also time torch.compile")
     bench.set_defaults(run=_bench, json=False)
     listing = sub.add_parser(
@@ -102,12 +131,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _networks(args) -> list:
     from .lower import Limits
-    from .program import load, parse
+    from .program import load, parse, read_stream
 
-    limits = Limits(max_nodes=args.max_nodes) if getattr(args, "max_nodes", None) else None
+    max_nodes = getattr(args, "max_nodes", None)
+    limits = Limits(max_nodes=max_nodes) if max_nodes is not None else None
     try:
         if args.spec == "-":
-            program = parse(sys.stdin.read(), "<stdin>", limits=limits)
+            program = parse(read_stream(sys.stdin, "<stdin>"), "<stdin>", limits=limits)
         else:
             program = load(args.spec, limits=limits)
     except ArchError as err:
@@ -135,17 +165,32 @@ def _networks(args) -> list:
 
 
 def _input_files(args) -> list[str]:
-    """The spec files a command read, which no output may overwrite."""
+    """The spec files a command reads, which no output may overwrite."""
     from pathlib import Path
 
-    return [args.spec] if args.spec != "-" and Path(args.spec).is_file() else []
+    if args.spec == "-":
+        return []
+    try:
+        return [args.spec] if Path(args.spec).is_file() else []
+    except (OSError, ValueError):  # a path no file can have: it is reported when the spec is read
+        return []
+
+
+def _check_output(args, inputs: list[str]) -> None:
+    """Refuse an unusable -o before anything is built (a directory, a device, a long name...)."""
+    from .output import OutputError, check_output
+
+    try:
+        check_output(args.output, inputs=inputs)
+    except OutputError as err:
+        raise UsageError(str(err)) from None
 
 
 def _check(args) -> int:
     networks = _networks(args)
     if args.json:
         data = [n.to_dict() for n in networks]
-        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return EXIT_OK
     from .report import print_summary
 
@@ -165,13 +210,19 @@ def _compile(args) -> int:
     suffix = Path(args.output).suffix
     if suffix not in COMPILE_TARGETS:
         raise UsageError(f"cannot compile to '{suffix or args.output}'; outputs: " + ", ".join(COMPILE_TARGETS))
-    networks = _networks(args)
     inputs = _input_files(args)
+    _check_output(args, inputs)
+    networks = _networks(args)
+    if suffix != ".py" and len(networks) == 1:  # weights are built: they must fit before torch allocates them
+        from .budget import check_fits, weight_bytes
+
+        net = networks[0]
+        check_fits(weight_bytes(net), f"network {net.name} ({net.total_params:,} float32 parameters)")
     try:
         if suffix == ".py":
             from .backends.python_source import python_source
 
-            write_atomic(args.output, python_source(networks, args.spec), inputs=inputs)
+            write_atomic(args.output, python_source([n.graph for n in networks], args.spec), inputs=inputs)
         else:
             if len(networks) != 1:
                 raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for {suffix}")
@@ -204,10 +255,11 @@ def _render(args) -> int:
     unknown = [part for part in show if part not in SHOW]
     if unknown:
         raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
+    inputs = _input_files(args)
+    _check_output(args, inputs)
     networks = _networks(args)
     if len(networks) != 1:
         raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
-    inputs = _input_files(args)
     try:
         render(networks[0], args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
     except OutputError as err:
@@ -217,8 +269,6 @@ def _render(args) -> int:
 
 
 def _bench(args) -> int:
-    if args.batch < 1 or args.runs < 1 or (args.threads is not None and args.threads < 1):
-        raise UsageError("--batch, --runs and --threads must be at least 1")
     networks = _networks(args)
     if len(networks) != 1:
         raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
@@ -234,7 +284,7 @@ def _list(args) -> int:
     programs = {path: load(path) for path in sorted(set(bundled_networks().values()))}  # each file parsed once
     networks = [programs[path].network(name) for name, path in bundled_networks().items()]
     if args.json:
-        print(json.dumps([
+        _print_stdout(json.dumps([
             {"network": n.name, "spec": bundled_networks()[n.name].name, "input_shape": list(n.input_shape),
              "output_shape": list(n.output_shape), "total_params": n.total_params, "total_macs": n.total_macs,
              "layers": len(n.layers)}
@@ -245,6 +295,41 @@ def _list(args) -> int:
 
     print_listing(networks, {name: path.name for name, path in bundled_networks().items()})
     return EXIT_OK
+
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null once its reader has gone (`archlang check x | head -1`), so
+    that neither later writes nor the interpreter's flush at exit fail again (the recipe of
+    Python's note on SIGPIPE in the signal module's documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured, or None)
+        pass
+
+
+def _print_stdout(text: str) -> None:
+    """print() to stdout, flushed; a reader that went away is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _internal_error(err: Exception, argv: list[str]) -> None:
+    """The last resort: one line naming the exception, one asking for a report; no traceback."""
+    from . import __version__
+
+    message = " ".join(str(err).split())
+    if len(message) > 300:
+        message = message[:300] + "..."
+    try:
+        print(f"archlang: internal error: {type(err).__name__}" + (f": {message}" if message else ""), file=sys.stderr)
+        print(f"  this is a bug in archlang {__version__}; please report it with the command line "
+              f"`{shlex.join(['archlang', *argv])[:1000]}` (ARCHLANG_DEBUG=1 shows the traceback)", file=sys.stderr)
+    except (OSError, ValueError):  # stderr itself is gone
+        pass
 
 
 def _print_error(err: ArchError) -> None:
@@ -261,33 +346,54 @@ def _print_error(err: ArchError) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
+    want_json = False
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    want_json = getattr(args, "json", False)
-    try:
-        return args.run(args)
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as exit_:  # argparse: --help, --version, or a usage error
+            return exit_.code if isinstance(exit_.code, int) else EXIT_OK if exit_.code is None else EXIT_USAGE
+        want_json = getattr(args, "json", False)
+        code = args.run(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
+        return code
     except ArchError as err:
         if want_json:
-            print(json.dumps({"errors": [err.to_dict()]}, indent=2))
+            _print_stdout(json.dumps({"errors": [err.to_dict()]}, indent=2))
         _print_error(err)
         return EXIT_SPEC
     except UsageError as err:
         if want_json:
-            print(json.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "usage",
-                                          "message": str(err), "hint": None}]}, indent=2))
+            _print_stdout(json.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "usage",
+                                                  "message": str(err), "hint": None}]}, indent=2))
         print(f"archlang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except RecursionError:
         err = ArchError("the spec nests too deeply to analyse", hint="reduce the nesting of blocks and parentheses")
         _print_error(err)
         return EXIT_SPEC
+    except MemoryError:
+        print("archlang: error: out of memory; the network is too large for this machine", file=sys.stderr)
+        return EXIT_SPEC
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _stdout_gone()
         return EXIT_OK
+    except SystemExit as exit_:
+        if isinstance(exit_.__context__, BrokenPipeError):  # rich's console exits so on a closed pipe
+            _stdout_gone()
+            return EXIT_OK
+        raise  # a signal's exit status (write_atomic turns SIGTERM into SystemExit(143))
+    except Exception as err:
+        if os.environ.get("ARCHLANG_DEBUG"):
+            raise
+        _internal_error(err, argv)
+        if want_json:
+            _print_stdout(json.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "internal",
+                                                  "message": f"{type(err).__name__}: {err}", "hint": None}]},
+                                     indent=2))
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover
