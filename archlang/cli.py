@@ -233,7 +233,7 @@ def _compile(args) -> int:
             else:
                 from .backends.torch_export import export_program
 
-                write_atomic(args.output, lambda tmp: export_program(networks[0], tmp, seed=args.seed), inputs=inputs)
+                write_atomic(args.output, lambda tmp: export_program(networks[0].graph, tmp, seed=args.seed), inputs=inputs)
     except OutputError as err:
         raise UsageError(str(err)) from None
     names = ", ".join(n.name for n in networks)
@@ -261,7 +261,7 @@ def _render(args) -> int:
     if len(networks) != 1:
         raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
     try:
-        render(networks[0], args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
+        render(networks[0].graph, args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
     except OutputError as err:
         raise UsageError(str(err)) from None
     print(f"wrote {args.output} ({networks[0].name})", file=sys.stderr)
