@@ -28,10 +28,30 @@ __version__ = "0.1.0"
 
 
 def build(spec, network: str | None = None, seed: int | None = None):
-    """A torch.nn.Module for a spec (a path or a bundled network's name, as timm.create_model
-    takes a name). `network` picks one of the file's networks; `seed` makes weights
-    reproducible. The module's `.network` is its analysed network."""
-    return load(spec).network(network).to_torch(seed=seed)
+    """A torch.nn.Module for a spec, as timm.create_model takes a name. `spec` is any step on
+    the way from text to a module:
+
+        archlang.build("resnet50")                      # a bundled network's name
+        archlang.build("my.arch", network="small")      # a spec file (a str or a Path)
+        archlang.build(archlang.parse(text), "small")   # a Program, from spec text
+        archlang.build(program.network("small"))        # an analysed Network
+
+    `network` picks one of the file's networks; `seed` makes weights reproducible. The
+    module's `.network` is its analysed network."""
+    from pathlib import Path
+
+    if isinstance(spec, Network):
+        if network is not None and network != spec.name:
+            raise ValueError(f"build(network=...) names {network!r}, but the Network given is {spec.name!r}")
+        return spec.to_torch(seed=seed)
+    if isinstance(spec, Program):
+        return spec.network(network).to_torch(seed=seed)
+    if isinstance(spec, (str, Path)):
+        return load(spec).network(network).to_torch(seed=seed)
+    raise TypeError(
+        f"build() takes a bundled network's name, a path, a Program (archlang.parse(text)) or a Network, "
+        f"not {type(spec).__name__}"
+    )
 
 
 def load_weights(module, source):

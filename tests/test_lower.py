@@ -1,5 +1,7 @@
 """Stage 2: surface tree -> IR. Defaults, naming, blocks, repeats, merges, imports, errors."""
 
+from pathlib import Path
+
 import pytest
 
 import archlang
@@ -334,3 +336,28 @@ def test_limits(text, message):
     assert isinstance(err, (LimitError, ArgumentError)), err.render()
     assert message in err.message, err.render()
     assert err.span is not None and 1 <= err.span.line <= text.count("\n") + 1
+
+
+GOLDEN_IR = Path(__file__).parent / "golden" / "ir"
+IR_CASES = {
+    "lenet5": None,
+    "resnet18": None,
+    "branches": "block bc(c) = conv1x1(c, bias=false) -> bn\n"
+                "block fire(s, e) = conv1x1(s) -> relu -> concat(conv1x1(e) -> relu | conv3x3(e) -> relu)\n"
+                "network branches : 3x16x16 = fire(4, 8) * 2 -> residual(bc(16) -> relu -> bc(32, ), "
+                "shortcut=bc(32)) -> add(maxpool | avgpool) -> globalavgpool -> flatten -> fc(10)",
+}
+
+
+@pytest.mark.parametrize("case", list(IR_CASES))
+def test_lowering_matches_the_golden_ir(case):
+    """The textual IR (`archlang check --emit ir`) of a few networks, kept as golden files so
+    that any change to lowering shows as a diff. ARCHLANG_UPDATE_GOLDEN=1 rewrites them."""
+    import os
+
+    text = IR_CASES[case]
+    graph = (archlang.load(case) if text is None else archlang.parse(text, "branches.arch")).network().graph
+    path = GOLDEN_IR / f"{case}.ir"
+    if os.environ.get("ARCHLANG_UPDATE_GOLDEN"):
+        path.write_text(graph.text())
+    assert graph.text() == path.read_text()
