@@ -25,7 +25,8 @@ from .analysis import ReceptiveField, mac_counts, param_counts, receptive_fields
 from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
 from .ir import Graph, Node, TensorType
 from .lower import Definitions, Limits, lower_network
-from .ops import REGISTRY
+from .lower.evaluate import SPECIAL_FORMS
+from .ops import REGISTRY, Family
 from .output import shown_path as _shown, system_folder
 from .parser import KEYWORDS, parse_module
 from .resources import specs_dir
@@ -41,7 +42,7 @@ class LayerInfo:
 
     name: str
     op: str
-    family: str
+    family: Family
     output_shape: tuple[int, ...]
     params: int
     macs: int
@@ -102,14 +103,16 @@ class Network:
         """A torch.nn.Module (torch.fx GraphModule) computing this network; see backends/torch_module."""
         from .backends.torch_module import build_module
 
-        return build_module(self, seed=seed)
+        module = build_module(self.graph, seed=seed)
+        module.network = self
+        return module
 
     def render(self, path, *, collapse: bool = False, fold: bool = False, rankdir: str = "TB",
                show: tuple[str, ...] = ()):
         """Draw the network to `path` (.svg, .png, .pdf or .dot); see backends/dot."""
         from .backends.dot import DiagramOptions, render
 
-        return render(self, path, DiagramOptions(collapse, fold, rankdir, tuple(show)))
+        return render(self.graph, path, DiagramOptions(collapse, fold, rankdir, tuple(show)))
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows an analysed network as its diagram (None without Graphviz's dot)."""
@@ -117,7 +120,7 @@ class Network:
 
         if not dot_available():
             return None
-        return svg(self, DiagramOptions(collapse=len(self.layers) > 60, fold=len(self.layers) > 60))
+        return svg(self.graph, DiagramOptions(collapse=len(self.layers) > 60, fold=len(self.layers) > 60))
 
     def to_dict(self) -> dict:
         return {
@@ -350,7 +353,7 @@ class _Collector:
                 f"names starting with '__' are reserved: '{item.name}'", item.name_span,
                 hint=f"give the {kind} another name",
             )
-        if item.name in REGISTRY or item.name == "residual":
+        if item.name in REGISTRY or item.name in SPECIAL_FORMS:
             raise DefinitionError(
                 f"'{item.name}' is a built-in layer and cannot be redefined as a {kind}",
                 item.name_span,
@@ -372,6 +375,12 @@ class _Collector:
                     raise DefinitionError(f"'{p.name}' is a keyword", p.span, hint="give the parameter another name")
                 if p.name in seen:
                     raise DefinitionError(f"block {item.name} has two parameters named '{p.name}'", p.span)
+                if p.name in SPECIAL_FORMS or (p.name in REGISTRY and REGISTRY[p.name].merge):
+                    raise DefinitionError(
+                        f"the parameter '{p.name}' would hide the built-in {p.name}(...), which takes branches",
+                        p.span,
+                        hint=f"give the parameter another name, e.g. {p.name}_layer",
+                    )
                 seen[p.name] = p
             self.defs.blocks[item.name] = item
         else:

@@ -13,6 +13,7 @@ cheaper than constructing the same network by hand (that initialises every weigh
 
 from __future__ import annotations
 
+import torch
 from torch import fx, nn
 
 from ..ir import Graph, Node
@@ -65,8 +66,10 @@ def _attach(root: nn.Module, path: str, module: nn.Module) -> None:
     parent.add_module(leaf, module)
 
 
-def build_module(graph: Graph, seed: int | None = None) -> fx.GraphModule:
-    """The graph as a GraphModule with freshly initialised weights (`seed`: reproducible)."""
+def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") -> fx.GraphModule:
+    """The graph as a GraphModule with freshly initialised weights (`seed`: reproducible).
+    On the "meta" device nothing is allocated or initialised: the module has every layer and
+    tensor shape, and its forward computes output shapes only (for checks of huge networks)."""
     plan = inplace_plan(graph)
     root = nn.Module()
     modules: list[tuple[Node, nn.Module]] = []
@@ -78,13 +81,14 @@ def build_module(graph: Graph, seed: int | None = None) -> fx.GraphModule:
                 module = getattr(nn, cls)(*args, **kwargs)
                 _attach(root, node.name, module)
                 modules.append((node, module))
-    root.to_empty(device="cpu")
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        with torch.no_grad():
-            for node, module in modules:
-                init_module(node, module)
+    if device != "meta":
+        root.to_empty(device=device)
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.no_grad():
+                for node, module in modules:
+                    init_module(node, module)
 
     g = fx.Graph()
     values = {"input": g.placeholder("x")}
