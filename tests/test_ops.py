@@ -1,5 +1,7 @@
 """The op registry, op by op: every op's shape rule and parameter count must equal those
-of the real torch module (torch is the oracle), in 1D, 2D and 3D where the op applies.
+of the real torch module (torch is the oracle), in 1D, 2D and 3D where the op applies, and
+the built module must compute what a hand-written torch module for the layer *as written*
+computes (so a wrong default in an op's `make` fails here).
 
 The torch modules here are written by hand from torch's documentation, independently of
 archlang's own backends, so that the two can disagree.
@@ -11,7 +13,9 @@ import torch
 from archlang.ops import canonical_ops
 
 from .conftest import analyse
-from .torch_oracle import execute
+import archlang
+
+from .torch_oracle import execute, from_spec
 
 # op -> (layer text, input shape) cases
 CASES = {
@@ -60,3 +64,14 @@ def test_shape_and_params_match_torch(text, shape):
         if node.name in modules:
             assert sum(p.numel() for p in modules[node.name].parameters()) == node.op.param_count(), node.name
     assert sum(p.numel() for m in modules.values() for p in m.parameters()) == net.total_params
+
+
+@pytest.mark.parametrize("text,shape", ALL_CASES)
+def test_built_module_computes_what_the_spec_says(text, shape):
+    net = analyse(f"network n : {shape} = {text}")
+    built = archlang.build(net, seed=0).eval()
+    oracle = from_spec(text, shape).eval()
+    archlang.load_weights(oracle, built)
+    x = torch.randn(2, *net.input_shape)
+    with torch.no_grad():
+        assert torch.allclose(built(x), oracle(x), atol=1e-6)
