@@ -109,8 +109,12 @@ class Network:
 
     def render(self, path, *, collapse: bool = False, fold: bool = False, rankdir: str = "TB",
                show: tuple[str, ...] = ()):
-        """Draw the network to `path` (.svg, .png, .pdf or .dot); see backends/dot."""
+        """Draw the network to `path` (.svg, .png, .pdf or .dot); see backends/dot. `show`
+        is a tuple of figures to add to the boxes: ("params", "macs", "rf")."""
         from .backends.dot import DiagramOptions, render
+
+        if isinstance(show, str):
+            raise TypeError(f"show takes a tuple of figures such as ('params', 'rf'), not the str {show!r}")
 
         return render(self.graph, path, DiagramOptions(collapse, fold, rankdir, tuple(show)))
 
@@ -404,6 +408,11 @@ def _program(text: str, name: str, key: Path | None, default: str | None, limits
 
 def parse(text: str, filename: str | None = None, *, limits: Limits | None = None) -> Program:
     """A program from spec text; `filename` names it in messages and anchors `use` paths."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first: data.decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(f"parse() takes the spec's text as a str, not {type(text).__name__}{hint}")
+    if filename is not None and not isinstance(filename, str):
+        raise TypeError(f"parse(filename=...) takes a str, not {type(filename).__name__}")
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise LimitError(f"the spec is over the {MAX_FILE_BYTES:,}-byte limit")
     key = None

@@ -248,3 +248,14 @@ def test_resnet50_labels_do_not_overlap(options):
     overlaps = [(a[4], b[4]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
                 if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
     assert not overlaps
+
+
+def test_a_network_without_layers_is_drawn():
+    graph = analyse("network n : 3x8x8 = identity").graph
+    boxes, _ = svg_parts(render_bytes(graph, "svg"))
+    assert boxes == ["n0"] and "legend" not in to_dot(graph).source
+
+
+def test_render_show_takes_a_tuple(tmp_path):
+    with pytest.raises(TypeError, match="tuple of figures"):
+        archlang.load("lenet5").network().render(tmp_path / "x.svg", show="params")

@@ -148,3 +148,12 @@ def test_snippets_show_the_line_the_lexer_counts(separator):
     err = error_of(f"network n : 3x8x8 = rleu # {separator}", "f.arch")
     line, caret = err.render().splitlines()[1:3]
     assert "\x1b" not in line and caret.index("^") == line.index("rleu")
+
+
+@pytest.mark.parametrize("value,words", [(b"network n : 4 = relu", "decode bytes first"), (None, "not NoneType"),
+                                         (3, "not int")])
+def test_parse_takes_text(value, words):
+    import archlang
+
+    with pytest.raises(TypeError, match=words):
+        archlang.parse(value)

@@ -286,6 +286,8 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
         f'<TD ALIGN="LEFT"> {words}</TD></TR>'
         for fill, words in entries
     )
+    if not rows:  # a network without layers: nothing to explain
+        return dot
     dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
              shape="plaintext", style="", fontsize="9")
     return dot
