@@ -100,7 +100,14 @@ class Network:
         raise KeyError(name)
 
     def to_torch(self, seed: int | None = None):
-        """A torch.nn.Module (torch.fx GraphModule) computing this network; see backends/torch_module."""
+        """A torch.nn.Module (torch.fx GraphModule) computing this network; see backends/torch_module.
+        Refuses (LimitError) before allocating when the weights and one sample's activations
+        cannot fit in the memory available."""
+        from .budget import activation_bytes, check_fits, human_bytes, weight_bytes
+
+        check_fits(weight_bytes(self) + activation_bytes(self, 1),
+                   f"building {self.name} ({human_bytes(weight_bytes(self))} of weights, "
+                   f"{human_bytes(activation_bytes(self, 1))} of activations for one sample)", span=self.graph.span)
         from .backends.torch_module import build_module
 
         module = build_module(self.graph, seed=seed)

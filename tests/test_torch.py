@@ -325,3 +325,25 @@ def test_distributed_data_parallel_keeps_ranks_identical(tmp_path):
         assert p.returncode == 0, out
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert len(rank0) == 10 and all(torch.equal(a, b) for a, b in zip(rank0, rank1))
+
+
+@pytest.mark.parametrize("spoil,words", [
+    (lambda sd: sd.__setitem__("fc3.bias", torch.empty(10, device="meta")), "meta device"),
+    (lambda sd: sd.__setitem__("fc3.bias", torch.zeros(10, dtype=torch.int64)), "differs in kind"),
+    (lambda sd: sd.__setitem__("fc3.bias", torch.zeros(10, dtype=torch.complex64)), "differs in kind"),
+])
+def test_load_weights_validates_everything_before_copying(spoil, words):
+    built = archlang.build("lenet5", seed=0)
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    source = archlang.build("lenet5", seed=1).state_dict()
+    spoil(source)
+    with pytest.raises(WeightsError, match=words):
+        archlang.load_weights(built, source)
+    assert all(torch.equal(before[k], v) for k, v in built.state_dict().items())
+
+
+@pytest.mark.parametrize("text", ["network n : 100000 = fc(100000) -> fc(100000) * 200",
+                                  "network n : 3x100000x100000 = conv3x3(4)"])
+def test_build_refuses_what_cannot_fit_before_allocating(text):
+    with pytest.raises(archlang.ArchError, match="needs .* of memory; this machine has .* available"):
+        archlang.build(archlang.parse(text))

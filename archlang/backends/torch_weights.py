@@ -3,7 +3,8 @@
 A torchvision-style checkpoint names its tensors `layer1.0.conv1.weight`; a spec-built module
 names them `bottleneck1.cbn1.conv1.weight`. The order of parameters and buffers is the same
 whenever the architectures are, so tensors are paired by position and checked by shape.
-Everything is checked before anything is copied: a mismatch leaves the module untouched.
+Everything is checked before anything is copied (shapes, the kind of each dtype, and that
+no tensor is on the meta device): a mismatch leaves the module untouched.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ def load_weights(module: nn.Module, source: nn.Module | Mapping[str, torch.Tenso
             raise WeightsError(
                 f"tensor {i + 1} differs: {name} is {_shape(mine)} here, {other} is {shape} in the source",
                 hint="the source must be the same architecture, with its tensors in the same order",
+            )
+        if tensor.is_meta or mine.is_meta:
+            where = "the source's" if tensor.is_meta else "this module's"
+            raise WeightsError(
+                f"{where} tensor {other if tensor.is_meta else name} is on the meta device and holds no values",
+                hint="build or load the weights on a real device first",
+            )
+        if tensor.is_complex() or mine.is_floating_point() != tensor.is_floating_point():
+            raise WeightsError(
+                f"tensor {i + 1} differs in kind: {name} is {mine.dtype} here, {other} is {tensor.dtype} in the source",
+                hint="weights must be real floating point (and counters integers); a cast would change them",
             )
     if len(ours) != len(theirs):
         longer, which = (list(ours), "this module") if len(ours) > len(theirs) else (list(theirs), "the source")
