@@ -56,6 +56,9 @@ def build(spec, network: str | None = None, seed: int | None = None):
 
 def load_weights(module, source):
     """Copy parameters and buffers from `source` (a module or state_dict) by order and shape."""
+    from .extras import require
+
+    require("torch", job="load_weights")
     from .backends.torch_weights import load_weights as _load_weights
 
     return _load_weights(module, source)
@@ -64,6 +67,9 @@ def load_weights(module, source):
 def export_onnx(source, path=None, *, seed: int | None = None):
     """Write an ONNX model of an archlang-built module (with its weights) or of an analysed
     network (weights as build(seed=seed) makes them); returns the onnx.ModelProto."""
+    from .extras import require
+
+    require("onnx", "numpy", job="export_onnx")
     from .backends.onnx_model import export_onnx as _export_onnx
 
     return _export_onnx(source, path, seed=seed)

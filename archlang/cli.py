@@ -25,6 +25,7 @@ import sys
 from typing import Sequence
 
 from .errors import ArchError
+from .extras import MissingExtra, require
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -210,6 +211,10 @@ def _compile(args) -> int:
     suffix = Path(args.output).suffix
     if suffix not in COMPILE_TARGETS:
         raise UsageError(f"cannot compile to '{suffix or args.output}'; outputs: " + ", ".join(COMPILE_TARGETS))
+    if suffix == ".pt2":
+        require("torch", job="compiling to .pt2")
+    elif suffix == ".onnx":
+        require("onnx", "numpy", job="compiling to .onnx")
     inputs = _input_files(args)
     _check_output(args, inputs)
     networks = _networks(args)
@@ -244,6 +249,7 @@ def _compile(args) -> int:
 def _render(args) -> int:
     from pathlib import Path
 
+    require("graphviz", job="archlang render")
     from .backends.dot import FORMATS, SHOW, DiagramOptions, render
     from .output import OutputError
 
@@ -269,6 +275,7 @@ def _render(args) -> int:
 
 
 def _bench(args) -> int:
+    require("torch", "onnx", "onnxruntime", job="archlang bench")
     networks = _networks(args)
     if len(networks) != 1:
         raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
@@ -357,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stdout is not None:
             sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
         return code
+    except MissingExtra as err:
+        print(f"archlang: error: {err.message}", file=sys.stderr)
+        return EXIT_USAGE
     except ArchError as err:
         if want_json:
             _print_stdout(json.dumps({"errors": [err.to_dict()]}, indent=2))

@@ -104,6 +104,9 @@ class Network:
         Refuses (LimitError) before allocating when the weights and one sample's activations
         cannot fit in the memory available."""
         from .budget import activation_bytes, check_fits, human_bytes, weight_bytes
+        from .extras import require
+
+        require("torch", job="building a PyTorch module")
 
         check_fits(weight_bytes(self) + activation_bytes(self, 1),
                    f"building {self.name} ({human_bytes(weight_bytes(self))} of weights, "
@@ -118,6 +121,9 @@ class Network:
                show: tuple[str, ...] = ()):
         """Draw the network to `path` (.svg, .png, .pdf or .dot); see backends/dot. `show`
         is a tuple of figures to add to the boxes: ("params", "macs", "rf")."""
+        from .extras import require
+
+        require("graphviz", job="drawing a network")
         from .backends.dot import DiagramOptions, render
 
         if isinstance(show, str):
@@ -126,9 +132,12 @@ class Network:
         return render(self.graph, path, DiagramOptions(collapse, fold, rankdir, tuple(show)))
 
     def _repr_svg_(self) -> str | None:
-        """Jupyter shows an analysed network as its diagram (None without Graphviz's dot)."""
-        from .backends.dot import DiagramOptions, dot_available, svg
-
+        """Jupyter shows an analysed network as its diagram (None without Graphviz's dot, or
+        without archlang[viz]: Jupyter then shows the repr)."""
+        try:
+            from .backends.dot import DiagramOptions, dot_available, svg
+        except ImportError:
+            return None
         if not dot_available():
             return None
         return svg(self.graph, DiagramOptions(collapse=len(self.layers) > 60, fold=len(self.layers) > 60))

@@ -113,3 +113,32 @@ def test_spec_from_stdin():
                           capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.startswith("<stdin>:1:22: error: unexpected '3'")
     assert "arguments are separated by ','" in proc.stderr
+
+
+BLOCK = "import sys\nfor m in {mods!r}:\n    sys.modules[m] = None  # as if not installed\nfrom archlang.cli import main\n"
+
+
+@pytest.mark.parametrize("mods,args,extra", [
+    (["torch"], ["compile", "lenet5", "-o", "{tmp}/x.pt2"], "archlang[torch]"),
+    (["onnx"], ["compile", "lenet5", "-o", "{tmp}/x.onnx"], "archlang[onnx]"),
+    (["graphviz"], ["render", "lenet5", "-o", "{tmp}/x.dot"], "archlang[viz]"),
+    (["onnxruntime"], ["bench", "lenet5"], "archlang[bench]"),
+])
+def test_a_missing_extra_is_named_in_one_line(mods, args, extra, tmp_path):
+    code = BLOCK.format(mods=mods) + f"sys.exit(main({[a.format(tmp=tmp_path) for a in args]!r}))\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"pip install '{extra}'" in proc.stderr
+
+
+def test_check_and_python_source_need_no_extra(tmp_path):
+    code = BLOCK.format(mods=["torch", "onnx", "onnxruntime", "graphviz", "numpy"]) + (
+        "import io, contextlib\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['check', 'resnet50']) == 0\n"
+        f"assert main(['compile', 'resnet18', '-o', {str(tmp_path / 'r.py')!r}]) == 0\n"
+        "import archlang\n"
+        "assert archlang.load('lenet5').network()._repr_svg_() is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert "class Resnet18(nn.Module)" in (tmp_path / "r.py").read_text()

@@ -21,7 +21,7 @@ from typing import Sequence
 from ..analysis import totals
 from ..errors import ArchError
 from ..ir import Graph
-from .torch_module import inplace_plan, module_spec
+from .torch_plan import inplace_plan, module_spec
 
 __all__ = ["python_source", "class_name"]
 
