@@ -1,6 +1,6 @@
 """The `archlang` command.
 
-    archlang check SPEC [-n NAME] [--json]
+    archlang check SPEC [-n NAME] [--json | --emit ir]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR] [--show ...]
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--compile]
@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _spec_arguments(check, "the network to check (default: every network in SPEC)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--emit", choices=("table", "ir"), default="table",
+                       help="ir: print the lowered graph, one node per line (name = op{arguments}(inputs) : type)")
     check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
     check.set_defaults(run=_check)
     comp = sub.add_parser(
@@ -189,6 +191,9 @@ def _check_output(args, inputs: list[str]) -> None:
 
 def _check(args) -> int:
     networks = _networks(args)
+    if args.emit == "ir":
+        _print_stdout("\n".join(net.graph.text() for net in networks).rstrip("\n"))
+        return EXIT_OK
     if args.json:
         data = [n.to_dict() for n in networks]
         _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))

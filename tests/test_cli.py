@@ -142,3 +142,9 @@ def test_check_and_python_source_need_no_extra(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert "class Resnet18(nn.Module)" in (tmp_path / "r.py").read_text()
+
+
+def test_check_emit_ir_prints_the_golden_ir(capsys):
+    assert main(["check", "lenet5", "--emit", "ir"]) == 0
+    golden = Path(__file__).parent / "golden" / "ir" / "lenet5.ir"
+    assert capsys.readouterr().out == golden.read_text()
