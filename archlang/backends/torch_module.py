@@ -7,8 +7,8 @@ generates from the graph once, at build time: calling the module runs straight-l
 over the layers, as a hand-written forward would, with nothing interpreted per call.
 
 Modules are created on the meta device and initialised once, in node order, by each op's
-rule (`Op.torch_init`, else the module's own `reset_parameters()`), which makes building
-cheaper than constructing the same network by hand (that initialises every weight twice).
+rules (`Op.init`, mapped to torch.nn.init), which makes building cheaper than constructing
+the same network by hand (that initialises every weight twice).
 """
 
 from __future__ import annotations
@@ -17,41 +17,27 @@ import torch
 from torch import fx, nn
 
 from ..ir import Graph, Node
+from .torch_plan import inplace_plan, module_spec
 
-__all__ = ["build_module", "inplace_plan", "module_spec", "init_module"]
-
-
-def inplace_plan(graph: Graph) -> dict[str, bool]:
-    """Which nodes may write into their first input, as torchvision's ReLU(inplace=True) and
-    `out += identity` do: the op can (`inplace`), its input is made by an op whose gradient
-    does not need its output (`output_overwritable`), and this node is its only reader."""
-    plan = {}
-    for node in graph.layers:
-        (source, *_) = graph.inputs_of(node)
-        plan[node.name] = bool(
-            node.op.inplace and source.op.output_overwritable and graph.readers(source) == 1
-        )
-    return plan
-
-
-def module_spec(graph: Graph, node: Node, inplace: bool) -> tuple[str, tuple, dict] | None:
-    """(torch.nn class, args, kwargs) of a node's module, None for ops without one."""
-    spec = node.op.torch_spec(graph.input_types(node))
-    if spec is not None and inplace:
-        cls, args, kwargs = spec
-        spec = cls, args, {**kwargs, "inplace": True}
-    return spec
+__all__ = ["build_module", "init_module"]
 
 
 def init_module(node: Node, module: nn.Module) -> None:
-    rules = type(node.op).torch_init
-    if rules:
-        for attr, fn, kwargs in rules:
-            tensor = getattr(module, attr, None)
-            if tensor is not None:
-                getattr(nn.init, fn)(tensor, **kwargs)
-    elif hasattr(module, "reset_parameters"):
-        module.reset_parameters()
+    """Initialise a node's module by its op's declared rules (`Op.init`), each mapped to the
+    torch.nn.init function of the same name, in the order the op declares them; ONNX export
+    draws the same rules with numpy (backends/initial_weights)."""
+    tensors = {t.name: getattr(module, t.name) for t in node.op.tensors()}
+    for rule in type(node.op).init:
+        tensor = tensors.get(rule.tensor)
+        if tensor is None:  # a tensor this layer does not have (a conv without bias)
+            continue
+        call = rule.torch_call()
+        if call is None:  # fan_in_uniform: the bound comes from another tensor's shape
+            bound = rule.scale({name: tuple(t.shape) for name, t in tensors.items()})
+            nn.init.uniform_(tensor, -bound, bound)
+        else:
+            fn, kwargs = call
+            getattr(nn.init, fn)(tensor, **kwargs)
 
 
 def _attach(root: nn.Module, path: str, module: nn.Module) -> None:

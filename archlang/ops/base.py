@@ -9,10 +9,12 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - traits the backends ask instead of testing names: `inplace` (may write its result into its
   first input), `output_overwritable` (its gradient does not need its own output, so a
   consumer may overwrite it), `skip_inputs` (inputs after the first are drawn as skips);
-- `torch_spec` / `torch_init`: the torch.nn module it becomes, as data (class name and
-  arguments) that both the module builder and the source emitter use, and its
-  initialisation rule; ops without a module (merges) give `torch_fx` and `torch_source`,
-  their forward as a torch.fx node and as Python source;
+- `tensors` / `init`: its state (each tensor's name, shape, and whether it is a buffer), as
+  torch's state_dict holds it, and how each tensor starts (`Init` rules, framework-neutral
+  data: the torch builder maps them to torch.nn.init, ONNX export draws them with numpy);
+- `torch_spec`: the torch.nn module it becomes, as data (class name and arguments) that both
+  the module builder and the source emitter use; ops without a module (merges) give
+  `torch_fx` and `torch_source`, their forward as a torch.fx node and as Python source;
 - `onnx_nodes`: the ONNX nodes it becomes.
 Ops raise `OpError` (no position); `lower` attaches the span of the offending argument.
 """
@@ -29,7 +31,7 @@ from ..ir import TensorType
 
 __all__ = [
     "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Family", "Op",
-    "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd",
+    "Init", "StateTensor", "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd",
 ]
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -214,6 +216,104 @@ class Family(str, Enum):
         return member
 
 
+# -- initialisation: framework-neutral rules that the torch builder and numpy both follow
+
+_GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}  # and leaky_relu
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight as torch.nn.init counts them: for a (C_out, C_in/G, *K)
+    convolution weight C_in/G * prod(K) and C_out * prod(K); for an (F_out, F_in) matrix F_in
+    and F_out."""
+    if len(shape) < 2:
+        raise ValueError(f"fan-in and fan-out need a tensor of at least 2 dimensions, not {shape}")
+    field = math.prod(shape[2:])
+    return shape[1] * field, shape[0] * field
+
+
+@dataclass(frozen=True)
+class Init:
+    """How one tensor of a layer starts, as data: `Init("weight", "kaiming_normal",
+    mode="fan_out", nonlinearity="relu")`. The words are torch.nn.init's.
+
+    zeros, ones:      the constant.
+    kaiming_normal:   N(0, std^2), std = gain / sqrt(fan).
+    kaiming_uniform:  U(-b, b), b = gain * sqrt(3 / fan).
+    fan_in_uniform:   U(-b, b), b = 1 / sqrt(fan_in of the tensor `of`) (0 when that is 0):
+                      torch's default for the bias of a Linear or Conv.
+    fan is fan_in or fan_out by `mode` (see `fans`); gain as torch.nn.init.calculate_gain:
+    linear and sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu sqrt(2 / (1 + a^2)).
+    Kaiming-uniform with a = sqrt(5) (leaky_relu) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    """
+
+    tensor: str
+    rule: str
+    a: float = 0.0
+    mode: str = "fan_in"
+    nonlinearity: str = "leaky_relu"
+    of: str = ""
+
+    RULES: ClassVar[tuple[str, ...]] = ("zeros", "ones", "kaiming_normal", "kaiming_uniform", "fan_in_uniform")
+
+    def __post_init__(self) -> None:  # a registry bug, not user input
+        if self.rule not in self.RULES:
+            raise AssertionError(f"unknown initialisation rule {self.rule!r}; rules: {', '.join(self.RULES)}")
+        if self.mode not in ("fan_in", "fan_out"):
+            raise AssertionError(f"unknown fan mode {self.mode!r}")
+        if self.nonlinearity not in _GAINS and self.nonlinearity != "leaky_relu":
+            raise AssertionError(f"unknown nonlinearity {self.nonlinearity!r}")
+        if (self.rule == "fan_in_uniform") != bool(self.of):
+            raise AssertionError("fan_in_uniform, and only it, names the tensor whose fan-in it takes (`of`)")
+
+    def gain(self) -> float:
+        if self.nonlinearity == "leaky_relu":
+            return math.sqrt(2.0 / (1 + self.a**2))
+        return _GAINS[self.nonlinearity]
+
+    def scale(self, shapes: dict[str, tuple[int, ...]]) -> float:
+        """The normal rule's std or a uniform rule's bound b, for a layer whose tensors have
+        these shapes (by name); 0 for the constants."""
+        if self.rule == "fan_in_uniform":
+            fan_in = fans(shapes[self.of])[0]
+            return 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        if self.rule in ("zeros", "ones"):
+            return 0.0
+        fan = fans(shapes[self.tensor])[self.mode == "fan_out"]
+        if fan == 0:
+            raise ValueError(f"cannot initialise '{self.tensor}' of shape {shapes[self.tensor]}: its {self.mode} is 0")
+        std = self.gain() / math.sqrt(fan)
+        return std if self.rule == "kaiming_normal" else math.sqrt(3.0) * std
+
+    def torch_call(self) -> tuple[str, dict] | None:
+        """(torch.nn.init function, keyword arguments other than torch's defaults), or None
+        for a rule no single torch.nn.init call states (fan_in_uniform: its bound depends on
+        another tensor)."""
+        if self.rule in ("zeros", "ones"):
+            return f"{self.rule}_", {}
+        if self.rule == "fan_in_uniform":
+            return None
+        kwargs: dict[str, Any] = {}
+        if self.a:
+            kwargs["a"] = self.a
+        if self.mode != "fan_in":
+            kwargs["mode"] = self.mode
+        if self.nonlinearity != "leaky_relu":
+            kwargs["nonlinearity"] = self.nonlinearity
+        return f"{self.rule}_", kwargs
+
+
+@dataclass(frozen=True)
+class StateTensor:
+    """One tensor of a layer's state, as torch's state_dict holds it under `<layer>.<name>`:
+    its shape, whether it is a buffer (kept but not trained, not counted in `param_count`:
+    batch norm's running statistics), and its dtype (numpy's word)."""
+
+    name: str
+    shape: tuple[int, ...]
+    buffer: bool = False
+    dtype: str = "float32"
+
+
 class Op:
     """Base of every op. Subclasses are frozen dataclasses registered with `@register`."""
 
@@ -296,9 +396,37 @@ class Op:
 
     # -- torch: the module as data, so that building it and printing its source agree
 
+    def tensors(self) -> tuple[StateTensor, ...]:
+        """This layer's state, in torch's state_dict order: the names and shapes of its
+        parameters (whose sizes sum to `param_count`) and buffers. Empty: no state."""
+        return ()
+
+    init: ClassVar[tuple[Init, ...]] = ()
+    """How each tensor of `tensors()` starts, one rule per tensor name (a rule for a tensor this
+    layer does not have, a conv's bias with bias=false, is skipped). The one source of truth:
+    torch_module maps the rules to torch.nn.init, initial_weights draws them with numpy."""
+
+    init_is_torch_default: ClassVar[bool] = False
+    """The rules are exactly what the torch module's own reset_parameters() does (a test checks
+    it, bit for bit under the same seed), so generated source may leave them to the constructor."""
+
     torch_init: ClassVar[tuple[tuple[str, str, dict], ...]] = ()
-    """Initialisation as (attribute, torch.nn.init function, kwargs); attributes that are None
-    on the module (a conv without bias) are skipped. Empty: the module's own reset_parameters()."""
+    """Derived from `init`, for generated source: (attribute, torch.nn.init function, kwargs);
+    empty when `init_is_torch_default` (the module's constructor initialises it already)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.init_is_torch_default:
+            cls.torch_init = ()
+            return
+        calls = []
+        for rule in cls.init:
+            call = rule.torch_call()
+            if call is None:
+                raise AssertionError(f"{cls.__name__}: rule {rule.rule!r} has no single torch.nn.init call; "
+                                     "only an op whose rules are torch's defaults may use it")
+            calls.append((rule.tensor, *call))
+        cls.torch_init = tuple(calls)
 
     def torch_spec(self, inputs: tuple[TensorType, ...]) -> tuple[str, tuple, dict] | None:
         """(torch.nn class name, positional args, keyword args) for this node's module; an

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from math import prod
 
 from ..ir import TensorType, compact
-from .base import Arg, Bound, Op, OpError, Window, axes, nd, register, window_out, Family
+from .base import Arg, Bound, Init, Op, OpError, StateTensor, Window, axes, nd, register, window_out, Family
 
 
 def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
@@ -113,7 +113,11 @@ class Conv(Op):
     def window(self) -> Window:
         return Window(self.kernel_size, self.stride, self.padding, self.dilation)
 
-    torch_init = (("weight", "kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}), ("bias", "zeros_", {}))
+    def tensors(self):
+        weight = StateTensor("weight", (self.out_channels, self.in_channels // self.groups, *self.kernel_size))
+        return (weight, StateTensor("bias", (self.out_channels,))) if self.bias else (weight,)
+
+    init = (Init("weight", "kaiming_normal", mode="fan_out", nonlinearity="relu"), Init("bias", "zeros"))
 
     def torch_spec(self, inputs):
         kwargs = {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}

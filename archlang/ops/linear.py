@@ -9,10 +9,11 @@ torchvision's ResNet leaves it. (torchvision's VGG draws fc weights from N(0, 0.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, register, Family
+from .base import GLOBAL, REQUIRED, Arg, Bound, Init, Op, OpError, StateTensor, register, Family
 
 
 @register
@@ -49,6 +50,14 @@ class FC(Op):
 
     def window(self):
         return GLOBAL
+
+    def tensors(self):
+        weight = StateTensor("weight", (self.out_features, self.in_features))
+        return (weight, StateTensor("bias", (self.out_features,))) if self.bias else (weight,)
+
+    # torch's own Linear.reset_parameters(): U(-1/sqrt(F_in), 1/sqrt(F_in)) for both
+    init = (Init("weight", "kaiming_uniform", a=math.sqrt(5)), Init("bias", "fan_in_uniform", of="weight"))
+    init_is_torch_default = True
 
     def torch_spec(self, inputs):
         return "Linear", (self.in_features, self.out_features), {"bias": self.bias}

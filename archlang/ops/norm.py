@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import REQUIRED, Arg, Bound, Op, OpError, nd, register, Family
+from .base import REQUIRED, Arg, Bound, Init, Op, OpError, StateTensor, nd, register, Family
 
 
 @register
@@ -39,6 +39,15 @@ class BatchNorm(Op):
 
     def param_count(self) -> int:
         return 2 * self.num_features
+
+    def tensors(self):
+        c = (self.num_features,)
+        return (StateTensor("weight", c), StateTensor("bias", c), StateTensor("running_mean", c, buffer=True),
+                StateTensor("running_var", c, buffer=True), StateTensor("num_batches_tracked", (), True, "int64"))
+
+    init = (Init("weight", "ones"), Init("bias", "zeros"), Init("running_mean", "zeros"), Init("running_var", "ones"),
+            Init("num_batches_tracked", "zeros"))
+    init_is_torch_default = True
 
     def torch_spec(self, inputs):
         return nd("BatchNorm", self.rank), (self.num_features,), {"eps": self.eps, "momentum": self.momentum}
@@ -123,6 +132,12 @@ class LayerNorm(Op):
             n *= d
         return 2 * n
 
+    def tensors(self):
+        return StateTensor("weight", self.normalized_shape), StateTensor("bias", self.normalized_shape)
+
+    init = (Init("weight", "ones"), Init("bias", "zeros"))
+    init_is_torch_default = True
+
     def torch_spec(self, inputs):
         return "LayerNorm", (self.normalized_shape,), {"eps": self.eps}
 
@@ -154,6 +169,12 @@ class GroupNorm(Op):
 
     def param_count(self) -> int:
         return 2 * self.num_channels
+
+    def tensors(self):
+        return StateTensor("weight", (self.num_channels,)), StateTensor("bias", (self.num_channels,))
+
+    init = (Init("weight", "ones"), Init("bias", "zeros"))
+    init_is_torch_default = True
 
     def torch_spec(self, inputs):
         return "GroupNorm", (self.groups, self.num_channels), {"eps": self.eps}
