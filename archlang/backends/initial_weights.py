@@ -9,9 +9,11 @@ values differ (two random generators).
 
 Reproducibility: one `numpy.random.Generator(PCG64(seed))` per network, the seed taken
 modulo 2**64 (so the command's range of torch seeds, -2**63 to 2**64 - 1, is accepted);
-tensors are drawn in graph order, and within a layer in the order its op declares them.
-Same graph and seed: the same arrays, bit for bit, on every machine (PCG64 and numpy's
-float32 normal and uniform draws are platform-independent). `seed=None` draws fresh entropy.
+tensors are drawn in graph order, within a layer in the order of its `tensors()`, normal
+ones as float32 `standard_normal` times the std, uniform ones as float32 `random` scaled to
+[-b, b). Same graph, seed and numpy version: the same arrays, bit for bit, on any machine
+(PCG64 and these draws do not depend on the platform; numpy's policy, NEP 19, allows a
+Generator's streams to change between its feature releases). `seed=None` draws fresh entropy.
 """
 
 from __future__ import annotations
