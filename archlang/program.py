@@ -368,10 +368,10 @@ class _Collector:
         kind = "block" if isinstance(item, S.Block) else "network"
         if item.name in KEYWORDS:
             raise DefinitionError(f"'{item.name}' is a keyword", item.name_span, hint=f"give the {kind} another name")
-        if item.name.startswith("__"):
+        if item.name.startswith("__") or not item.name.strip("_"):
             raise DefinitionError(
-                f"names starting with '__' are reserved: '{item.name}'", item.name_span,
-                hint=f"give the {kind} another name",
+                f"names starting with '__' (and names of '_' only) are reserved: '{item.name}'", item.name_span,
+                hint=f"give the {kind} another name; layer names are made from it and become Python attributes",
             )
         if item.name in REGISTRY or item.name in SPECIAL_FORMS:
             raise DefinitionError(
