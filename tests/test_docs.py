@@ -55,3 +55,15 @@ def test_error_catalogue_is_current():
     spec_kinds = {cls.kind for cls in (E.ArchSyntaxError, E.UnknownNameError, E.ArgumentError, E.ShapeError,
                                        E.DefinitionError, E.SpecImportError, E.LimitError)}
     assert {err.kind for err in errors} == spec_kinds
+
+
+def test_readme_first_snippet_runs_as_written(tmp_path, capsys, monkeypatch):
+    """The README opens with a spec; saved as it says, it checks and has VGG-16's parameters."""
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    Path("my_vgg16.arch").write_text(first)
+    assert main(["check", "my_vgg16.arch", "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["total_params"] == 138_357_544
