@@ -1,4 +1,5 @@
-"""Terminal reports with rich: the per-layer table of `archlang check`."""
+"""Terminal reports: the per-layer table of `archlang check` (written directly, fast for any
+size) and the bundled library's table of `archlang list` (rich)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from .ir import compact
 from .program import Network
 
-__all__ = ["summary_table", "print_summary", "print_listing", "human"]
+__all__ = ["summary_rows", "summary_lines", "print_summary", "print_listing", "human"]
 
 def human(n: int, digits: int = 2) -> str:
     """1234567 -> '1.23 M' (SI prefixes, as MAC and parameter totals are quoted)."""
@@ -38,44 +39,81 @@ def _print_wide(table: Table, console: Console | None) -> Console:
     return console
 
 
-def summary_table(net: Network) -> Table:
-    table = Table(
-        title=f"[bold]{net.name}[/]  {net.input_type} -> {net.output_type}",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_footer=True,
-    )
-    table.add_column("Layer", footer="Total", no_wrap=True)
-    table.add_column("Op", no_wrap=True)
-    table.add_column("Output", justify="right", no_wrap=True)
-    table.add_column("Params", justify="right", footer=f"{net.total_params:,}", no_wrap=True)
-    table.add_column("MACs", justify="right", footer=f"{net.total_macs:,}", no_wrap=True)
-    table.add_column("RF", justify="right", no_wrap=True)
-    table.add_column("Jump", justify="right", no_wrap=True)
+# the per-layer table: (header, right-justified) per column
+COLUMNS = (("Layer", False), ("Op", False), ("Output", True), ("Params", True), ("MACs", True), ("RF", True),
+           ("Jump", True))
+
+
+def summary_rows(net: Network) -> list[tuple[str, ...]]:
     spatial_input = len(net.input_shape) > 1
+    rows = []
     for info in net.layers:
         rf = info.receptive_field
-        table.add_row(
+        rows.append((
             info.name,
-            f"[{info.family.style}]{escape(info.op)}[/]",
+            info.op,
             str(info.node.type),
             f"{info.params:,}" if info.params else "-",
             f"{info.macs:,}" if info.macs else "-",
             compact(rf.size) if rf else "global" if spatial_input else "-",
             compact(rf.jump) if rf else "",
-        )
-    return table
+        ))
+    return rows
 
 
-def print_summary(net: Network, console: Console | None = None) -> None:
-    console = _print_wide(summary_table(net), console)
+def summary_lines(net: Network, color: bool = False) -> list[str]:
+    """The per-layer table of `archlang check`, laid out as rich's SIMPLE_HEAD table (title,
+    header, rule, rows, footer) but written directly: rich takes about a millisecond a row,
+    and a spec may have 100,000 layers. Plain text unless `color` (ANSI: bold title, header
+    and footer, the op coloured by its family)."""
+    rows = summary_rows(net)
+    footer = ("Total", "", "", f"{net.total_params:,}", f"{net.total_macs:,}", "", "")
+    widths = [len(h) for h, _ in COLUMNS]
+    for row in (*rows, footer):
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    total = sum(widths) + 3 * len(widths) + 1
+    if color:
+        from rich.style import Style
+
+        ansi = lambda style, text: Style.parse(style).render(text) if text else text
+    else:
+        ansi = lambda style, text: text
+
+    def line(cells, style=None, families=None) -> str:
+        parts = []
+        for i, (cell, (_, right)) in enumerate(zip(cells, COLUMNS)):
+            text = cell.rjust(widths[i]) if right else cell.ljust(widths[i])
+            if style:
+                text = ansi(style, text)
+            elif families is not None and i == 1:
+                text = ansi(families, text)
+            parts.append(text)
+        return "  " + "   ".join(parts) + "  "
+
+    title = f"{net.name}  {net.input_type} -> {net.output_type}"
+    out = [ansi("bold", title) + " " * max(0, total - len(title)), " " * total,
+           line([h for h, _ in COLUMNS], "bold"), " " + "─" * (total - 2) + " "]
+    for info, row in zip(net.layers, rows):
+        out.append(line(row, families=info.family.style if info.family.style != "default" else None))
+    out += [" " * total, line(footer, "bold"), " " * total]
+    return out
+
+
+def print_summary(net: Network, file=None) -> None:
+    import os
+    import sys
+
+    file = file or sys.stdout
+    color = file.isatty() and "NO_COLOR" not in os.environ
     size_mib = net.total_params * 4 / 2**20
-    console.print(
-        f"  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
+    text = "\n".join(summary_lines(net, color)) + (
+        f"\n  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
         f"  MACs    {net.total_macs:,} ({human(net.total_macs)})\n"
-        f"  layers  {len(net.layers)}\n",
-        highlight=False,
+        f"  layers  {len(net.layers)}\n\n"
     )
+    file.write(text)
 
 
 def print_listing(networks: list[Network], specs: dict[str, str], console: Console | None = None) -> None:

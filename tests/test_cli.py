@@ -148,3 +148,12 @@ def test_check_emit_ir_prints_the_golden_ir(capsys):
     assert main(["check", "lenet5", "--emit", "ir"]) == 0
     golden = Path(__file__).parent / "golden" / "ir" / "lenet5.ir"
     assert capsys.readouterr().out == golden.read_text()
+
+
+def test_check_table_is_plain_in_a_pipe_and_coloured_on_a_terminal():
+    from archlang.report import summary_lines
+
+    net = __import__("archlang").load("lenet5").network()
+    plain, coloured = summary_lines(net), summary_lines(net, color=True)
+    assert not any("\x1b" in line for line in plain)
+    assert "\x1b[36mconv 5x5, 6, pad 0" in coloured[4] and len(plain) == len(coloured) == len(net.layers) + 7
