@@ -259,3 +259,13 @@ def test_a_network_without_layers_is_drawn():
 def test_render_show_takes_a_tuple(tmp_path):
     with pytest.raises(TypeError, match="tuple of figures"):
         archlang.load("lenet5").network().render(tmp_path / "x.svg", show="params")
+
+
+def test_render_refuses_more_boxes_than_graphviz_lays_out_and_suggests_collapse():
+    from archlang.backends.dot import MAX_DRAWN
+
+    graph = analyse(f"block r = residual(conv3x3 -> relu) -> relu\nnetwork n : 2x4x4 = r * {MAX_DRAWN // 4 + 1}").graph
+    with pytest.raises(archlang.ArchError, match="would be drawn with") as info:
+        to_dot(graph)
+    assert "--collapse" in info.value.hint and info.value.span is not None
+    assert "×" in to_dot(graph, DiagramOptions(collapse=True)).source  # collapsed, it is one box
