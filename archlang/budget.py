@@ -44,15 +44,12 @@ def human_bytes(n: int) -> str:
 
 
 def weight_bytes(network) -> int:
-    """The bytes of a network's float32 state: every parameter (`op.param_count()`), plus a
-    normalisation's running mean and variance (8 bytes per channel of an op of family "norm"
-    that has `num_features`: batch norm's buffers)."""
-    total = 0
-    for node in network.graph.layers:
-        total += node.op.param_count() * FLOAT32
-        if node.op.family == "norm" and hasattr(node.op, "num_features"):
-            total += 2 * FLOAT32 * node.op.num_features
-    return total
+    """The bytes of a network's state: every tensor each op declares (`Op.tensors()`:
+    parameters and buffers such as batch norm's running statistics), at its dtype's size."""
+    import math
+
+    sizes = {"float32": 4, "int64": 8}
+    return sum(math.prod(t.shape) * sizes[t.dtype] for node in network.graph.layers for t in node.op.tensors())
 
 
 def activation_bytes(network, batch: int) -> int:

@@ -303,7 +303,7 @@ def test_weight_and_activation_bytes():
     assert budget.weight_bytes(lenet) == 61_706 * 4
     assert budget.activation_bytes(lenet, 2) == 2 * (6 * 28 * 28) * 4 * 2
     bn = parse("network n : 3x8x8 = conv3x3(4) -> bn\n").network("n")
-    assert budget.weight_bytes(bn) == (3 * 9 * 4 + 4 + 2 * 4) * 4 + 8 * 4  # + running mean and variance
+    assert budget.weight_bytes(bn) == (3 * 9 * 4 + 4 + 2 * 4) * 4 + 8 * 4 + 8  # + running mean, variance, count
 
 
 @pytest.mark.parametrize("args", [["compile", "big.arch", "-o", "x.onnx"], ["compile", "big.arch", "-o", "x.pt2"],
