@@ -66,7 +66,9 @@ def load_weights(module, source):
 
 def export_onnx(source, path=None, *, seed: int | None = None):
     """Write an ONNX model of an archlang-built module (with its weights) or of an analysed
-    network (weights as build(seed=seed) makes them); returns the onnx.ModelProto."""
+    network (weights drawn with numpy by the same rules as build(), from `seed`; torch is not
+    needed). Without a path, returns the onnx.ModelProto; with one, writes it atomically
+    (over 2 GiB of weights, beside it in `<path>.data`) and returns the paths written."""
     from .extras import require
 
     require("onnx", "numpy", job="export_onnx")

@@ -89,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
         help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
         description="Compile networks. The output's suffix picks the target: .py writes one nn.Module class "
         "per network, importing only torch; .pt2 writes a torch.export program and .onnx an ONNX model "
-        "(one network, weights as archlang.build makes them with --seed, default 0 for ONNX, dynamic batch).",
+        "(one network, dynamic batch; weights from --seed: .pt2 as archlang.build makes them, .onnx drawn by "
+        "the same rules with numpy, default seed 0, so no torch is needed; above 2 GiB the weights go to a "
+        "MODEL.onnx.data file beside it).",
     )
     _spec_arguments(comp, "the network to compile (default: every network in SPEC)")
     comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py, model.pt2 or model.onnx")
@@ -228,6 +230,7 @@ def _compile(args) -> int:
 
         net = networks[0]
         check_fits(weight_bytes(net), f"network {net.name} ({net.total_params:,} float32 parameters)")
+    written: tuple = (args.output,)
     try:
         if suffix == ".py":
             from .backends.python_source import python_source
@@ -239,7 +242,8 @@ def _compile(args) -> int:
             if suffix == ".onnx":
                 from .backends.onnx_model import export_onnx
 
-                export_onnx(networks[0], args.output, seed=args.seed if args.seed is not None else 0, inputs=inputs)
+                written = export_onnx(networks[0], args.output, seed=args.seed if args.seed is not None else 0,
+                                      inputs=inputs)
             else:
                 from .backends.torch_export import export_program
 
@@ -247,6 +251,8 @@ def _compile(args) -> int:
     except OutputError as err:
         raise UsageError(str(err)) from None
     names = ", ".join(n.name for n in networks)
+    if len(written) > 1:
+        names += f"; its weights in {written[1]}"
     print(f"wrote {args.output} ({names})", file=sys.stderr)
     return EXIT_OK
 

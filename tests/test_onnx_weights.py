@@ -267,3 +267,15 @@ def test_an_unchanged_module_exports_its_own_weights(lenet):
     model = archlang.export_onnx(lenet)
     bias = next(t for t in model.graph.initializer if t.name == "fc3.bias")
     assert (onnx.numpy_helper.to_array(bias) == 0.25).all()
+
+
+def test_compile_names_the_external_data_file(tmp_path, monkeypatch, capsys):
+    from archlang.backends import onnx_model
+    from archlang.cli import main
+
+    monkeypatch.setattr(onnx_model, "EXTERNAL_DATA_THRESHOLD", 100_000)
+    assert main(["compile", "lenet5", "-o", str(tmp_path / "l.onnx")]) == 0
+    assert f"its weights in {tmp_path / 'l.onnx.data'}" in capsys.readouterr().err
+    monkeypatch.setattr(onnx_model, "EXTERNAL_DATA_THRESHOLD", 2**31)
+    assert main(["compile", "mlp", "-o", str(tmp_path / "m.onnx")]) == 0
+    assert "weights in" not in capsys.readouterr().err

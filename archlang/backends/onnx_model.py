@@ -283,10 +283,10 @@ def _write_external(model: onnx.ModelProto, used: list[tuple[str, np.ndarray]], 
         raise
 
 
-def write_onnx(graph: Graph, weights: Mapping[str, np.ndarray], path: str | Path, *, inputs=()) -> None:
+def write_onnx(graph: Graph, weights: Mapping[str, np.ndarray], path: str | Path, *, inputs=()) -> tuple[Path, ...]:
     """Write the model file atomically, with its weights in it, or beside it in
-    `<name>.onnx.data` when they exceed EXTERNAL_DATA_THRESHOLD; see the module docstring
-    for what is checked before this returns."""
+    `<name>.onnx.data` when they exceed EXTERNAL_DATA_THRESHOLD; returns the files written.
+    See the module docstring for what is checked before this returns."""
     from ..output import write_atomic
 
     model, used = _skeleton(graph, weights)
@@ -301,8 +301,9 @@ def write_onnx(graph: Graph, weights: Mapping[str, np.ndarray], path: str | Path
                 _check_size(tmp, size, str(path))
 
             write_atomic(path, write, inputs=inputs)
-            return
+            return (path,)
     _write_external(model, used, path, inputs)
+    return (path, external_data_path(path))
 
 
 def _module_weights(module, graph: Graph) -> dict[str, np.ndarray]:
@@ -352,13 +353,12 @@ def _weights_of(source, seed: int | None) -> tuple[Graph, dict[str, np.ndarray]]
 
 
 def export_onnx(source, path: str | Path | None = None, *, seed: int | None = None,
-                inputs=()) -> onnx.ModelProto | None:
+                inputs=()) -> onnx.ModelProto | tuple[Path, ...]:
     """Export an archlang-built module (its own weights) or an analysed network (weights drawn
     with numpy by its ops' rules, `seed` reproducible; no torch) to ONNX. With a path, writes
-    the file atomically (external data beside it above EXTERNAL_DATA_THRESHOLD) and returns
-    None, never over one of `inputs`; without one, returns the onnx.ModelProto."""
+    the file atomically (external data beside it above EXTERNAL_DATA_THRESHOLD), never over
+    one of `inputs`, and returns the files written; without one, returns the onnx.ModelProto."""
     graph, weights = _weights_of(source, seed)
     if path is None:
         return onnx_model(graph, weights)
-    write_onnx(graph, weights, path, inputs=inputs)
-    return None
+    return write_onnx(graph, weights, path, inputs=inputs)
