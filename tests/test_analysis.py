@@ -140,3 +140,26 @@ def test_receptive_field_equals_gradient_support(layers):
     assume(lo >= 0 and hi <= 299)  # else clipped by the border: the gradient cannot show the whole field
     # dilation leaves holes, but the field's ends are always reached
     assert (support[0], support[-1]) == (lo, hi)
+
+
+@given(st.integers(1, 500), st.integers(1, 500))
+def test_adaptive_pool_window_is_the_widest_bin_and_smallest_step(size, out):
+    """The closed form (O(1) for any size) against the bins themselves."""
+    net = analyse(f"network n : 1x{size} = adaptiveavgpool({out})")
+    window = net.graph.layers[0].op.window()
+    bins = [-(-((j + 1) * size) // out) - (j * size) // out for j in range(out)]
+    starts = [(j * size) // out for j in range(out)]
+    step = min((b - a for a, b in zip(starts, starts[1:])), default=size) or 1
+    assert (window.kernel, window.stride) == ((max(bins),), (step,))
+
+
+@pytest.mark.parametrize("text,field", [
+    ("network n : 1x8 = adaptiveavgpool(2147483647) -> relu", "finite"),  # O(1), not 2^31 bins
+    ("network n : 1x64 = maxpool(k=1, stride=2147483647) * 40", "global"),  # jumps beyond any input
+    ("network n : 1x64 = maxpool(k=1, stride=2147483647) * 3 -> conv3(1)", "global"),
+])
+def test_receptive_fields_stay_bounded(text, field):
+    rf = analyse(text).layers[-1].receptive_field
+    assert (rf is None) == (field == "global")
+    if rf is not None:
+        assert max(rf.size) <= 2**62 and max(rf.jump) <= 2**62

@@ -7,7 +7,9 @@ layer's input field (r, j, s) to its output field:
     s' = s + ((K' - 1)/2 - P) * j   start: centre of the first output unit's field
 The input has r = 1, j = 1, s = 0 (unit i is centred at i). Pointwise ops keep the field;
 flatten, fc and global pooling make it global (None here); at a merge it is the largest over
-the branches, axis by axis.
+the branches, axis by axis. A field whose size or jump passes BEYOND_ANY_INPUT (2^62, far past
+the largest input a spec can have) sees every input whole: it is global too, so the numbers
+stay bounded however the strides multiply (`maxpool(k=1, stride=2147483647) * 40`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 from ..ir import Graph
 from ..ops import GLOBAL
 
-__all__ = ["ReceptiveField", "receptive_fields"]
+__all__ = ["ReceptiveField", "receptive_fields", "BEYOND_ANY_INPUT"]
+
+BEYOND_ANY_INPUT = 2**62
 
 
 @dataclass(frozen=True)
@@ -69,5 +73,6 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
                 size.append(r + (keff - 1) * j)
                 jump.append(j * st)
                 start.append(s + ((keff - 1) / 2 - p) * j)
-            out[node.name] = ReceptiveField(tuple(size), tuple(jump), tuple(start))
+            beyond = max(*size, *jump) > BEYOND_ANY_INPUT
+            out[node.name] = None if beyond else ReceptiveField(tuple(size), tuple(jump), tuple(start))
     return out

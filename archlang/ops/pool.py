@@ -10,6 +10,7 @@ torch: nn.MaxPool*d, nn.AvgPool*d, nn.AdaptiveAvgPool*d / nn.AdaptiveMaxPool*d (
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..ir import TensorType, compact
@@ -154,14 +155,15 @@ class AdaptiveAvgPool(Op):
         return TensorType(inputs[0].channels, self.output_size)
 
     def window(self) -> Window:
-        # Exact when I is a multiple of N (kernel = stride = I / N); otherwise the widest bin
-        # and the smallest step between bins, which bounds the receptive field from above.
+        # Bin o covers [floor(o*I/N), ceil((o+1)*I/N)). With I = qN + r, a bin is q + 1 or
+        # q + 2 wide (q + 2 only when r exceeds gcd(r, N)), and neighbouring bins start q or
+        # q + 1 apart: the widest bin and the smallest step, exact when N divides I and an
+        # upper bound of the receptive field otherwise, in O(1) for any size.
         kernel, stride = [], []
         for i, n in zip(self.input_size, self.output_size):
-            bins = [(-(-((j + 1) * i) // n)) - (j * i) // n for j in range(n)]
-            starts = [(j * i) // n for j in range(n)]
-            kernel.append(max(bins))
-            stride.append(min((b - a for a, b in zip(starts, starts[1:])), default=i) or 1)
+            q, r = divmod(i, n)
+            kernel.append(q if r == 0 else q + (2 if r > math.gcd(r, n) else 1))
+            stride.append((i if n == 1 else q) or 1)
         zero = (0,) * len(kernel)
         return Window(tuple(kernel), tuple(stride), zero, (1,) * len(kernel))
 
