@@ -149,13 +149,27 @@ def test_each_op_agrees_with_torch(text, shape):
     assert_agrees(module, model, (1, 3))
 
 
-def test_adaptive_pooling_that_does_not_divide():
+@pytest.mark.parametrize("largest_matrix", [2**22, 0], ids=["matrix", "prefix-sums"])
+def test_adaptive_pooling_that_does_not_divide(largest_matrix, monkeypatch):
+    """Both lowerings, the averaging matrix and the prefix sums (used where the matrix would
+    be large: its constants grow with I x N, theirs with N), against torch."""
+    from archlang.ops.pool import AdaptiveAvgPool
+
+    monkeypatch.setattr(AdaptiveAvgPool, "MAX_BINS_MATRIX", largest_matrix)
     for spec in ("network n : 3x10x7 = adaptiveavgpool((3, 4))", "network n : 2x11 = adaptiveavgpool(4)",
-                 "network n : 2x5x6x7 = adaptiveavgpool((2, 4, 3))"):
+                 "network n : 2x5x6x7 = adaptiveavgpool((2, 4, 3))", "network n : 2x9x10 = adaptiveavgpool((9, 4))"):
         module = analyse(spec).to_torch().eval()
         model = archlang.export_onnx(module)
         onnx.checker.check_model(model, full_check=True)
+        ops = {n.op_type for n in model.graph.node}
+        assert ("CumSum" in ops) == (largest_matrix == 0) and ("MatMul" in ops) == (largest_matrix > 0)
         assert_agrees(module, model, (2,), atol=1e-5)
+
+
+def test_adaptive_pooling_constants_stay_small():
+    graph = analyse("network n : 1x100000 = adaptiveavgpool(99999)").graph
+    size = len(weightless_model(graph).SerializeToString())
+    assert size < 2_500_000  # O(N): two index arrays and the widths, 2 MB; the averaging matrix would be 40 GB
 
 
 def test_same_spec_and_seed_give_the_same_bytes(tmp_path):

@@ -170,10 +170,15 @@ class AdaptiveAvgPool(Op):
     def torch_spec(self, inputs):
         return nd("AdaptiveAvgPool", len(self.output_size)), (self.output_size,), {}
 
+    MAX_BINS_MATRIX = 2**22  # entries of one axis's I x N averaging matrix (16 MiB) in the ONNX file
+
     def onnx_nodes(self, g, inputs, output, types):
         # An exact multiple is plain average pooling. Otherwise adaptive pooling is linear per
-        # axis, out = A @ x with A[o, i] = 1/|bin o| over bin o: one MatMul per axis, moving
-        # each axis last in turn (the last axis is done first, needing no transpose).
+        # axis, pooled one axis at a time (the last first): out = x @ A with A[i, o] = 1/|bin o|
+        # over bin o, one MatMul moving the axis last; or, where A would be large, with prefix
+        # sums: out[o] = (C[end_o - 1] - E[start_o]) / |bin o| from CumSum's inclusive C and
+        # exclusive E, whose constants are O(N) (exact in real arithmetic, float32 rounding
+        # grows with the axis length, which is why the small case keeps the matrix).
         if all(i % o == 0 for i, o in zip(self.input_size, self.output_size)):
             k = [i // o for i, o in zip(self.input_size, self.output_size)]
             g.node("AveragePool", inputs, [output], kernel_shape=k, strides=k)
@@ -184,24 +189,39 @@ class AdaptiveAvgPool(Op):
         x = inputs[0]
         for step, axis in enumerate(reversed(range(rank))):
             size, out_size = self.input_size[axis], self.output_size[axis]
+            result = output if step == rank - 1 else g.temp(f"p{step}")
+            starts = np.array([(o * size) // out_size for o in range(out_size)], np.int64)
+            ends = np.array([-(-((o + 1) * size) // out_size) for o in range(out_size)], np.int64)
+            dim = 2 + axis
+            if size * out_size > self.MAX_BINS_MATRIX:
+                inclusive, exclusive = g.temp(f"c{step}"), g.temp(f"e{step}")
+                where = g.const(f"axis{step}", np.array(dim, np.int64))
+                g.node("CumSum", [x, where], [inclusive], suffix=f"c{step}")
+                g.node("CumSum", [x, where], [exclusive], suffix=f"e{step}", exclusive=1)
+                g.node("Gather", [inclusive, g.const(f"last{step}", ends - 1)], [g.temp(f"hi{step}")],
+                       suffix=f"hi{step}", axis=dim)
+                g.node("Gather", [exclusive, g.const(f"first{step}", starts)], [g.temp(f"lo{step}")],
+                       suffix=f"lo{step}", axis=dim)
+                g.node("Sub", [g.temp(f"hi{step}"), g.temp(f"lo{step}")], [g.temp(f"s{step}")], suffix=f"s{step}")
+                widths = (ends - starts).astype(np.float32).reshape((out_size,) + (1,) * (rank - 1 - axis))
+                g.node("Div", [g.temp(f"s{step}"), g.const(f"widths{step}", widths)], [result],
+                       suffix="" if result == output else f"d{step}")
+                x = result
+                continue
             matrix = np.zeros((size, out_size), dtype=np.float32)
             for o in range(out_size):
-                lo, hi = (o * size) // out_size, -(-((o + 1) * size) // out_size)
-                matrix[lo:hi, o] = 1.0 / (hi - lo)
-            last = step == rank - 1
-            dim = 2 + axis
+                matrix[starts[o]:ends[o], o] = 1.0 / (ends[o] - starts[o])
             perm = list(range(2 + rank))
             perm[dim], perm[-1] = perm[-1], perm[dim]
             if axis != rank - 1:
                 g.node("Transpose", [x], [g.temp(f"t{step}")], suffix=f"t{step}", perm=perm)
                 x = g.temp(f"t{step}")
-            pooled = g.temp(f"m{step}") if (axis != rank - 1 or not last) else output
-            g.node("MatMul", [x, g.const(f"bins{step}", matrix)], [pooled], suffix=f"m{step}")
+            pooled = g.temp(f"m{step}") if axis != rank - 1 else result
+            g.node("MatMul", [x, g.const(f"bins{step}", matrix)], [pooled], suffix="" if pooled == output else f"m{step}")
             x = pooled
             if axis != rank - 1:
-                back = output if last else g.temp(f"b{step}")
-                g.node("Transpose", [x], [back], suffix=f"b{step}", perm=perm)
-                x = back
+                g.node("Transpose", [x], [result], suffix="" if result == output else f"b{step}", perm=perm)
+                x = result
 
     def label(self) -> str:
         return f"adaptiveavgpool {_kernel_text(self.output_size)}"
