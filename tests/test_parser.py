@@ -157,3 +157,28 @@ def test_parse_takes_text(value, words):
 
     with pytest.raises(TypeError, match=words):
         archlang.parse(value)
+
+
+def test_shipped_parser_tables_match_the_grammar():
+    """parser_tables.py is generated from grammars/arch.lark (`make parser`); a grammar edit
+    without regenerating fails here. Nothing is cached or unpickled at run time."""
+    from pathlib import Path
+
+    from archlang import parser_tables
+    from archlang.parser import grammar_digest, tables_source
+    from archlang.resources import grammar_path
+
+    from lark import Lark
+
+    from archlang.parser import _compile_grammar, _lark
+    from archlang.resources import specs_dir
+
+    grammar = grammar_path().read_text(encoding="utf-8")
+    assert parser_tables.GRAMMAR_SHA256 == grammar_digest(grammar), "run `make parser`"
+    fresh = _compile_grammar(grammar)  # lark orders its tables by string hashes: compare by use
+    for spec in sorted(specs_dir().glob("*.arch")):
+        text = spec.read_text()
+        assert _lark().parse(text) == fresh.parse(text)
+    assert isinstance(_lark(), Lark) and "TABLES = {" in tables_source(grammar)
+    source = Path(__import__("archlang.parser").parser.__file__).read_text()
+    assert "cache=" not in source and "pickle" not in source
