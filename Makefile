@@ -52,6 +52,6 @@ clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
 
 # the LALR tables shipped in archlang/parser_tables.py, after an edit of grammars/arch.lark
-# (lark orders them by string hashes: a fixed seed makes the file the same for everyone)
+# (lark numbers its states in an order that varies between runs; the test compares by use)
 parser: setup
-	PYTHONHASHSEED=0 $(PY) -c "from archlang.parser import write_tables; write_tables()"
+	$(PY) -c "from archlang.parser import write_tables; write_tables()"
