@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from .errors import LimitError, Span
+from .units import si
 
 __all__ = ["check_fits", "weight_bytes", "activation_bytes", "available_bytes", "human_bytes"]
 
@@ -37,10 +38,7 @@ def available_bytes() -> int | None:
 
 def human_bytes(n: int) -> str:
     """8_040_080_400_000 -> '8.0 TB' (decimal units, as disks and memory sizes are quoted)."""
-    for value, unit in ((10**18, "EB"), (10**15, "PB"), (10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "kB")):
-        if n >= value:
-            return f"{n / value:.1f} {unit}"
-    return f"{n} B"
+    return si(n, ".1f", unit="B")
 
 
 def weight_bytes(network) -> int:

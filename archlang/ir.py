@@ -17,12 +17,17 @@ from .errors import Span
 if TYPE_CHECKING:
     from .ops.base import Op
 
-__all__ = ["TensorType", "Scope", "Node", "Graph", "compact"]
+__all__ = ["TensorType", "Scope", "Node", "Graph", "sizes_text", "compact"]
+
+
+def sizes_text(values: tuple[int, ...]) -> str:
+    """Sizes as papers write them: `3x224x224`, a kernel `3x3`."""
+    return "x".join(str(v) for v in values)
 
 
 def compact(values: tuple[int, ...]) -> str:
     """Per-axis values as people write them: `2` when every axis agrees, else `1x2`."""
-    return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
+    return str(values[0]) if len(set(values)) == 1 else sizes_text(values)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class TensorType:
         return n
 
     def __str__(self) -> str:
-        return "x".join(str(d) for d in self.shape)
+        return sizes_text(self.shape)
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,13 @@ from rich.table import Table
 
 from .ir import compact
 from .program import Network
+from .units import si
 
 __all__ = ["summary_rows", "summary_lines", "print_summary", "print_listing", "human"]
 
 def human(n: int, digits: int = 2) -> str:
-    """1234567 -> '1.23 M' (SI prefixes, as MAC and parameter totals are quoted)."""
-    for value, prefix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if n >= value:
-            return f"{n / value:.{digits}f} {prefix}"
-    return str(n)
+    """1234567 -> '1.23 M'."""
+    return si(n, f".{digits}f")
 
 
 def _natural(name: str) -> list:

@@ -29,6 +29,7 @@ from ..analysis import mac_counts, param_counts, receptive_fields
 from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
+from ..units import si
 
 __all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing", "MAX_DRAWN"]
 
@@ -67,10 +68,8 @@ def _text(value: object) -> str:
 
 
 def _short(n: int) -> str:
-    for value, prefix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if n >= value:
-            return f"{n / value:.3g}{prefix}"
-    return str(n)
+    """3 significant digits: '1.23M'."""
+    return si(n, ".3g", "")
 
 
 @dataclass

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ArchError
+from ..ir import sizes_text
 
 __all__ = ["WeightsError", "load_weights"]
 
@@ -24,7 +25,7 @@ class WeightsError(ArchError):
 
 
 def _shape(t: torch.Tensor) -> str:
-    return "x".join(map(str, t.shape)) if t.dim() else "scalar"
+    return sizes_text(tuple(t.shape)) if t.dim() else "scalar"
 
 
 def load_weights(module: nn.Module, source: nn.Module | Mapping[str, torch.Tensor]) -> nn.Module:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Arg, Bound, Op, register, Family
+from .base import Arg, Bound, Family, Op, register
 
 
 @dataclass(frozen=True)

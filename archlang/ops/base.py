@@ -31,7 +31,7 @@ from ..ir import TensorType
 
 __all__ = [
     "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Family", "Op",
-    "Init", "StateTensor", "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd",
+    "Init", "StateTensor", "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd", "need_spatial",
 ]
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -165,6 +165,16 @@ def axes(value: int | tuple[int, ...], rank: int, arg: str, op: str) -> tuple[in
             )
         return value
     return (value,) * rank
+
+
+def need_spatial(op: str, x: TensorType, hint: str) -> None:
+    """OpError unless `x` has spatial axes (a conv, pool or LRN on a feature vector)."""
+    if x.rank == 0:
+        raise OpError(
+            f"{op} needs an input with spatial axes, but this input is {x} (a feature vector)",
+            hint=hint,
+            kind="shape",
+        )
 
 
 def nd(name: str, rank: int) -> str:

@@ -16,18 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from ..ir import TensorType, compact
-from .base import Arg, Bound, Init, Op, OpError, StateTensor, Window, axes, nd, register, window_out, Family
+from ..ir import TensorType, compact, sizes_text
+from .base import Arg, Bound, Family, Init, Op, OpError, StateTensor, Window, axes, nd, need_spatial, register, window_out
 
 
 def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
     """D * (K // 2) per axis: keeps the size at stride 1 for odd kernels."""
     return tuple(di * (ki // 2) for ki, di in zip(k, d))
-
-
-def _kernel_text(k: tuple[int, ...]) -> str:
-    """`3x3`: kernels are shown per axis, as papers write them."""
-    return "x".join(str(v) for v in k)
 
 
 @register
@@ -58,12 +53,7 @@ class Conv(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType) -> "Conv":
-        if x.rank == 0:
-            raise OpError(
-                f"conv needs an input with spatial axes, but this input is {x} (a feature vector)",
-                hint="convolutions take CxL, CxHxW or CxDxHxW inputs; use fc after flatten",
-                kind="shape",
-            )
+        need_spatial("conv", x, "convolutions take CxL, CxHxW or CxDxHxW inputs; use fc after flatten")
         if a["k"] is None:
             raise OpError(
                 "conv needs a kernel size",
@@ -76,7 +66,7 @@ class Conv(Op):
             even = [ki for ki in k if ki % 2 == 0]
             if even:
                 raise OpError(
-                    f"conv: the kernel {_kernel_text(k)} is even-sized, so it has no centred padding and no default",
+                    f"conv: the kernel {sizes_text(k)} is even-sized, so it has no centred padding and no default",
                     arg="k",
                     hint=f"give the padding: pad=0 shrinks each axis by {even[0] - 1} at stride 1 "
                     f"(and a stride equal to the kernel cuts the input into patches), pad={even[0] // 2} grows it by 1",
@@ -97,7 +87,7 @@ class Conv(Op):
         (x,) = inputs
         if x.channels != self.in_channels or x.rank != len(self.kernel_size):
             raise OpError(f"conv expects {self.in_channels} channels in {len(self.kernel_size)}D, got {x}")
-        name = f"conv{_kernel_text(self.kernel_size)}"
+        name = f"conv{sizes_text(self.kernel_size)}"
         return TensorType(
             self.out_channels,
             tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding, self.dilation)),
@@ -134,7 +124,7 @@ class Conv(Op):
                pads=list(self.padding) * 2, dilations=list(self.dilation), group=self.groups)
 
     def label(self) -> str:
-        text = f"conv {_kernel_text(self.kernel_size)}"
+        text = f"conv {sizes_text(self.kernel_size)}"
         if any(s != 1 for s in self.stride):
             text += " /" + compact(self.stride)
         text += f", {self.out_channels}"

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import GLOBAL, REQUIRED, Arg, Bound, Init, Op, OpError, StateTensor, register, Family
+from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, register
 
 
 @register

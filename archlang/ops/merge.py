@@ -15,7 +15,7 @@ import operator
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import Op, OpError, register, Family
+from .base import Family, Op, OpError, register
 
 
 @register

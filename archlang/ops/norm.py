@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import REQUIRED, Arg, Bound, Init, Op, OpError, StateTensor, nd, register, Family
+from .base import REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, nd, need_spatial, register
 
 
 @register
@@ -76,12 +76,7 @@ class LRN(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
-        if x.rank == 0:
-            raise OpError(
-                f"lrn needs an input with spatial axes, but this input is {x} (a feature vector)",
-                hint="local response norm goes between convolutions, before flatten",
-                kind="shape",
-            )
+        need_spatial("lrn", x, "local response norm goes between convolutions, before flatten")
         if a["size"] % 2 == 0:
             raise OpError(
                 f"lrn: the window size must be odd, got {a['size']}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType
-from .base import GLOBAL, Arg, Bound, Op, register, Family
+from .base import GLOBAL, Arg, Bound, Family, Op, register
 
 
 @register

@@ -13,18 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..ir import TensorType, compact
-from .base import GLOBAL, REQUIRED, Arg, Bound, Op, OpError, Window, axes, nd, register, window_out, Family
-from .conv import _kernel_text
+from ..ir import TensorType, compact, sizes_text
+from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Op, OpError, Window, axes, nd, need_spatial, register, window_out
 
 
 def _need_spatial(op: str, x: TensorType) -> None:
-    if x.rank == 0:
-        raise OpError(
-            f"{op} needs an input with spatial axes, but this input is {x} (a feature vector)",
-            hint="pooling layers go before flatten",
-            kind="shape",
-        )
+    need_spatial(op, x, "pooling layers go before flatten")
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,7 @@ class _WindowPool(Op):
         p = axes(a["pad"], x.rank, "pad", cls.name)
         if any(pi * 2 > ki for pi, ki in zip(p, k)):
             raise OpError(
-                f"{cls.name}: padding {_kernel_text(p)} is more than half the window {_kernel_text(k)}",
+                f"{cls.name}: padding {sizes_text(p)} is more than half the window {sizes_text(k)}",
                 arg="pad",
                 hint="PyTorch and ONNX allow at most k // 2 padding for pooling",
             )
@@ -57,7 +51,7 @@ class _WindowPool(Op):
 
     def infer(self, inputs):
         (x,) = inputs
-        name = f"{self.name}{_kernel_text(self.kernel_size)}"
+        name = f"{self.name}{sizes_text(self.kernel_size)}"
         return TensorType(
             x.channels,
             tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding)),
@@ -78,7 +72,7 @@ class _WindowPool(Op):
             g.node("MaxPool", inputs, [output], **attrs)
 
     def label(self) -> str:
-        text = f"{self.name} {_kernel_text(self.kernel_size)}"
+        text = f"{self.name} {sizes_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
             text += " /" + compact(self.stride)
         if any(self.padding):
@@ -224,4 +218,4 @@ class AdaptiveAvgPool(Op):
                 x = result
 
     def label(self) -> str:
-        return f"adaptiveavgpool {_kernel_text(self.output_size)}"
+        return f"adaptiveavgpool {sizes_text(self.output_size)}"
