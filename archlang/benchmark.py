@@ -95,8 +95,9 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
 
 def run_bench(network, batch: int = 1, runs: int = 20, compile_: bool = False, threads: int | None = None,
               console=None) -> list[Result]:
-    """Time `network` at `batch` and print the table. Refuses (LimitError) before building
-    anything when its weights and two activations at `batch` would not fit in memory."""
+    """Time `network` at `batch` and print the results table to `console` (a rich Console;
+    default: standard output); progress goes to standard error. Refuses (LimitError) before
+    building anything when its weights and two activations at `batch` would not fit."""
     from .budget import activation_bytes, check_fits, weight_bytes
 
     check_fits(weight_bytes(network) + activation_bytes(network, batch),
@@ -105,14 +106,15 @@ def run_bench(network, batch: int = 1, runs: int = 20, compile_: bool = False, t
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    console = console or Console(stderr=True)
-    with console.status(f"building {network.name} and its ONNX model" + (" (torch.compile takes a while)" if compile_ else "")):
+    console = console or Console()
+    progress_console = Console(stderr=True)
+    with progress_console.status(f"building {network.name} and its ONNX model" + (" (torch.compile takes a while)" if compile_ else "")):
         engines, diff, threads = _engines(network, batch, compile_, threads)
         for fn in engines.values():  # warm up: first calls allocate, compile and plan
             fn()
             fn()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=progress_console, transient=True) as progress:
         task = progress.add_task(f"{network.name} batch {batch}", total=runs * len(engines))
         times = interleaved(engines, runs, step=lambda: progress.advance(task))
     results = [Result(n, tuple(t), batch) for n, t in times.items()]
@@ -124,6 +126,6 @@ def run_bench(network, batch: int = 1, runs: int = 20, compile_: bool = False, t
     for res in results:
         table.add_row(res.engine, f"{res.median * 1e3:.2f}", f"{res.p90 * 1e3:.2f}", f"{res.throughput:,.1f}",
                       f"{eager / res.median:.2f}x")
-    Console().print(table)
-    Console().print(f"  ONNX Runtime vs PyTorch: max abs difference {diff:.2e}", highlight=False)
+    console.print(table)
+    console.print(f"  ONNX Runtime vs PyTorch: max abs difference {diff:.2e}", highlight=False)
     return results

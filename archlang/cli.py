@@ -1,9 +1,10 @@
 """The `archlang` command.
 
-    archlang check SPEC [-n NAME] [--json | --emit ir]
+    archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
-    archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR] [--show ...]
-    archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--compile]
+    archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
+                    [--show params,macs,rf]
+    archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--threads T] [--compile]
     archlang list [--json]
 
 SPEC is a .arch path, the name of a bundled network, or - for standard input. Exit status:
@@ -11,8 +12,8 @@ SPEC is a .arch path, the name of a bundled network, or - for standard input. Ex
 error, 3 internal error (a bug in archlang: one line on stderr asks for a report; set
 ARCHLANG_DEBUG=1 for the traceback), 130 Ctrl-C, 143 SIGTERM. Errors go to stderr; with
 --json, stdout carries {"errors": [...]} instead. A closed stdout (`archlang check x | head -1`)
-ends the command quietly with status 0. `check` never imports torch, and imports rich only
-for the table.
+ends the command quietly with status 0. `check` and `compile -o x.py` never import torch,
+ONNX or Graphviz; a command whose optional dependency is missing names the extra to install.
 """
 
 from __future__ import annotations

@@ -225,3 +225,18 @@ def test_the_streamed_file_is_the_model(tmp_path):
 def test_modules_not_built_by_archlang_are_refused():
     with pytest.raises(archlang.ArchError, match="not built by archlang"):
         archlang.export_onnx(torch.nn.Linear(2, 3))
+
+
+def test_bench_prints_its_table_to_the_console_given():
+    import io
+
+    from rich.console import Console
+
+    from archlang.benchmark import run_bench
+
+    out = io.StringIO()
+    results = run_bench(archlang.load("lenet5").network(), runs=2, threads=1, console=Console(file=out, width=120))
+    text = out.getvalue()
+    assert [r.engine for r in results] == ["pytorch eager", "onnxruntime"]
+    assert "lenet5" in text and "Speed-up vs eager" in text and "max abs difference" in text
+    assert all(len(r.times) == 2 for r in results)
