@@ -199,6 +199,12 @@ COLLAPSE_CASES = {
     # two parallel bc(8) branches of an inception-like block: not one box
     "inception": """block bc(c) = conv1x1(c) -> bn
         network n : 4x8x8 = concat(bc(8) | bc(8) | maxpool3x3(stride=1, pad=1)) -> concat(bc(8) -> relu | bc(8))""",
+    # arguments that span lines, and differ: two different blocks, never one run
+    "multiline": """block s(c, act=relu) = conv3x3(c) -> act
+        network n : 4x8x8 = s(4, act=(tanh ->
+            relu)) -> s(4, act=(relu ->
+            tanh)) -> s(4, act=(relu -> tanh)) -> s(
+            4, act=relu -> tanh)""",
     # the same block twice in a row but the second reads the input of the first too
     "dense": """block u(c) = conv3x3(c) -> relu
         network n : 4x8x8 = u(4) -> add(u(4) | identity) -> u(4) -> u(4) -> u(4)""",
@@ -225,7 +231,7 @@ def test_collapse_keeps_the_topology(case):
     assert lengths == RUNS[case]
 
 
-RUNS = {"resnet18": [2], "fire": [2, 2], "inception": [], "dense": [3]}
+RUNS = {"resnet18": [2], "fire": [2, 2], "inception": [], "dense": [3], "multiline": [3]}
 
 
 def _text_boxes(data: bytes):

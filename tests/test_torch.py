@@ -347,3 +347,17 @@ def test_load_weights_validates_everything_before_copying(spoil, words):
 def test_build_refuses_what_cannot_fit_before_allocating(text):
     with pytest.raises(archlang.ArchError, match="needs .* of memory; this machine has .* available"):
         archlang.build(archlang.parse(text))
+
+
+def test_a_block_named_like_a_layer_builds_and_compiles(tmp_path):
+    """Issue 9's spec: block fc1 after ten fc layers crashed build and compile -o x.py."""
+    text = "block fc1(c) = fc(c) -> relu\nnetwork n : 16 = fc(16) * 10 -> fc1(8) -> fc(4)\n"
+    net = archlang.parse(text).network()
+    module = archlang.build(net, seed=0).eval()
+    namespace = exec_source(python_source([net.graph], "n.arch"))
+    standalone = namespace["N"]().eval()
+    standalone.load_state_dict(module.state_dict())
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        assert torch.equal(standalone(x), module(x))
+    assert "fc1_1.fc1.weight" in module.state_dict() and "fc11.weight" in module.state_dict()
