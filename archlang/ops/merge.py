@@ -18,16 +18,14 @@ from ..ir import TensorType
 from .base import Family, Op, OpError, register
 
 
-@register
 @dataclass(frozen=True)
-class Add(Op):
-    name = "add"
+class _Merge(Op):
+    """What every merge shares: branches in, no arguments, no module (its forward is a
+    function: `torch_fx`, `torch_source`), and an output its backward does not read."""
+
     family = Family.MERGE
     merge = True
-    inplace = True
     output_overwritable = True
-    skip_inputs = True
-    glyph = "+"
 
     @classmethod
     def make(cls, a, inputs: tuple[TensorType, ...]):
@@ -35,6 +33,15 @@ class Add(Op):
 
     def torch_spec(self, inputs):
         return None
+
+
+@register
+@dataclass(frozen=True)
+class Add(_Merge):
+    name = "add"
+    inplace = True
+    skip_inputs = True
+    glyph = "+"
 
     def torch_fx(self, graph, args, inplace):
         add = operator.iadd if inplace else operator.add
@@ -71,19 +78,9 @@ class Add(Op):
 
 @register
 @dataclass(frozen=True)
-class Concat(Op):
+class Concat(_Merge):
     name = "concat"
-    family = Family.MERGE
-    merge = True
-    output_overwritable = True
     glyph = "C"
-
-    @classmethod
-    def make(cls, a, inputs: tuple[TensorType, ...]):
-        return cls()
-
-    def torch_spec(self, inputs):
-        return None
 
     def torch_fx(self, graph, args, inplace):
         import torch
