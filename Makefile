@@ -51,7 +51,7 @@ diagrams: setup
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
 
-# the LALR tables shipped in archlang/parser_tables.py, after an edit of grammars/arch.lark
+# the LALR tables shipped in archlang/parser_tables.json, after an edit of grammars/arch.lark
 # (lark numbers its states in an order that varies between runs; the test compares by use)
 parser: setup
 	$(PY) -c "from archlang.parser import write_tables; write_tables()"
