@@ -8,7 +8,6 @@ merge, the block call that led here). `render()` prints it the way compilers do.
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -235,5 +234,7 @@ class LimitError(ArchError):
 
 def suggest(name: str, candidates) -> str | None:
     """The closest known name, for did-you-mean hints."""
+    import difflib  # only when a name is unknown: it costs 7 ms to import
+
     match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return match[0] if match else None

@@ -11,10 +11,7 @@ usage error; `check_output` finds these before anything expensive is built.
 from __future__ import annotations
 
 import os
-import signal
 import stat
-import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -125,6 +122,9 @@ def _exit_on_termination() -> Iterator[None]:
     SystemExit(128 + signal number) instead of killing it outright, so that the cleanup of the
     temporary file runs. Only the main thread may set handlers; a signal set to be ignored
     (nohup) stays ignored; the previous handlers come back afterwards."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -163,6 +163,8 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], None], *
     suffix = f".tmp{target.suffix[:_TMP_SUFFIX]}"
     with _exit_on_termination():
         try:
+            import tempfile
+
             fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
         except OSError as err:
             raise OutputError(f"cannot write into the folder {_shown(target.parent)}: {err.strerror or err}") from None

@@ -8,7 +8,6 @@ them takes milliseconds. After editing the grammar, run `make parser`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -68,6 +67,8 @@ def _compile_grammar(text: str) -> Lark:
 
 
 def grammar_digest(text: str) -> str:
+    import hashlib
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
