@@ -8,7 +8,6 @@ import re
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from .ir import compact

@@ -41,7 +41,7 @@ def test_kernel_suffixes_and_per_axis_tuples():
 def test_even_kernels_need_an_explicit_padding(layer):
     err = error_of(f"network n : 3x8x8 = {layer}")
     assert "even-sized, so it has no centred padding" in err.message and "pad=0" in err.hint
-    assert shapes(analyse(f"network n : 3x8x8 = conv2x2(4, pad=0) -> conv2x2(4, stride=2, pad=1)")) == ["4x7x7", "4x4x4"]
+    assert shapes(analyse("network n : 3x8x8 = conv2x2(4, pad=0) -> conv2x2(4, stride=2, pad=1)")) == ["4x7x7", "4x4x4"]
 
 
 def test_pool_defaults():

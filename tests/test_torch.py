@@ -361,3 +361,10 @@ def test_a_block_named_like_a_layer_builds_and_compiles(tmp_path):
     with torch.no_grad():
         assert torch.equal(standalone(x), module(x))
     assert "fc1_1.fc1.weight" in module.state_dict() and "fc11.weight" in module.state_dict()
+
+
+def test_two_networks_with_one_class_name_are_located():
+    program = archlang.parse("network a_b : 4 = fc(2)\nnetwork aB : 4 = fc(3)\n", "two.arch")
+    with pytest.raises(archlang.ArchError, match="a_b and aB would both become the Python class AB") as info:
+        python_source([program.network(n).graph for n in program.networks], "two.arch")
+    assert (info.value.span.line, info.value.span.col) == (2, 1)
