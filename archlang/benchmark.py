@@ -70,12 +70,13 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
     if threads:
         torch.set_num_threads(threads)
     module = network.to_torch(seed=0).eval()
-    x = torch.randn(batch, *network.input_shape)
+    xs = [torch.randn(batch, *t.shape) for _, t in network.inputs]
     engines: dict[str, Callable[[], object]] = {}
 
     def eager():
         with torch.inference_mode():
-            return module(x)
+            out = module(*xs)
+            return out[0] if isinstance(out, tuple) else out
 
     engines["pytorch eager"] = eager
     if compile_:
@@ -83,11 +84,11 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
 
         def run_compiled():
             with torch.inference_mode():
-                return compiled(x)
+                return compiled(*xs)
 
         engines["torch.compile"] = run_compiled
     session = ort_session(export_onnx(module).SerializeToString(), torch.get_num_threads())
-    feed = {"input": x.numpy()}
+    feed = {name: x.numpy() for (name, _), x in zip(network.inputs, xs)}
     engines["onnxruntime"] = lambda: session.run(None, feed)
     check = np.abs(session.run(None, feed)[0] - eager().numpy()).max()
     return engines, float(check), torch.get_num_threads()

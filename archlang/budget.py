@@ -54,7 +54,7 @@ def activation_bytes(network, batch: int) -> int:
     """The peak of two live float32 activations (a layer's input and output) at `batch`: the
     largest tensor of the network (its input included) twice, times the batch."""
     graph = network.graph
-    largest = max(node.type.numel for node in (graph.input, *graph.layers))
+    largest = max(node.type.numel for node in graph.nodes)
     return batch * largest * FLOAT32 * 2
 
 

@@ -1,6 +1,7 @@
 """The typed, frozen IR that `lower` produces and every analysis and backend reads.
 
-A `Graph` is a tuple of `Node`s in topological order, starting with the input node. Each node
+A `Graph` is a tuple of `Node`s in topological order, starting with its input nodes (one, or
+one per declared input), with one or several outputs. Each node
 names its inputs, holds its op (a frozen dataclass from the op registry with every
 hyperparameter resolved), its output `TensorType`, the source span it came from and the
 block instances (`Scope`s) it sits in.
@@ -85,12 +86,38 @@ class Node:
 class Graph:
     name: str
     nodes: tuple[Node, ...]  # topological order; nodes[0] is the input
-    output: str
+    outputs: tuple[str, ...]  # the nodes whose values the graph returns, in order
     span: Span
+    output_names: tuple[str, ...] = ("output",)  # how backends name them (ONNX outputs)
+
+    @cached_property
+    def inputs(self) -> tuple[Node, ...]:
+        """The input nodes, in declaration order (they come first in `nodes`)."""
+        return tuple(n for n in self.nodes if not n.inputs)
 
     @property
     def input(self) -> Node:
-        return self.nodes[0]
+        """The input node of a single-input graph."""
+        if len(self.inputs) != 1:
+            raise ValueError(f"{self.name} has {len(self.inputs)} inputs; use .inputs")
+        return self.inputs[0]
+
+    @property
+    def output(self) -> str:
+        """The output node of a single-output graph."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"{self.name} has {len(self.outputs)} outputs; use .outputs")
+        return self.outputs[0]
+
+    @property
+    def signature(self) -> str:
+        """`3x224x224 -> 1000`; with several inputs or outputs, each named:
+        `left 3x64x64, right 3x64x64 -> output 1`."""
+        ins = self.inputs
+        outs = [self.node(o).type for o in self.outputs]
+        left = str(ins[0].type) if len(ins) == 1 else ", ".join(f"{n.name} {n.type}" for n in ins)
+        right = str(outs[0]) if len(outs) == 1 else ", ".join(f"{n} {t}" for n, t in zip(self.output_names, outs))
+        return f"{left} -> {right}"
 
     def node(self, name: str) -> Node:
         return self._index[name]
@@ -101,8 +128,8 @@ class Graph:
 
     @property
     def layers(self) -> tuple[Node, ...]:
-        """Every node but the input."""
-        return self.nodes[1:]
+        """Every node but the inputs."""
+        return self.nodes[len(self.inputs):]
 
     @property
     def output_type(self) -> TensorType:
@@ -120,9 +147,9 @@ class Graph:
         return self._users.get(node if isinstance(node, str) else node.name, ())
 
     def readers(self, node: Node | str) -> int:
-        """How many places read `node`'s value: its users' input slots, plus the graph output."""
+        """How many places read `node`'s value: its users' input slots, plus the graph's outputs."""
         name = node if isinstance(node, str) else node.name
-        return self._reads.get(name, 0) + (name == self.output)
+        return self._reads.get(name, 0) + self.outputs.count(name)
 
     @cached_property
     def _users(self) -> dict[str, tuple[Node, ...]]:
@@ -143,7 +170,7 @@ class Graph:
     def text(self) -> str:
         """The graph one node per line, stable across runs, for golden tests and `check --emit ir`:
         `name = op{resolved fields}(inputs) : type`; block instances are listed where they open."""
-        lines = [f"network {self.name} : {self.input.type} -> {self.output_type}"]
+        lines = [f"network {self.name} : {self.signature}"]
         opened: set[tuple[str, ...]] = set()
         for node in self.nodes:
             for depth in range(1, len(node.scopes) + 1):
@@ -155,7 +182,7 @@ class Graph:
                 lines.append(f"  {node.name} : {node.type}")
                 continue
             lines.append(f"  {node.name} = {_op_text(node.op)}({', '.join(node.inputs)}) : {node.type}")
-        lines.append(f"  return {self.output}")
+        lines.append(f"  return {', '.join(self.outputs)}")
         return "\n".join(lines) + "\n"
 
 

@@ -24,7 +24,7 @@ __all__ = ["parse_module", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
 MAX_NESTING = 64  # parentheses inside one another
 MAX_OPERATORS = 256  # arithmetic operators in one expression
 
-KEYWORDS = ("network", "block", "use", "true", "false")
+KEYWORDS = ("network", "block", "use", "true", "false", "as")
 
 _TERMINALS = {
     "NAME": "a name",
@@ -127,13 +127,37 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def network(self, meta, children):
         name, shape, body = children
-        return S.Network(str(name), self._tok(name), shape, body, self._span(meta))
+        return S.Network(str(name), self._tok(name), (S.InputDecl("input", shape.span, shape),), body, self._span(meta))
+
+    @v_args(meta=True)
+    def network_inputs(self, meta, children):
+        name, *inputs, body = children
+        return S.Network(str(name), self._tok(name), tuple(inputs), body, self._span(meta), named_inputs=True)
+
+    @v_args(meta=True)
+    def input_decl(self, meta, children):
+        name, shape = children
+        return S.InputDecl(str(name), self._tok(name), shape)
 
     @v_args(meta=True)
     def block(self, meta, children):
-        name, *rest = children
-        params = rest[0] if len(rest) == 2 else ()
-        return S.Block(str(name), self._tok(name), tuple(params), rest[-1], self._span(meta))
+        name, *middle, body = children
+        params: tuple = ()
+        inputs: tuple = ()
+        for part in middle:  # params (S.Param items, maybe none) and inputs ((name, span) pairs)
+            if part and isinstance(part[0], tuple):
+                inputs = part
+            else:
+                params = part
+        return S.Block(str(name), self._tok(name), tuple(params), body, self._span(meta), tuple(inputs))
+
+    def block_inputs(self, children):
+        return tuple((str(t), self._tok(t)) for t in children)
+
+    @v_args(meta=True)
+    def as_(self, meta, children):
+        body, name = children
+        return S.As(self._span(meta), body, str(name), self._tok(name))
 
     def params(self, children):
         return tuple(children)

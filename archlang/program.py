@@ -78,7 +78,18 @@ class Network:
         return self.graph.name
 
     @property
+    def inputs(self) -> tuple[tuple[str, TensorType], ...]:
+        """(name, type) of each input: `(("input", 3x224x224),)` for `network n : 3x224x224`."""
+        return tuple((n.name, n.type) for n in self.graph.inputs)
+
+    @property
+    def outputs(self) -> tuple[tuple[str, TensorType], ...]:
+        """(name, type) of each output: `(("output", 1000),)` for a single output."""
+        return tuple((name, self.graph.node(o).type) for name, o in zip(self.graph.output_names, self.graph.outputs))
+
+    @property
     def input_type(self) -> TensorType:
+        """The input of a single-input network (see `inputs` for several)."""
         return self.graph.input.type
 
     @property
@@ -143,18 +154,24 @@ class Network:
         return svg(self.graph, DiagramOptions(collapse=len(self.layers) > 60, fold=len(self.layers) > 60))
 
     def to_dict(self) -> dict:
-        return {
-            "network": self.name,
-            "input_shape": list(self.input_shape),
-            "output_shape": list(self.output_shape),
-            "total_params": self.total_params,
-            "total_macs": self.total_macs,
-            "layers": [info.to_dict() for info in self.layers],
-        }
+        """JSON-ready: `input_shape` and `output_shape`, or, with several inputs or outputs,
+        `inputs` and `outputs` as lists of {"name", "shape"}."""
+        data: dict = {"network": self.name}
+        if len(self.graph.inputs) == 1:
+            data["input_shape"] = list(self.input_shape)
+        else:
+            data["inputs"] = [{"name": n, "shape": list(t.shape)} for n, t in self.inputs]
+        if len(self.graph.outputs) == 1:
+            data["output_shape"] = list(self.output_shape)
+        else:
+            data["outputs"] = [{"name": n, "shape": list(t.shape)} for n, t in self.outputs]
+        data.update(total_params=self.total_params, total_macs=self.total_macs,
+                    layers=[info.to_dict() for info in self.layers])
+        return data
 
     def __repr__(self) -> str:
         return (
-            f"<Network {self.name}: {self.input_type} -> {self.output_type}, {len(self.layers)} layers, "
+            f"<Network {self.name}: {self.graph.signature}, {len(self.layers)} layers, "
             f"{self.total_params:,} params, {self.total_macs:,} MACs>"
         )
 

@@ -42,7 +42,7 @@ COLUMNS = (("Layer", False), ("Op", False), ("Output", True), ("Params", True), 
 
 
 def summary_rows(net: Network) -> list[tuple[str, ...]]:
-    spatial_input = len(net.input_shape) > 1
+    spatial_input = any(t.rank for _, t in net.inputs)
     rows = []
     for info in net.layers:
         rf = info.receptive_field
@@ -89,7 +89,7 @@ def summary_lines(net: Network, color: bool = False) -> list[str]:
             parts.append(text)
         return "  " + "   ".join(parts) + "  "
 
-    title = f"{net.name}  {net.input_type} -> {net.output_type}"
+    title = f"{net.name}  {net.graph.signature}"
     out = [ansi("bold", title) + " " * max(0, total - len(title)), " " * total,
            line([h for h, _ in COLUMNS], "bold"), " " + "─" * (total - 2) + " "]
     for info, row in zip(net.layers, rows):
@@ -125,7 +125,7 @@ def print_listing(networks: list[Network], specs: dict[str, str], console: Conso
     table.add_column("Layers", justify="right", no_wrap=True)
     for net in sorted(networks, key=lambda n: (specs[n.name], _natural(n.name))):
         table.add_row(
-            net.name, specs[net.name], str(net.input_type), str(net.output_type),
+            net.name, specs[net.name], *net.graph.signature.split(" -> "),
             f"{net.total_params:,}", human(net.total_macs, 3), str(len(net.layers)),
         )
     _print_wide(table, console)

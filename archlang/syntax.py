@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from .errors import Source, Span
 
 __all__ = [
-    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple",
-    "Param", "Shape", "Use", "Network", "Block", "Module",
+    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As",
+    "Param", "Shape", "InputDecl", "Use", "Network", "Block", "Module",
 ]
 
 
@@ -79,7 +79,18 @@ class Alt(Expr):
 
 @dataclass(frozen=True)
 class Tuple(Expr):
+    """`(1, 3)` (numbers), or `(c3, c4, c5)` (layers: several values at once)."""
+
     items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class As(Expr):
+    """`f as x`: the value `f` gives, named `x`."""
+
+    body: Expr
+    name: str
+    name_span: Span
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,15 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class InputDecl:
+    """One input of a network: `left : 3x64x64` (a single-input network's is `input`)."""
+
+    name: str
+    name_span: Span
+    shape: Shape
+
+
+@dataclass(frozen=True)
 class Use:
     path: str
     span: Span
@@ -107,9 +127,15 @@ class Use:
 class Network:
     name: str
     name_span: Span
-    shape: Shape
+    inputs: tuple[InputDecl, ...]
     body: Expr
     span: Span
+    named_inputs: bool = False  # declared as `network n(a : ..., b : ...)`, not `network n : SHAPE`
+
+    @property
+    def shape(self) -> Shape:
+        """The first input's shape (the only one in `network n : SHAPE`)."""
+        return self.inputs[0].shape
 
 
 @dataclass(frozen=True)
@@ -119,6 +145,7 @@ class Block:
     params: tuple[Param, ...]
     body: Expr
     span: Span
+    inputs: tuple[tuple[str, Span], ...] = ()  # `block f(c) : (a, b)`; empty: one unnamed input
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Stage 3: the IR's contract, checked after lowering (a failure here is a compiler bug,
-never a user error): the input first, inputs defined before use (topological order), the
-output defined, every node's stored type equal to its op's shape rule, merges and only
+never a user error): the inputs first (and only there), inputs defined before use
+(topological order), the outputs defined, every node's stored type equal to its op's shape rule, merges and only
 merges with several inputs, and names that form a tree: unique, each the dotted path of
 its scopes and a leaf name, no name both a layer and a block instance, and each dotted
 path naming one block instance only.
@@ -25,8 +25,10 @@ def verify(graph: Graph) -> None:
     def fail(message: str) -> IRError:
         return IRError(f"{graph.name}: {message}")
 
-    if not graph.nodes or graph.nodes[0].inputs or graph.nodes[0].name != "input":
-        raise fail("the first node must be the input")
+    if not graph.nodes or graph.nodes[0].inputs:
+        raise fail("the graph must start with its input")
+    if any(n.inputs for n in graph.nodes[: len(graph.inputs)]) or not graph.outputs:
+        raise fail("the inputs must come first, and there must be an output")
     types = {}
     scopes: dict[str, Scope] = {}
     for node in graph.nodes:
@@ -52,5 +54,8 @@ def verify(graph: Graph) -> None:
     clash = scopes.keys() & types.keys()
     if clash:
         raise fail(f"{min(clash)!r} names both a layer and a block instance")
-    if graph.output not in types:
-        raise fail(f"the output {graph.output!r} is not a node")
+    for out in graph.outputs:
+        if out not in types:
+            raise fail(f"the output {out!r} is not a node")
+    if len(graph.output_names) != len(graph.outputs):
+        raise fail("every output needs a name")

@@ -339,4 +339,7 @@ def test_use_of_an_unknown_name_lists_the_bundled_specs(capsys, tmp_path):
     spec.write_text('use "vgq"\nnetwork mine : 4 = fc(2)\n')
     assert main(["check", str(spec)]) == 1
     err = capsys.readouterr().err
-    assert "did you mean 'vgg'?" in err and "lenet, mlp, resnet, vgg" in err
+    from archlang.resources import specs_dir
+
+    listed = ", ".join(sorted(p.stem for p in specs_dir().glob("*.arch")))
+    assert "did you mean 'vgg'?" in err and listed in err

@@ -93,10 +93,10 @@ def test_verify_rejects_names_that_do_not_form_a_tree():
         verify(replace(graph, nodes=(graph.input, a_relu, clash, relu)))
     leaf = replace(relu, name="a1")
     with pytest.raises(IRError, match="'a1' names both a layer and a block instance"):
-        verify(replace(graph, nodes=(graph.input, a_relu, b_tanh, leaf), output="a1"))
+        verify(replace(graph, nodes=(graph.input, a_relu, b_tanh, leaf), outputs=("a1",)))
     stray = replace(relu, name="b1.relu1")
     with pytest.raises(IRError, match="is not the path of its scopes"):
-        verify(replace(graph, nodes=(graph.input, a_relu, b_tanh, stray), output="b1.relu1"))
+        verify(replace(graph, nodes=(graph.input, a_relu, b_tanh, stray), outputs=("b1.relu1",)))
 
 
 def test_limits_count_layers_not_the_input_and_are_validated():
@@ -361,3 +361,11 @@ def test_lowering_matches_the_golden_ir(case):
     if os.environ.get("ARCHLANG_UPDATE_GOLDEN"):
         path.write_text(graph.text())
     assert graph.text() == path.read_text()
+
+
+def test_a_block_passed_to_itself_is_not_recursion_but_a_default_naming_it_is():
+    net = analyse("block wrap(inner=identity) = relu -> inner -> tanh\nnetwork n : 4 = wrap(wrap(wrap))")
+    assert [n.name for n in net.graph.layers] == ["wrap1.relu1", "wrap1.wrap1.relu1", "wrap1.wrap1.wrap1.relu1",
+                                                   "wrap1.wrap1.wrap1.tanh1", "wrap1.wrap1.tanh1", "wrap1.tanh1"]
+    err = error_of("block a(f=a) = relu -> f\nnetwork n : 4 = a")
+    assert isinstance(err, DefinitionError) and "block 'a' calls itself: a -> a" in err.message

@@ -109,12 +109,12 @@ def _runs(graph: Graph) -> dict[str, tuple[tuple[Scope, ...], int, str]]:
         if scopes_of[a][-1].identity != scopes_of[b][-1].identity:
             return False
         exits = {n.name for n in members[a]
-                 if n.name == graph.output or any(not inside(a, u.name) for u in graph.users(n))}
+                 if n.name in graph.outputs or any(not inside(a, u.name) for u in graph.users(n))}
         if len(exits) != 1:
             return False
         (exit_,) = exits
         entries = {i for n in members[b] for i in n.inputs if not inside(b, i)}
-        return entries == exits and exit_ != graph.output and all(inside(b, u.name) for u in graph.users(exit_))
+        return entries == exits and exit_ not in graph.outputs and all(inside(b, u.name) for u in graph.users(exit_))
 
     runs: dict[str, tuple[tuple[Scope, ...], int, str]] = {}
     for siblings in children.values():
@@ -137,7 +137,7 @@ def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str
     by_run: dict[str, _Item] = {}
     for node in graph.nodes:
         if node.inputs == ():
-            item = _Item(f"n{len(items)}", [node], f"input  {node.type}", Family.INPUT, ())
+            item = _Item(f"n{len(items)}", [node], f"{'input' if len(graph.inputs) == 1 else node.name}  {node.type}", Family.INPUT, ())
             items.append(item)
             owner[node.name] = item.id
             continue
@@ -212,7 +212,7 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
             graph.span,
             hint="draw repeated blocks as one box each with --collapse (and --fold), or draw a smaller network",
         )
-    title = f"{graph.name}   {graph.input.type} -> {graph.output_type}"
+    title = f"{graph.name}   {graph.signature}"
     dot = graphviz.Digraph(name=_text(graph.name), strict=False)
     dot.attr(rankdir=options.rankdir, fontname=FONT, labelloc="t", label=_text(title), fontsize="16",
              nodesep="0.25", ranksep="0.3", newrank="true")
@@ -268,9 +268,10 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
             else:
                 attrs["weight"] = "4"
             dot.edge(a, b, **attrs)
-    out_item = owner[graph.output]
-    dot.node("output", label=_text(f"output  {graph.output_type}"), shape="plaintext", style="")
-    dot.edge(out_item, "output", weight="4")
+    for i, (node, name) in enumerate(zip(graph.outputs, graph.output_names)):
+        out_id = "output" if len(graph.outputs) == 1 else f"output{i}"  # identifiers are generated, never spec text
+        dot.node(out_id, label=_text(f"{name}  {graph.node(node).type}"), shape="plaintext", style="")
+        dot.edge(owner[node], out_id, weight="4")
 
     entries: list[tuple[str, str]] = []  # (fill, words), in order of first appearance
     for item in items:

@@ -55,9 +55,10 @@ IR_VERSION = 10  # the ONNX IR version that opset 21 came with; ONNX Runtime rea
 
 
 def value_name(graph: Graph, name: str) -> str:
-    """The ONNX value a node produces: its own name, `input` and `output` at the ends."""
-    if name == graph.output:
-        return "output"
+    """The ONNX value a node produces: its own name, or the graph output's name (`output`, or
+    `c3`... with several) where it is one. Inputs are named as the network's (`input`)."""
+    if name in graph.outputs and graph.node(name).inputs:
+        return graph.output_names[graph.outputs.index(name)]
     return name
 
 
@@ -105,15 +106,16 @@ def _skeleton(graph: Graph, weights: Mapping[str, np.ndarray]) -> tuple[onnx.Mod
     from .. import __version__
 
     builder = OnnxBuilder(weights)
-    values = {"input": "input"}
+    values = {n.name: n.name for n in graph.inputs}
     for node in graph.layers:
         out = value_name(graph, node.name)
         builder.node_name = node.name
         node.op.onnx_nodes(builder, [values[i] for i in node.inputs], out, graph.input_types(node))
         values[node.name] = out
-    if graph.output == "input":  # a network without layers
-        builder.node_name = "output"
-        builder.node("Identity", ["input"], ["output"])
+    for node, name in zip(graph.outputs, graph.output_names):
+        if values[node] != name:  # an input returned as it is, or a value returned twice
+            builder.node_name = name
+            builder.node("Identity", [values[node]], [name])
     model = onnx.ModelProto()
     model.ir_version = IR_VERSION
     model.producer_name = "archlang"
@@ -124,8 +126,8 @@ def _skeleton(graph: Graph, weights: Mapping[str, np.ndarray]) -> tuple[onnx.Mod
     params, macs = totals(graph)
     g.doc_string = f"{graph.name}: {params:,} parameters, {macs:,} MACs"
     g.node.extend(builder.nodes)
-    g.input.append(_value_info("input", graph.input.type.shape))
-    g.output.append(_value_info("output", graph.output_type.shape))
+    g.input.extend(_value_info(n.name, n.type.shape) for n in graph.inputs)
+    g.output.extend(_value_info(name, graph.node(node).type.shape) for node, name in zip(graph.outputs, graph.output_names))
     g.initializer.extend(builder.consts)
     return model, builder.used
 

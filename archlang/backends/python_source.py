@@ -21,7 +21,7 @@ from typing import Sequence
 from ..analysis import totals
 from ..errors import ArchError
 from ..ir import Graph
-from .torch_plan import inplace_plan, module_spec
+from .torch_plan import argument_name, inplace_plan, module_spec
 
 __all__ = ["python_source", "class_name"]
 
@@ -69,7 +69,7 @@ def _class_source(graph: Graph) -> list[str]:
     params, macs = totals(graph)
     lines = [
         f"class {name}(nn.Module):",
-        f'    """{_safe_comment(graph.name)}: input Nx{graph.input.type}, output Nx{graph.output_type}; '
+        f'    """{_safe_comment(graph.name)}: {_safe_comment(_io(graph))}; '
         f'{params:,} parameters, {macs:,} MACs."""',
         "",
         "    def __init__(self):",
@@ -106,9 +106,9 @@ def _class_source(graph: Graph) -> list[str]:
                 ) + ")"
                 lines.append(f"                if m.{_ident(attr)} is not None:")
                 lines.append(f"                    {call}")
-    lines += ["", "    def forward(self, x):"]
-    var = {"input": "x"}
-    used = {"x", "self", "torch", "nn"}
+    var = {n.name: _ident(argument_name(graph, n.name)) for n in graph.inputs}
+    lines += ["", f"    def forward(self, {', '.join(var.values())}):"]
+    used = {*var.values(), "self", "torch", "nn"}
     for node in graph.layers:
         local = node.name.replace(".", "_")
         candidate, n = local, 1
@@ -123,8 +123,16 @@ def _class_source(graph: Graph) -> list[str]:
             expr = node.op.torch_source(args, plan[node.name])
         lines.append(f"        {_ident(candidate)} = {expr}  # {node.type}")
         var[node.name] = candidate
-    lines.append(f"        return {var[graph.output]}")
+    lines.append(f"        return {', '.join(var[o] for o in graph.outputs)}")
     return lines
+
+
+def _io(graph: Graph) -> str:
+    if len(graph.inputs) == 1 and len(graph.outputs) == 1:
+        return f"input Nx{graph.input.type}, output Nx{graph.output_type}"
+    ins = ", ".join(f"{n.name} Nx{n.type}" for n in graph.inputs)
+    outs = ", ".join(f"{name} Nx{graph.node(o).type}" for name, o in zip(graph.output_names, graph.outputs))
+    return f"inputs {ins}; outputs {outs}"
 
 
 def _safe_comment(text: str) -> str:

@@ -8,13 +8,15 @@ import torch
 
 from ..ir import Graph
 from .torch_module import build_module
+from .torch_plan import argument_name
 
 __all__ = ["export_program"]
 
 
 def export_program(graph: Graph, path: str | Path, seed: int | None = None) -> None:
     module = build_module(graph, seed=seed).eval()
-    example = torch.zeros(2, *graph.input.type.shape)
+    examples = tuple(torch.zeros(2, *n.type.shape) for n in graph.inputs)
     batch = torch.export.Dim("batch", min=1, max=65536)
-    program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
+    dynamic = {argument_name(graph, n.name): {0: batch} for n in graph.inputs}
+    program = torch.export.export(module, examples, dynamic_shapes=dynamic)
     torch.export.save(program, str(path))

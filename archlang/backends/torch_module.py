@@ -17,7 +17,7 @@ import torch
 from torch import fx, nn
 
 from ..ir import Graph, Node
-from .torch_plan import inplace_plan, module_spec
+from .torch_plan import argument_name, inplace_plan, module_spec
 
 __all__ = ["build_module", "init_module"]
 
@@ -77,7 +77,7 @@ def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") 
                     init_module(node, module)
 
     g = fx.Graph()
-    values = {"input": g.placeholder("x")}
+    values = {n.name: g.placeholder(argument_name(graph, n.name)) for n in graph.inputs}
     owned = {node.name for node, _ in modules}
     for node in graph.layers:
         args = [values[i] for i in node.inputs]
@@ -85,5 +85,6 @@ def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") 
             values[node.name] = g.call_module(node.name, (args[0],))
         else:
             values[node.name] = node.op.torch_fx(g, args, plan[node.name])
-    g.output(values[graph.output])
+    outs = tuple(values[o] for o in graph.outputs)
+    g.output(outs[0] if len(outs) == 1 else outs)
     return fx.GraphModule(root, g, class_name=graph.name)

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from ..ir import Graph, Node
 
-__all__ = ["inplace_plan", "module_spec"]
+__all__ = ["inplace_plan", "module_spec", "argument_name"]
+
+
+def argument_name(graph: Graph, node: str) -> str:
+    """The forward's argument for an input: `x` for a single-input network, else its name."""
+    return "x" if len(graph.inputs) == 1 else node
 
 
 def inplace_plan(graph: Graph) -> dict[str, bool]:

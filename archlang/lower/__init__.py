@@ -9,14 +9,17 @@
 
 from __future__ import annotations
 
+import keyword
+
 from .. import syntax as S
-from ..errors import LimitError, ShapeError
+from ..errors import DefinitionError, LimitError, Note, ShapeError
 from ..ir import Graph, Node, TensorType
 from ..ops.base import MAX_SIZE
 from ..ops.other import Input
-from .evaluate import Definitions, Evaluator
-from .instantiate import GraphBuilder
+from .evaluate import FRAME, Definitions, Evaluator, declared_values
+from .instantiate import GraphBuilder, check_used
 from .limits import MAX_INT, Limits, Work
+from .values import Frame
 
 __all__ = ["Limits", "Definitions", "lower_network", "input_type"]
 
@@ -49,16 +52,56 @@ def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = Non
     limits = limits or Limits()
     work = Work(limits)
     builder = GraphBuilder(Evaluator(defs, work), limits, work)
-    xt = input_type(net.shape)
-    builder.nodes.append(Node("input", Input(xt), (), xt, net.shape.span))
-    builder.types["input"] = xt
+    inputs: dict[str, S.InputDecl] = {}
+    for decl in net.inputs:
+        if decl.name in inputs:
+            raise DefinitionError(
+                f"network {net.name} has two inputs named '{decl.name}'", decl.name_span,
+                notes=[Note("the first is here", inputs[decl.name].name_span)],
+            )
+        if net.named_inputs and (decl.name.startswith("__") or keyword.iskeyword(decl.name) or decl.name in defs.blocks):
+            raise DefinitionError(
+                f"'{decl.name}' cannot name an input", decl.name_span,
+                hint="inputs become argument names of the generated code: use a plain name such as image or left",
+            )
+        inputs[decl.name] = decl
+        xt = input_type(decl.shape)
+        builder.nodes.append(Node(decl.name, Input(xt), (), xt, decl.shape.span))
+        builder.types[decl.name] = xt
+        builder.reserved.add(decl.name)
+    taken = {b: "a block" for b in defs.blocks}
+    frame = Frame(declared_values(net.body, taken, {n: d.name_span for n, d in inputs.items()}), f"network {net.name}",
+                  set(inputs) if net.named_inputs else set())
+    for name in inputs:
+        frame.values[name] = name
+        frame.bound_at[name] = inputs[name].name_span
+    if not net.named_inputs:
+        frame.used.add("input")  # the chain starts from it
     try:
-        body = builder.ev.layer(net.body, {}, f"as the body of network {net.name}")
-        out = builder.inst(body, "input", ())
+        body = builder.ev.layer(net.body, {FRAME: frame}, f"as the body of network {net.name}")
+        out = builder.inst(body, None if net.named_inputs else "input", ())
+        check_used(frame)
     except RecursionError:
         raise LimitError(
             "the spec nests too deeply to analyse", net.span, hint="reduce the nesting of blocks and parentheses"
         ) from None
-    graph = Graph(net.name, tuple(builder.nodes), out, net.span)
+    if out is None:
+        raise ShapeError(f"network {net.name} computes nothing", net.body.span,
+                         hint="end the body with a value: a layer, a named value, or a tuple of them")
+    outputs = (out,) if isinstance(out, str) else out
+    graph = Graph(net.name, tuple(builder.nodes), outputs, net.span, _output_names(outputs, frame, inputs))
     verify(graph)
     return graph
+
+
+def _output_names(outputs: tuple[str, ...], frame: Frame, inputs) -> tuple[str, ...]:
+    """`output` for one output; for several, the name each has in the body (`c3`), or
+    `output{i}` where it has none or the name is taken."""
+    if len(outputs) == 1:
+        return ("output",)
+    names: list[str] = []
+    for i, node in enumerate(outputs):
+        named = [n for n, v in frame.values.items() if v == node and n not in inputs]
+        name = named[0] if named else f"output{i}"
+        names.append(name if name not in names and name not in inputs else f"output{i}")
+    return tuple(names)

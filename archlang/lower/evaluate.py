@@ -12,14 +12,58 @@ import operator
 from dataclasses import dataclass, field
 
 from .. import syntax as S
-from ..errors import ArgumentError, DefinitionError, LimitError, Span, UnknownNameError, suggest
+from ..errors import ArgumentError, DefinitionError, LimitError, Note, Span, UnknownNameError, suggest
 from ..ops import REGISTRY, Op, lookup, split_suffix
 from .limits import MAX_INT, Work
-from .values import LayerCall, LayerChain, LayerMerge, LayerRepeat, LayerResidual, LayerValue, Value, kind_of, show
+from .values import (
+    Frame, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
+    Value, kind_of, show,
+)
 
-__all__ = ["Definitions", "Evaluator", "SPECIAL_FORMS"]
+__all__ = ["Definitions", "Evaluator", "SPECIAL_FORMS", "FRAME", "declared_values"]
 
 SPECIAL_FORMS = ("residual",)  # built-in forms that are not ops: `residual(f)`
+FRAME = "__frame__"  # the environment's key for the current Frame (spec names cannot start with __)
+ORIGIN = "__origin__"  # and for the block bodies being evaluated (LayerCall.origin)
+IN_C = "in_c"  # inside a single-input block: its input's channels
+
+
+def declared_values(body: S.Expr, taken: dict[str, str], inputs: dict[str, Span]) -> dict[str, Span]:
+    """The values a body names (`f as x`) and its inputs, by name, where each is defined;
+    a name defined twice, or one that is already a parameter, a block or a layer, is an error
+    at its definition. `taken` maps names the body cannot reuse to what they are."""
+    declared = dict(inputs)
+    stack = [body]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, S.As):
+            if e.name in declared:
+                raise DefinitionError(
+                    f"the value '{e.name}' is defined twice",
+                    e.name_span,
+                    notes=[Note("first defined here", declared[e.name])],
+                    hint="give each value its own name",
+                )
+            what = taken.get(e.name) or ("a layer" if lookup(e.name) or split_suffix(e.name) else None)
+            if what or e.name in SPECIAL_FORMS or e.name == IN_C:
+                raise DefinitionError(
+                    f"'{e.name}' is {what or 'a built-in name'}; a value needs a name of its own",
+                    e.name_span,
+                    hint=f"write 'as {e.name}_out' or another new name",
+                )
+            declared[e.name] = e.name_span
+            stack.append(e.body)
+        elif isinstance(e, (S.Chain, S.Tuple)):
+            stack.extend(reversed(e.items))
+        elif isinstance(e, S.Alt):
+            stack.extend(reversed(e.branches))
+        elif isinstance(e, S.Call):
+            stack.extend(reversed([*e.args, *(k.value for k in e.kwargs)]))
+        elif isinstance(e, S.BinOp):
+            stack.extend((e.right, e.left))
+        elif isinstance(e, S.Neg):
+            stack.append(e.operand)
+    return declared
 
 
 @dataclass
@@ -54,7 +98,10 @@ class Evaluator:
         self.work = work
 
     def known_names(self, env: dict[str, Value]) -> list[str]:
-        return [*env, *self.defs.blocks, *REGISTRY, *SPECIAL_FORMS, "conv3x3", "conv1x1", "maxpool3x3"]
+        frame = env.get(FRAME)
+        values = list(frame.declared) if frame else []
+        return [*(k for k in env if not k.startswith("__")), *values, *self.defs.blocks, *REGISTRY, *SPECIAL_FORMS,
+                "conv3x3", "conv1x1", "maxpool3x3"]
 
     def eval(self, e: S.Expr, env: dict[str, Value]) -> Value:
         method = getattr(self, "_" + type(e).__name__)
@@ -83,16 +130,34 @@ class Evaluator:
         return e.value
 
     def _Tuple(self, e: S.Tuple, env):
-        return tuple(self.number(item, env) for item in e.items)
+        items = [self.eval(item, env) for item in e.items]
+        layers = [isinstance(v, LayerValue) for v in items]
+        if all(layers):
+            return LayerTuple(e.span, tuple(items))
+        for item, value in zip(e.items, items):
+            if isinstance(value, LayerValue) or type(value) is bool or not isinstance(value, (int, float)):
+                raise ArgumentError(
+                    f"a tuple holds numbers, k=(1, 3), or values, (c3, c4); this one has {kind_of(value)} "
+                    f"({show(value)}) among {'layers' if any(layers) else 'numbers'}",
+                    item.span,
+                )
+        return tuple(items)
+
+    def _As(self, e: S.As, env):
+        frame = env[FRAME]
+        return LayerNamed(e.span, self.layer(e.body, env, f"before 'as {e.name}'"), e.name, e.name_span, frame)
 
     def _Name(self, e: S.Name, env):
         return self.resolve(e.id, e.span, env)
 
     def resolve(self, name: str, span: Span, env: dict[str, Value]) -> Value:
-        if name in env:
+        if name in env and not name.startswith("__"):
             return env[name]
+        frame = env.get(FRAME)
+        if frame is not None and name in frame.declared:
+            return LayerRef(span, name, frame)
         if name in self.defs.blocks:
-            return LayerCall(span, name, span, None, self.defs.blocks[name], None)
+            return LayerCall(span, name, span, None, self.defs.blocks[name], None, origin=env.get(ORIGIN, ()))
         if name in self.defs.networks:
             raise DefinitionError(
                 f"'{name}' is a network, and networks cannot be used as layers",
@@ -101,8 +166,8 @@ class Evaluator:
             )
         op = lookup(name)
         if op is not None:
-            if op.merge:
-                raise ArgumentError(f"{name} needs branches: {name}(a | b)", span)
+            if op.merge:  # merges what flows in: `(a, b) -> add`
+                return LayerMerge(span, op, ())
             return LayerCall(span, name, span, op, None, None)
         if name in SPECIAL_FORMS:
             raise ArgumentError(f"{name} needs a body: {name}(f)", span, hint="residual(f) adds f's output to its input")
@@ -139,7 +204,8 @@ class Evaluator:
             seen.add(k.name)
         callee = self.resolve(e.func, e.func_span, env)
         if not isinstance(callee, LayerCall):
-            what = f"{kind_of(callee)} ({show(callee)})" if not isinstance(callee, LayerValue) else "a composed layer"
+            what = (f"{kind_of(callee)} ({show(callee)})" if not isinstance(callee, LayerValue)
+                    else "a named value" if isinstance(callee, LayerRef) else "a composed layer")
             raise ArgumentError(
                 f"'{e.func}' is {what} and cannot be called",
                 e.func_span,
@@ -150,7 +216,8 @@ class Evaluator:
                 f"'{e.func}' already has its arguments ({show(callee)}); it cannot take more",
                 e.func_span,
             )
-        return LayerCall(e.span, callee.name, e.func_span, callee.op, callee.block, callee.kernel, args, kwargs)
+        return LayerCall(e.span, callee.name, e.func_span, callee.op, callee.block, callee.kernel, args, kwargs,
+                         callee.origin)
 
     def _merge(self, e: S.Call, op: type[Op], env) -> LayerMerge:
         # one fault, one message: keyword arguments, then extra arguments, then the branches

@@ -8,7 +8,13 @@ Naming rule: in each scope (the network, or one block instance) the n-th layer o
 is `conv{n}` and the n-th instance of block `stage` is `stage{n}`; where the base name ends
 in a digit or '_', a '_' goes before the counter (block `fc1` gives `fc1_1`, `fc1_2`), so
 that no two (base, n) pairs give the same name. A node's name is the dotted path of its
-scopes and its own name (`stage2.conv1`), as state_dict keys will read.
+scopes and its own name (`stage2.conv1`), as state_dict keys will read. A counter skips the
+names of the network's inputs (`network n(conv1 : ...)` makes its first conv `conv2`).
+
+What flows along a chain is one node's name, a tuple of them (several values, from a tuple
+or a multi-input network's start), or nothing (the start of a body with several inputs,
+before a named input is used). Named values live in `Frame`s, one per network and per block
+instance; a frame is checked when its body is done: every named value must have been used.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ from .. import syntax as S
 from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note, ShapeError, Span, suggest
 from ..ir import Node, Scope, TensorType
 from ..ops import Op, OpError, lookup
-from .evaluate import Evaluator
+from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
 from .limits import MAX_INT, Limits, Work
 from .values import (
-    LayerCall, LayerChain, LayerMerge, LayerRepeat, LayerResidual, LayerValue, Value, key, show,
+    Frame, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
+    Value, key, show,
 )
 
-__all__ = ["GraphBuilder", "counted_name"]
+__all__ = ["GraphBuilder", "counted_name", "Flow", "check_used"]
+
+Flow = "str | tuple[str, ...] | None"  # what flows along a chain: one value, several, or none
 
 
 def counted_name(base: str, n: int) -> str:
@@ -40,13 +49,17 @@ class GraphBuilder:
         self.types: dict[str, TensorType] = {}
         self.counters: dict[tuple[str, ...], dict[str, int]] = {}
         self.stack: list[tuple[str, Span]] = []  # active block calls
+        self.reserved: set[str] = set()  # the network's input names, which counters skip
 
     # -- naming
 
     def fresh(self, scopes: tuple[Scope, ...], base: str) -> str:
         counter = self.counters.setdefault(tuple(s.name for s in scopes), {})
-        counter[base] = counter.get(base, 0) + 1
-        return counted_name(base, counter[base])
+        while True:
+            counter[base] = counter.get(base, 0) + 1
+            name = counted_name(base, counter[base])
+            if scopes or name not in self.reserved:
+                return name
 
     def emit(self, base: str, op: Op, inputs: tuple[str, ...], type_: TensorType, span: Span, scopes) -> str:
         if len(self.nodes) > self.limits.max_nodes:  # nodes[0] is the input
@@ -66,8 +79,48 @@ class GraphBuilder:
 
     # -- application of layer values
 
-    def inst(self, layer: LayerValue, x: str, scopes: tuple[Scope, ...]) -> str:
+    def one(self, x, layer: LayerValue, what: str) -> str:
+        """The single value a layer needs, or an error that says what arrives instead."""
+        if isinstance(x, str):
+            return x
+        if x is None:
+            raise ShapeError(
+                f"nothing flows into {what} here",
+                layer.span,
+                hint="with several inputs, each path starts from one of them by name: left -> ...",
+            )
+        raise ShapeError(
+            f"{what} takes one value, but {len(x)} arrive ({', '.join(self.shown(v) for v in x)})",
+            layer.span,
+            hint="join them first (concat, add, mul), or pass them to a block declared with several inputs",
+        )
+
+    def shown(self, node: str) -> str:
+        return f"{node.rpartition('.')[2]} {self.types[node]}"
+
+    def inst(self, layer: LayerValue, x, scopes: tuple[Scope, ...]):
         self.work.spend(1, layer.span)
+        if isinstance(layer, LayerRef):
+            frame = layer.frame
+            if layer.name not in frame.values:
+                raise DefinitionError(
+                    f"the value '{layer.name}' is used before it is defined",
+                    layer.span,
+                    notes=[Note("it is defined here", frame.declared[layer.name])],
+                    hint="a name can be used after the place that defines it (`f as x`), not before",
+                )
+            frame.used.add(layer.name)
+            return frame.values[layer.name]
+        if isinstance(layer, LayerNamed):
+            y = self.inst(layer.body, x, scopes)
+            frame = layer.frame
+            if layer.name in frame.values and frame.bound_at[layer.name] != layer.name_span:
+                raise DefinitionError(f"the value '{layer.name}' is defined twice", layer.name_span)
+            frame.values[layer.name] = y
+            frame.bound_at[layer.name] = layer.name_span
+            return y
+        if isinstance(layer, LayerTuple):
+            return tuple(self.one(self.inst(item, x, scopes), item, "a tuple item") for item in layer.items)
         if isinstance(layer, LayerChain):
             for item in layer.items:
                 x = self.inst(item, x, scopes)
@@ -83,14 +136,23 @@ class GraphBuilder:
         if isinstance(layer, LayerCall):
             return self.call_block(layer, x, scopes) if layer.block else self.call_op(layer, x, scopes)
         if isinstance(layer, LayerMerge):
-            outs = [self.inst(b, x, scopes) for b in layer.branches]
+            if not layer.branches:  # `(a, b) -> add`: what flows in is merged
+                if not isinstance(x, tuple) or len(x) < 2:
+                    raise ArgumentError(
+                        f"{layer.op.name} needs branches, {layer.op.name}(a | b), or several values flowing in",
+                        layer.span,
+                        hint=f"write {layer.op.name}(a | b), or (a, b) -> {layer.op.name}",
+                    )
+                return self.merge(layer.op, list(x), [layer.span] * len(x), layer.span, scopes)
+            outs = [self.one(self.inst(b, x, scopes), b, f"a branch of {layer.op.name}") for b in layer.branches]
             return self.merge(layer.op, outs, [b.span for b in layer.branches], layer.span, scopes)
         if isinstance(layer, LayerResidual):
-            return self.residual(layer, x, scopes)
+            return self.residual(layer, self.one(x, layer, "residual"), scopes)
         raise AssertionError(f"unknown layer value {layer!r}")
 
-    def call_op(self, c: LayerCall, x: str, scopes) -> str:
+    def call_op(self, c: LayerCall, x, scopes) -> str:
         cls = c.op
+        x = self.one(x, c, c.name)
         xt = self.types[x]
         positional = [v for v, _ in c.args]
         keyword = {k: v for k, v, _ in c.kwargs}
@@ -133,12 +195,23 @@ class GraphBuilder:
             hint = f"the input here is {xt}; " + (hint or "")
         return cls(err.message, span, hint=hint, detail=err.detail)
 
-    def call_block(self, c: LayerCall, x: str, scopes) -> str:
+    def call_block(self, c: LayerCall, x, scopes):
         block = c.block
         assert block is not None
-        active = [name for name, _ in self.stack]
-        if block.name in active:
-            cycle = " -> ".join(active[active.index(block.name):] + [block.name])
+        if block.inputs:
+            if not isinstance(x, tuple) or len(x) != len(block.inputs):
+                got = "nothing" if x is None else "one value" if isinstance(x, str) else f"{len(x)} values"
+                raise ShapeError(
+                    f"block {block.name} takes {len(block.inputs)} inputs "
+                    f"({', '.join(n for n, _ in block.inputs)}), but {got} arrive{'s' if isinstance(x, str) else ''}",
+                    c.span,
+                    notes=[Note(f"{block.name} is defined here", block.name_span)],
+                    hint=f"pass a tuple: ({', '.join(n for n, _ in block.inputs)}) -> {block.name}(...)",
+                )
+        else:
+            x = self.one(x, c, f"block {block.name}")
+        if block.name in c.origin:
+            cycle = " -> ".join([*c.origin[c.origin.index(block.name):], block.name])
             raise DefinitionError(
                 f"block '{block.name}' calls itself: {cycle}",
                 c.func_span,
@@ -146,14 +219,26 @@ class GraphBuilder:
             )
         if len(self.stack) >= self.limits.max_block_depth:
             raise LimitError(f"blocks are nested more than {self.limits.max_block_depth} deep", c.span)
-        env = self.bind_block(c, block)
+        inputs = {name: span for name, span in block.inputs}
+        taken = {p.name: f"a parameter of block {block.name}" for p in block.params}
+        taken.update({b: "a block" for b in self.ev.defs.blocks})
+        frame = Frame(declared_values(block.body, taken, inputs), f"block {block.name}", set(inputs))
+        if block.inputs:
+            for (name, span), value in zip(block.inputs, x):
+                frame.values[name] = value
+                frame.bound_at[name] = span
+        env = self.bind_block(c, block, None if block.inputs else self.types[x])
+        env[FRAME] = frame
+        env[ORIGIN] = (*c.origin, block.name)
         label = call_label(c, block)
         identity = (block.name, tuple(key(env[p.name]) for p in block.params))
         scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
         self.stack.append((block.name, c.span))
         try:
             body = self.ev.layer(block.body, env, f"as the body of block {block.name}")
-            return self.inst(body, x, (*scopes, scope))
+            out = self.inst(body, None if block.inputs else x, (*scopes, scope))
+            check_used(frame)
+            return out
         except ArchError as err:
             if len(err.notes) < 8:
                 err.notes.append(Note(f"in {label}, called here", c.span))
@@ -161,8 +246,9 @@ class GraphBuilder:
         finally:
             self.stack.pop()
 
-    def bind_block(self, c: LayerCall, block: S.Block) -> dict[str, Value]:
-        """The block's environment for this call: its arguments, then the defaults."""
+    def bind_block(self, c: LayerCall, block: S.Block, xt: TensorType | None) -> dict[str, Value]:
+        """The block's environment for this call: its arguments, then the defaults (which,
+        like the body, may use `in_c`, the channels of a single-input block's input)."""
         params = block.params
         if len(c.args) > len(params):
             extra_span = c.args[len(params)][1]
@@ -176,6 +262,9 @@ class GraphBuilder:
         env: dict[str, Value] = {}
         for p, (v, _) in zip(params, c.args):
             env[p.name] = v
+        if xt is not None and all(p.name != IN_C for p in params):
+            env[IN_C] = xt.channels
+        env[ORIGIN] = (*c.origin, block.name)  # defaults are written in the block, like its body
         by_name = {p.name for p in params}
         for k, v, span in c.kwargs:
             if k not in by_name:
@@ -258,6 +347,19 @@ class GraphBuilder:
         shortcut = LayerChain(span, (conv, bn))
         scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", span, ("shortcut", key(shortcut)))
         return self.inst(shortcut, x, (*scopes, scope))
+
+
+def check_used(frame: Frame) -> None:
+    """Every value a body names, and every input it declares, must be used."""
+    for name, span in frame.declared.items():
+        if name in frame.bound_at and name not in frame.used:
+            what = "input" if name in frame.inputs else "value"
+            raise DefinitionError(
+                f"the {what} '{name}' of {frame.owner} is never used",
+                span,
+                hint="use it (as a layer: `-> " + name + "`, or a branch: `concat(" + name + " | identity)`), or drop "
+                + ("it" if what == "input" else f"'as {name}'"),
+            )
 
 
 def call_label(c: LayerCall, block: S.Block) -> str:

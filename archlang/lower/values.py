@@ -5,14 +5,17 @@ A layer value is a layer not yet applied to a tensor, with its arguments evaluat
 - `LayerChain`: layers applied one after another (`a -> b -> c`);
 - `LayerRepeat`: a layer applied `count` times (`a * 3`);
 - `LayerMerge`: branches joined by a merge op (`add(a | b)`, `concat(a | b | c)`);
-- `LayerResidual`: `residual(f)` and `residual(f, shortcut=g)`.
+- `LayerResidual`: `residual(f)` and `residual(f, shortcut=g)`;
+- `LayerNamed`: `f as x`, and `LayerRef`: a use of the named value `x`, both tied to the
+  `Frame` (the network or block instance) whose body wrote them;
+- `LayerTuple`: `(a, b, c)`, several values at once.
 `instantiate` applies them to tensors; `show` prints any value as the language writes it, and
 `key` gives a value's structural identity (equal for equal values written in different places).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import Span
@@ -22,8 +25,8 @@ if TYPE_CHECKING:
     from ..ops import Op
 
 __all__ = [
-    "LayerValue", "LayerCall", "LayerChain", "LayerRepeat", "LayerMerge", "LayerResidual", "Value",
-    "show", "kind_of", "key",
+    "LayerValue", "LayerCall", "LayerChain", "LayerRepeat", "LayerMerge", "LayerResidual", "LayerNamed",
+    "LayerRef", "LayerTuple", "Frame", "Value", "show", "kind_of", "key",
 ]
 
 
@@ -44,6 +47,9 @@ class LayerCall(LayerValue):
     kernel: tuple[int, ...] | None  # from a conv3x3-style name
     args: tuple[tuple[Any, Span], ...] = ()
     kwargs: tuple[tuple[str, Any, Span], ...] = ()
+    # the block bodies whose evaluation wrote this call, outermost first: a block called from
+    # its own body, directly or not, is recursive; one passed in as an argument is not
+    origin: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,42 @@ class LayerMerge(LayerValue):
 class LayerResidual(LayerValue):
     body: LayerValue
     shortcut: LayerValue | None
+
+
+class Frame:
+    """The named values of one network or block instance: which names its body declares
+    (`as`, inputs), what each is bound to when lowered (a node name, or a tuple of them),
+    where it was bound, and which were used. Compared by identity."""
+
+    def __init__(self, declared: dict[str, Span], owner: str, inputs: set[str] = frozenset()) -> None:
+        self.declared = declared  # name -> where the body defines it (inputs included)
+        self.owner = owner  # "network n" or "block b", for messages
+        self.inputs = inputs  # the declared names that are inputs
+        self.values: dict[str, Any] = {}
+        self.bound_at: dict[str, Span] = {}
+        self.used: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<Frame of {self.owner}>"
+
+
+@dataclass(frozen=True)
+class LayerNamed(LayerValue):
+    body: LayerValue
+    name: str
+    name_span: Span
+    frame: Frame = field(compare=False)
+
+
+@dataclass(frozen=True)
+class LayerRef(LayerValue):
+    name: str
+    frame: Frame = field(compare=False)
+
+
+@dataclass(frozen=True)
+class LayerTuple(LayerValue):
+    items: tuple[LayerValue, ...]
 
 
 Value = Union[int, float, bool, tuple, LayerValue]
@@ -137,6 +179,17 @@ def show(value: Value, limit: int = SHOW_LIMIT) -> str:
             if v.shortcut is not None and not (put(", shortcut=") and walk(v.shortcut, False)):
                 return False
             return put(")")
+        if isinstance(v, LayerNamed):
+            return (not tight or put("(")) and walk(v.body, True) and put(f" as {v.name}") and (not tight or put(")"))
+        if isinstance(v, LayerRef):
+            return put(v.name)
+        if isinstance(v, LayerTuple):
+            if not put("("):
+                return False
+            for i, item in enumerate(v.items):
+                if (i and not put(", ")) or not walk(item, False):
+                    return False
+            return put(",)" if len(v.items) == 1 else ")")
         if isinstance(v, LayerCall):
             if not put(v.name):
                 return False
@@ -176,6 +229,12 @@ def key(value: Value) -> Any:
         return ("merge", value.op.name, tuple(key(b) for b in value.branches))
     if isinstance(value, LayerResidual):
         return ("residual", key(value.body), None if value.shortcut is None else key(value.shortcut))
+    if isinstance(value, LayerNamed):
+        return ("named", key(value.body), value.name, id(value.frame))
+    if isinstance(value, LayerRef):
+        return ("ref", value.name, id(value.frame))
+    if isinstance(value, LayerTuple):
+        return ("values", tuple(key(v) for v in value.items))
     if isinstance(value, LayerCall):
         callee = ("block", value.block.name) if value.block is not None else ("op", value.op.name, value.kernel)
         return ("call", callee, tuple(key(a) for a, _ in value.args), tuple((k, key(a)) for k, a, _ in value.kwargs))

@@ -1,0 +1,160 @@
+"""General graphs, through every stage: named values (`f as x`), tuples of values, networks
+with several inputs and outputs, blocks with several inputs, `in_c`; their errors; and the
+torch, Python-source, ONNX and diagram backends on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import archlang
+from archlang.backends.dot import to_dot
+from archlang.backends.python_source import python_source
+from archlang.benchmark import ort_session
+from archlang.errors import DefinitionError, ShapeError
+
+from .conftest import analyse, error_of
+
+SPEC = """
+block tower = conv3x3(4) -> relu -> globalavgpool -> flatten
+block fuse(c) : (top, lateral) = add(lateral -> conv1x1(c) | top)
+block transition = bn -> relu -> conv1x1(in_c // 2) -> avgpool
+block dense_layer(g) = concat(identity | bn -> relu -> conv3x3(g))
+block level(c, inner) = conv3x3(c) as skip -> inner -> concat(skip | identity)
+
+network siamese(left : 3x8x8, right : 3x8x8) = concat(left -> tower | right -> tower) -> fc(1)
+network backbone : 3x16x16 =
+    conv3x3(4) -> maxpool -> conv3x3(8) as c3 -> maxpool -> conv3x3(16) as c4 -> maxpool -> conv3x3(32) as c5
+    -> (c3, c4, c5)
+network neck : 3x16x16 = conv3x3(8) as c1 -> conv3x3(8) as c2 -> (c2, c1) -> fuse(8)
+network dense : 4x8x8 = dense_layer(2) * 3 -> transition
+network pair : 4 = fc(3) as a -> relu -> (a, identity) -> add
+network nested : 2x8x8 = level(4, level(8, conv3x3(16)))
+"""
+
+
+def program():
+    return archlang.parse(SPEC, "graphs.arch")
+
+
+def test_several_outputs_are_named_by_their_values():
+    net = program().network("backbone")
+    assert net.graph.output_names == ("c3", "c4", "c5")
+    assert [(n, str(t)) for n, t in net.outputs] == [("c3", "8x8x8"), ("c4", "16x4x4"), ("c5", "32x2x2")]
+    assert net.graph.signature == "3x16x16 -> c3 8x8x8, c4 16x4x4, c5 32x2x2"
+    data = net.to_dict()
+    assert "output_shape" not in data and data["outputs"][2] == {"name": "c5", "shape": [32, 2, 2]}
+
+
+def test_several_inputs_and_blocks_with_several_inputs():
+    net = program().network("siamese")
+    assert [n for n, _ in net.inputs] == ["left", "right"] and net.output_shape == (1,)
+    assert net.layers[0].name == "tower1.conv1" and net.graph.node("tower2.conv1").inputs == ("right",)
+    neck = program().network("neck")
+    assert [i.name for i in neck.layers][-2:] == ["fuse1.conv1", "fuse1.add1"]
+    assert neck.graph.node("fuse1.conv1").inputs == ("conv1",)  # lateral = c1
+    assert neck.graph.node("fuse1.add1").inputs == ("fuse1.conv1", "conv2")  # top = c2
+
+
+def test_in_c_and_concatenation_of_everything_before():
+    net = program().network("dense")
+    assert net.graph.node("dense_layer3.concat1").type.channels == 4 + 3 * 2
+    assert net.graph.node("transition1.conv1").type.channels == 5  # in_c // 2
+    pair = program().network("pair")
+    assert pair.graph.node("add1").inputs == ("fc1", "relu1")
+
+
+def test_skips_across_nested_levels():
+    net = program().network("nested")
+    assert net.graph.node("level1.level1.concat1").inputs == ("level1.level1.conv1", "level1.level1.conv2")
+    assert net.graph.node("level1.concat1").inputs == ("level1.conv1", "level1.level1.concat1")
+    assert net.output_shape == (4 + 8 + 16, 8, 8)
+
+
+def test_a_name_inside_a_block_is_local_to_each_instance():
+    net = analyse("block skip2 = conv3x3 as s -> relu -> add(s | identity)\nnetwork n : 2x4x4 = skip2 * 2")
+    assert net.graph.node("skip2_1.add1").inputs == ("skip2_1.conv1", "skip2_1.relu1")
+    assert net.graph.node("skip2_2.add1").inputs == ("skip2_2.conv1", "skip2_2.relu1")
+
+
+@pytest.mark.parametrize("text,kind,message,where", [
+    ("network n : 4 = fc(2) -> x -> relu as x", DefinitionError, "'x' is used before it is defined", (1, 26)),
+    ("network n : 4 = fc(2) as x -> relu as x -> x", DefinitionError, "'x' is defined twice", (1, 39)),
+    ("network n : 4 = fc(2) as x -> relu", DefinitionError, "value 'x' of network n is never used", (1, 26)),
+    ("network n(a : 4, b : 4) = a -> fc(2)", DefinitionError, "input 'b' of network n is never used", (1, 18)),
+    ("network n : 4 = fc(2) as x -> (x, identity) -> relu", ShapeError, "relu takes one value, but 2 arrive", (1, 48)),
+    ("network n(a : 4, b : 4) = relu -> (a, b) -> add", ShapeError, "nothing flows into relu here", (1, 27)),
+    ("block f : (a, b) = add(a | b)\nnetwork n : 4 = f", ShapeError, "block f takes 2 inputs (a, b), but one value arrives",
+     (2, 17)),
+    ("network n : 4 = fc(2) as relu -> relu", DefinitionError, "'relu' is a layer", (1, 26)),
+    ("block b(c) = fc(c) as c -> relu\nnetwork n : 4 = b(2)", DefinitionError, "'c' is a parameter of block b", (1, 23)),
+    ("network n(a : 4, a : 4) = a", DefinitionError, "two inputs named 'a'", (1, 18)),
+    ("network n : 4 = relu -> add", Exception, "add needs branches", (1, 25)),
+])
+def test_graph_errors_point_at_the_place(text, kind, message, where):
+    err = error_of(text)
+    assert isinstance(err, kind) and message in err.message, err.render()
+    assert (err.span.line, err.span.col) == where, err.render()
+
+
+def test_graph_errors_show_where_the_value_is_defined():
+    err = error_of("network n : 4 = fc(2) -> x -> relu as x")
+    assert err.notes and err.notes[0].message == "it is defined here" and err.notes[0].span.col == 39
+
+
+# ---- backends
+
+
+def _agree(net, module, outs_torch, xs):
+    model = archlang.export_onnx(module)
+    assert [i.name for i in model.graph.input] == [n for n, _ in net.inputs]
+    assert [o.name for o in model.graph.output] == list(net.graph.output_names)
+    session = ort_session(model.SerializeToString(), threads=1)
+    got = session.run(None, {n: x.numpy() for (n, _), x in zip(net.inputs, xs)})
+    for g, t in zip(got, outs_torch):
+        np.testing.assert_allclose(g, t.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["siamese", "backbone", "neck", "dense", "pair", "nested"])
+def test_torch_source_and_onnx_agree_on_general_graphs(name):
+    net = program().network(name)
+    module = archlang.build(net, seed=0).eval()
+    xs = [torch.randn(2, *t.shape) for _, t in net.inputs]
+    with torch.no_grad():
+        out = module(*xs)
+    outs = out if isinstance(out, tuple) else (out,)
+    assert [tuple(o.shape[1:]) for o in outs] == [t.shape for _, t in net.outputs]
+    namespace: dict = {}
+    exec(compile(python_source([net.graph], "graphs.arch"), "<generated>", "exec"), namespace)
+    standalone = namespace[namespace["__all__"][0]]().eval()
+    standalone.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        again = standalone(*xs)
+    again = again if isinstance(again, tuple) else (again,)
+    assert all(torch.equal(a, b) for a, b in zip(again, outs))
+    _agree(net, module, outs, xs)
+
+
+def test_torch_export_with_several_inputs(tmp_path):
+    net = program().network("siamese")
+    from archlang.backends.torch_export import export_program
+
+    export_program(net.graph, tmp_path / "s.pt2", seed=0)
+    loaded = torch.export.load(str(tmp_path / "s.pt2")).module()
+    xs = [torch.randn(3, 3, 8, 8), torch.randn(3, 3, 8, 8)]
+    with torch.no_grad():
+        assert torch.allclose(loaded(*xs), archlang.build(net, seed=0).eval()(*xs), atol=1e-6)
+
+
+def test_diagrams_label_several_inputs_and_outputs():
+    source = to_dot(program().network("backbone").graph).source
+    for label in ("c3  8x8x8", "c4  16x4x4", "c5  32x2x2"):
+        assert label in source
+    source = to_dot(program().network("siamese").graph).source
+    assert "left  3x8x8" in source and "right  3x8x8" in source
+
+
+def test_an_input_named_like_a_layer_is_skipped_by_the_counter():
+    net = analyse("network n(conv1 : 3x4x4, x : 3x4x4) = add(conv1 -> conv3x3 | x)")
+    assert net.layers[0].name == "conv2" and net.graph.inputs[0].name == "conv1"
