@@ -143,14 +143,23 @@ def test_receptive_field_equals_gradient_support(layers):
 
 
 @given(st.integers(1, 500), st.integers(1, 500))
-def test_adaptive_pool_window_is_the_widest_bin_and_smallest_step(size, out):
-    """The closed form (O(1) for any size) against the bins themselves."""
+def test_adaptive_pool_window_is_the_tightest_that_holds_every_bin(size, out):
+    """The closed form (O(1) for any size) against the bins themselves: stride I/N (below 1
+    when the pool enlarges the map), every bin inside its window, both ends reached by some
+    bin, and floor(K) the widest bin."""
+    import math
+    from fractions import Fraction
+
     net = analyse(f"network n : 1x{size} = adaptiveavgpool({out})")
     window = net.graph.layers[0].op.window()
-    bins = [-(-((j + 1) * size) // out) - (j * size) // out for j in range(out)]
-    starts = [(j * size) // out for j in range(out)]
-    step = min((b - a for a, b in zip(starts, starts[1:])), default=size) or 1
-    assert (window.kernel, window.stride) == ((max(bins),), (step,))
+    (k,), (s,), (p,) = window.kernel, window.stride, window.padding
+    firsts = [(j * size) // out for j in range(out)]
+    lasts = [-(-((j + 1) * size) // out) - 1 for j in range(out)]
+    assert s == Fraction(size, out)
+    assert all(j * s - p <= a and b <= j * s - p + k - 1 for j, (a, b) in enumerate(zip(firsts, lasts)))
+    assert min(a - (j * s - p) for j, a in enumerate(firsts)) == 0
+    assert min(j * s - p + k - 1 - b for j, b in enumerate(lasts)) == 0
+    assert math.floor(k) == max(b - a + 1 for a, b in zip(firsts, lasts))
 
 
 @pytest.mark.parametrize("text,field", [
@@ -163,3 +172,153 @@ def test_receptive_fields_stay_bounded(text, field):
     assert (rf is None) == (field == "global")
     if rf is not None:
         assert max(rf.size) <= 2**62 and max(rf.jump) <= 2**62
+
+
+# ---- receptive fields with fractional jumps: resampling layers against gradients
+
+def _dependence(net):
+    """For each output unit (channel 0) along the one axis, the first and last input units it
+    depends on (None: none), from the Jacobian: with unit weights and zero biases every layer
+    here is linear with non-negative coefficients, so one batch of one-hot inputs gives it, and
+    nothing cancels. In float64, where torch's own rounding of a scale like 1/3 leaves weights
+    of 1e-17 (not 1e-8) on inputs exact arithmetic gives 0."""
+    length = net.input_shape[1]
+    x = torch.eye(length, dtype=torch.float64).reshape(length, 1, length)
+    _, modules = execute(net.graph, torch.zeros(1, *net.input_shape))
+    for m in modules.values():
+        m.double()
+        for name, p in m.named_parameters():
+            torch.nn.init.ones_(p) if name == "weight" else torch.nn.init.zeros_(p)
+    with torch.no_grad():
+        values, _ = execute(net.graph, x, modules)
+    jacobian = values[net.graph.output][:, 0, :].T  # output unit x input unit
+    spans = []
+    for row in jacobian:
+        hit = torch.nonzero(row.abs() > 1e-9).flatten().tolist()
+        spans.append((hit[0], hit[-1]) if hit else None)
+    return spans
+
+
+def _bounds(rf, u):
+    from fractions import Fraction
+
+    centre = rf.start[0] + u * rf.jump[0]
+    half = Fraction(rf.size[0] - 1) / 2
+    return centre - half, centre + half
+
+
+_INTEGER = st.one_of(
+    st.builds(lambda k, s, p, d: f"conv(1, k={k}, stride={s}, pad={p}, dilation={d})",
+              st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)),
+    st.builds(lambda k, s, p: f"avgpool(k={k}, stride={s}, pad={min(p, k // 2)})",
+              st.integers(1, 4), st.integers(1, 3), st.integers(0, 2)),
+)
+_BY_FACTOR = st.one_of(
+    st.builds(lambda f, lin: f"upsample({f}{', linear=true' if lin else ''})", st.integers(1, 4), st.booleans()),
+    st.builds(lambda k, s, p, d: f"convtranspose(1, k={k}, stride={s}, pad={min(p, d * (k - 1))}, dilation={d})",
+              st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)),
+)
+_TO_SIZE = st.one_of(
+    st.builds(lambda n, lin: f"upsample(size={n}{', linear=true' if lin else ''})", st.integers(5, 90), st.booleans()),
+    st.builds(lambda n: f"upsample(size={n}, linear=true, align_corners=true)", st.integers(5, 90)),
+    st.builds(lambda n: f"adaptiveavgpool({n})", st.integers(5, 90)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(_INTEGER, _BY_FACTOR, _TO_SIZE), min_size=1, max_size=4))
+def test_fractional_receptive_fields_hold_every_dependence(layers):
+    """Through any mix of windows and resamplings, every output unit's inputs lie in its field
+    (upsampling, transposed convolution and adaptive pooling make the jump fractional)."""
+    try:
+        net = analyse("network n : 1x60 = " + " -> ".join(layers))
+    except archlang.ArchError:
+        assume(False)
+    assume(net.output_shape[1] <= 500)
+    rf = net.layers[-1].receptive_field
+    spans = _dependence(net)
+    assert any(spans)
+    for u, span in enumerate(spans):
+        if span is not None:
+            lo, hi = _bounds(rf, u)
+            assert lo <= span[0] and span[1] <= hi, (u, span, (lo, hi))
+            assert span[1] - span[0] + 1 <= rf.units[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_INTEGER, max_size=2), _BY_FACTOR)
+def test_one_resampling_by_a_factor_gives_the_tightest_field(before, last):
+    """After exact (integer) fields, upsampling by an integer factor or a transposed
+    convolution gives the tightest field: among the units whose field lies inside the input,
+    one reaches its first end and one its last."""
+    try:
+        net = analyse("network n : 1x60 = " + " -> ".join([*before, last]))
+    except archlang.ArchError:
+        assume(False)
+    assume(net.output_shape[1] <= 500)
+    rf = net.layers[-1].receptive_field
+    inside = [(u, span) for u, span in enumerate(_dependence(net)) if span is not None
+              and 0 <= _bounds(rf, u)[0] and _bounds(rf, u)[1] <= 59]
+    assume(inside)
+    assert min(span[0] - _bounds(rf, u)[0] for u, span in inside) == 0
+    assert min(_bounds(rf, u)[1] - span[1] for u, span in inside) == 0
+
+
+@pytest.mark.parametrize("text,size,jump,start", [
+    ("upsample(2)", "3/2", "1/2", "-1/4"),  # each output unit copies one input unit
+    ("convtranspose2x2(stride=2)", "3/2", "1/2", "-1/4"),  # the same dependence
+    ("upsample(2, linear=true)", "5/2", "1/2", "-1/4"),  # two neighbours, 3/4 either side of o/2 - 1/4
+    ("convtranspose3x3(stride=2, pad=1, output_padding=1)", "2", "1/2", "0"),
+    # a pool and its inverse: back to a jump of 1; o reads 2*floor(o/2) and the next unit, so
+    # the field moving one unit per output unit spans o - 1 to o + 1 (2 units each, 3 in all)
+    ("maxpool -> upsample(2)", "3", "1", "0"),
+    ("conv3x3(stride=2) -> convtranspose2x2(stride=2)", "4", "1", "-1/2"),
+    # 8 -> 12 with corners aligned: c = 7o/11, h = 10/11; 8 -> 8 is the identity
+    ("upsample(size=(12, 8), linear=true, align_corners=true)", "31/11x1", "7/11x1", "0"),
+    # enlarging 2 -> 8 after a jump of 4: o reads input 4*floor(o/4), so jump 4 * 2/8 = 1 (not 4)
+    ("maxpool(k=1, stride=4) -> adaptiveavgpool(8)", "4", "1", "-3/2"),
+])
+def test_fractional_fields_by_hand(text, size, jump, start):
+    from archlang.ir import compact
+
+    rf = analyse(f"network n : 1x8x8 = {text}").layers[-1].receptive_field
+    assert (compact(rf.size), compact(rf.jump), compact(rf.start)) == (size, jump, start)
+
+
+def test_fractional_fields_in_the_table_and_json(capsys, tmp_path):
+    """The table prints the exact fraction (`1/2`), JSON the nearest number; whole values stay
+    integers in both."""
+    import json
+
+    from archlang.cli import main
+    from archlang.report import summary_rows
+
+    net = analyse("network n : 2x8x8 = conv3x3 -> upsample(2) -> conv3x3 -> upsample((2, 3), linear=true)")
+    rows = {row[0]: row for row in summary_rows(net)}
+    assert rows["upsample1"][5:] == ("7/2", "1/2") and rows["conv2"][5:] == ("9/2", "1/2")
+    assert rows["upsample2"][5:] == ("21/4x31/6", "1/4x1/6")
+    assert net.layer("upsample2").receptive_field.units == (5, 5)
+    assert net.layer("upsample1").receptive_field.to_dict() == {"size": [3.5, 3.5], "jump": [0.5, 0.5],
+                                                               "start": [-0.25, -0.25]}
+    assert net.layer("conv1").receptive_field.to_dict() == {"size": [3, 3], "jump": [1, 1], "start": [0, 0]}
+    spec = tmp_path / "t.arch"
+    spec.write_text("network n : 2x8x8 = conv3x3 -> upsample(2)\n")
+    assert main(["check", str(spec), "--json"]) == 0
+    field = json.loads(capsys.readouterr().out)["layers"][-1]["receptive_field"]
+    assert field == {"size": [3.5, 3.5], "jump": [0.5, 0.5], "start": [-0.25, -0.25]}
+
+
+def test_fractional_fields_stay_small_through_long_resampling_chains():
+    """Pools and resizes to sizes with other prime factors make denominators grow without
+    limit (here 7^n); past 2^64 the field is rounded outward to 2^-128, so each layer costs
+    the same, and the field still bounds what an exact computation gives."""
+    from fractions import Fraction
+
+    body = "(maxpool -> upsample(size=7) -> conv3(stride=2) -> upsample(size=7)) * 100"
+    net = analyse(f"network n : 1x7 = {body}")
+    rf = net.layers[-1].receptive_field
+    assert all(Fraction(v).denominator <= 2**128 for v in (*rf.size, *rf.jump, *rf.start))
+    assert Fraction(rf.jump[0]).denominator > 2**64  # the rounding did happen
+    short = analyse("network n : 1x7 = (maxpool -> upsample(size=7) -> conv3(stride=2) -> upsample(size=7)) * 4")
+    exact = short.layers[-1].receptive_field
+    assert Fraction(exact.jump[0]).denominator == 7**8  # exact while small

@@ -7,12 +7,14 @@ The torch modules here are written by hand from torch's documentation, independe
 archlang's own backends, so that the two can disagree.
 """
 
+import copy
+
 import pytest
 import torch
 
 from archlang.ops import canonical_ops
 
-from .conftest import analyse
+from .conftest import analyse, error_of
 import archlang
 
 from .torch_oracle import execute, from_spec
@@ -22,10 +24,24 @@ CASES = {
     "conv": [("conv3x3(8)", "3x16x16"), ("conv5(4, stride=2, pad=1, dilation=2)", "2x21"),
              ("conv3x3x3(4, groups=2, bias=false)", "4x6x9x9"), ("conv(6, k=(1, 7), stride=(1, 2))", "3x5x20"),
              ("conv1x1(16, pad=0)", "8x7x7")],
+    "dwconv": [("dwconv3x3(stride=2)", "4x9x9"), ("dwconv5(8, pad=1, dilation=2)", "4x16"),
+               ("dwconv3x3x3(bias=false)", "2x4x6x6"), ("dwconv(6, k=(1, 3))", "3x5x5")],
+    "convtranspose": [("convtranspose2x2(4, stride=2)", "3x5x5"), ("deconv3(2, stride=2, pad=1, output_padding=1)", "4x7"),
+                      ("convtranspose3x3x3(4, stride=2, groups=2, bias=false)", "2x3x4x4"),
+                      ("convtranspose(4, k=(3, 4), stride=(2, 3), pad=(1, 0), output_padding=(1, 2), dilation=(1, 2))",
+                       "3x4x5"),
+                      ("deconv4x4(3, stride=2, pad=1)", "2x6x6")],
+    "upsample": [("upsample(2)", "3x4x4"), ("upsample(3, linear=true)", "2x5"), ("upsample((1, 2, 2), linear=true)", "2x3x4x4"),
+                 ("upsample(size=(7, 5), linear=true, align_corners=true)", "2x4x3"), ("upsample(size=9)", "2x4x4"),
+                 ("upsample(size=3, linear=true)", "2x7"), ("upsample((2, 3))", "2x3x2"), ("upsample(2)", "2x3x3x3")],
     "maxpool": [("maxpool", "3x9x9"), ("maxpool3(stride=2, pad=1)", "2x17"), ("maxpool2x2x2", "2x4x6x6"),
-                ("maxpool3x3(stride=2)", "4x13x13")],
+                ("maxpool3x3(stride=2)", "4x13x13"), ("maxpool3x3(stride=2, ceil_mode=true)", "2x8x8"),
+                ("maxpool3(stride=2, pad=1, ceil_mode=true)", "2x10"), ("maxpool(ceil_mode=true)", "2x3x5x5")],
     "avgpool": [("avgpool", "3x9x9"), ("avgpool3(stride=1, pad=1)", "2x10"), ("avgpool(k=(1, 2))", "2x4x6"),
-                ("avgpool2x2x2", "2x4x6x6")],
+                ("avgpool2x2x2", "2x4x6x6"), ("avgpool3x3(stride=2, ceil_mode=true)", "2x8x8"),
+                ("avgpool3(stride=2, pad=1, count_include_pad=false)", "2x10"),
+                ("avgpool3x3(stride=2, pad=1, ceil_mode=true, count_include_pad=false)", "2x6x6"),
+                ("avgpool3(stride=2, pad=1, ceil_mode=true)", "2x6")],
     "globalavgpool": [("globalavgpool", "3x9x9"), ("globalavgpool", "2x10"), ("globalavgpool", "2x3x4x5")],
     "globalmaxpool": [("globalmaxpool", "3x9x9"), ("globalmaxpool", "2x10"), ("globalmaxpool", "2x3x4x5")],
     "adaptiveavgpool": [("adaptiveavgpool(7)", "3x14x14"), ("adaptiveavgpool(3)", "2x10"),
@@ -35,12 +51,18 @@ CASES = {
     "relu": [("relu", "3x4x4")], "relu6": [("relu6", "3x4")], "leakyrelu": [("leakyrelu(0.2)", "3x4x4")],
     "elu": [("elu(0.5)", "3x4")], "gelu": [("gelu", "3x4x4x4")], "silu": [("silu", "8")],
     "sigmoid": [("sigmoid", "3x4x4")], "tanh": [("tanh", "5")], "softmax": [("softmax", "10"), ("softmax", "3x4x4")],
+    "hardswish": [("hardswish", "3x4x4"), ("conv3(4) -> hardswish", "2x9")], "hardsigmoid": [("hardsigmoid", "5")],
     "identity": [("identity", "3x4x4")],
     "dropout": [("dropout(0.3)", "3x4x4"), ("dropout", "16")],
     "bn": [("bn", "8"), ("bn", "4x10"), ("bn", "4x6x6"), ("bn", "4x3x6x6")],
     "lrn": [("lrn", "8x6x6"), ("lrn(3, alpha=0.001, beta=0.5, k=1)", "6x10"), ("lrn(3)", "4x3x5x5")],
     "layernorm": [("layernorm", "16"), ("layernorm", "4x5x6")],
     "groupnorm": [("groupnorm(2)", "8x5x5"), ("groupnorm(4)", "8x10"), ("groupnorm(1)", "4x2x3x3")],
+    "layernorm2d": [("layernorm2d", "4x5x6"), ("layernorm2d(eps=1e-6)", "4x7"), ("layernorm2d", "3x2x3x4"),
+                    ("layernorm2d", "6")],
+    "layerscale": [("layerscale", "4x5x5"), ("layerscale(0.5)", "3x7"), ("layerscale(-0.1)", "2x2x3x3"),
+                   ("layerscale", "5")],
+    "stochasticdepth": [("stochasticdepth(0.2)", "3x4x4"), ("stochasticdepth(0.5, batch=true)", "8")],
     "add": [("add(conv3x3 | identity)", "4x6x6"), ("add(fc(8) | fc(8) | fc(8))", "5")],
     "concat": [("concat(conv3x3(2) | identity | maxpool3x3(stride=1, pad=1))", "4x6x6"), ("concat(fc(3) | fc(4))", "5")],
 }
@@ -50,8 +72,16 @@ def test_every_op_has_cases():
     assert {op.name for op in canonical_ops()} == set(CASES)
 
 
+# Ops whose torch module is archlang's own (ops/modules.py: LayerNorm2d, LayerScale): the torch
+# backend builds them once it resolves classes with `ops.base.torch_class` rather than
+# getattr(torch.nn, ...), and reads `Op.init_rules()`; until then building raises AttributeError.
+OWN_MODULE = {"layernorm2d", "layerscale"}
+_AWAITING_BACKEND = pytest.mark.xfail(raises=AttributeError, reason="the torch backend does not yet build "
+                                      "archlang's own module classes (ops.base.torch_class)")
+
 ALL_CASES = [
-    pytest.param(text, shape, id=f"{name}:{text}@{shape}") for name, cases in CASES.items() for text, shape in cases
+    pytest.param(text, shape, id=f"{name}:{text}@{shape}", marks=[_AWAITING_BACKEND] if name in OWN_MODULE else [])
+    for name, cases in CASES.items() for text, shape in cases
 ]
 
 
@@ -75,3 +105,121 @@ def test_built_module_computes_what_the_spec_says(text, shape):
     x = torch.randn(2, *net.input_shape)
     with torch.no_grad():
         assert torch.allclose(built(x), oracle(x), atol=1e-6)
+
+
+# -- the new ops' own rules, beyond what the registry-wide tests above check
+
+
+@pytest.mark.parametrize("text,message,arg", [
+    ("dwconv3x3(6)", "must be a multiple of the input channels (4)", "6"),
+    ("convtranspose3x3(stride=2, output_padding=2)", "output_padding 2 must be smaller than the stride (2) or the dilation (1)",
+     "output_padding=2"),
+    ("convtranspose3x3(pad=9)", "spatial size becomes", "pad=9"),
+    ("convtranspose(8)", "convtranspose needs a kernel size", None),
+    ("upsample(2, size=4)", "takes a scale or a size, not both", "size=4"),
+    ("upsample", "needs a scale or a size", None),
+    ("upsample(2, align_corners=true)", "align_corners applies to linear interpolation only", "align_corners=true"),
+    ("upsample((2, 2, 2))", "'scale' has 3 values but the input has 2 spatial axes", "(2, 2, 2)"),
+    ("maxpool3x3(ceil_mode=1)", "argument 'ceil_mode' must be true or false", "ceil_mode=1"),
+    ("stochasticdepth", "stochasticdepth needs the argument 'p'", None),
+    ("stochasticdepth(1.5)", "must be a probability", "1.5"),
+])
+def test_new_ops_point_at_the_argument_at_fault(text, message, arg):
+    spec = f"network n : 4x8x8 = {text}"
+    err = error_of(spec)
+    assert message in err.message, err.render()
+    assert err.hint or err.detail or "must be" in err.message, err.render()
+    caret = spec[err.span.col - 1:err.span.end_col - 1]
+    assert caret == (arg if arg is not None else text), err.render()
+
+
+def test_convtranspose_output_padding_may_reach_the_dilation_instead():
+    assert analyse("network n : 2x5 = convtranspose3(stride=1, dilation=3, output_padding=2)").output_shape == (2, 5 + 6 + 2)
+
+
+def test_dwconv_is_conv_with_one_group_per_channel():
+    net = analyse("network n : 4x9x9 = dwconv3x3(8, stride=2) -> conv3x3(8, stride=2, groups=8)")
+    dw, conv = (n.op for n in net.graph.layers)
+    assert (dw.groups, dw.out_channels, dw.param_count(), dw.label()) == (4, 8, 8 * 9 + 8, "dwconv 3x3 /2, 8")
+    assert conv.groups == 8 and "groups 8" in conv.label()
+
+
+def test_convtranspose_starts_as_torchs_reset_parameters_bit_for_bit():
+    """Its rules are marked as torch's own (generated source leaves them to the constructor)."""
+    from archlang.backends.torch_module import init_module
+
+    for text, shape in CASES["convtranspose"]:
+        net = analyse(f"network n : {shape} = {text}")
+        module = net.to_torch(seed=0)
+        (node,) = net.graph.layers
+        assert type(node.op).init_is_torch_default
+        ours, theirs = module.get_submodule(node.name), copy.deepcopy(module.get_submodule(node.name))
+        for m in (ours, theirs):  # start from garbage, as a module fresh from the meta device does
+            with torch.no_grad():
+                for t in m.state_dict().values():
+                    t.fill_(7)
+        torch.manual_seed(3)
+        with torch.no_grad():
+            init_module(node, ours)
+        torch.manual_seed(3)
+        theirs.reset_parameters()
+        for key, value in theirs.state_dict().items():
+            assert torch.equal(ours.state_dict()[key], value), f"{text}: {key}"
+
+
+def test_stochastic_depth_drops_whole_samples_while_training_only():
+    net = analyse("network n : 3x4x4 = stochasticdepth(0.5)")
+    module = archlang.build(net, seed=0)
+    x = torch.ones(256, 3, 4, 4)
+    torch.manual_seed(0)
+    y = module.train()(x)
+    per_sample = y.flatten(1)
+    assert ((per_sample == 0).all(1) | (per_sample == 2).all(1)).all()  # kept rows scaled by 1/(1 - p)
+    assert 0.35 < (per_sample[:, 0] == 0).float().mean() < 0.65
+    assert torch.equal(module.eval()(x), x)
+    batch = archlang.build(analyse("network n : 8 = stochasticdepth(0.5, batch=true)")).train()
+    outs = {float(batch(torch.ones(4, 8)).unique().item()) for _ in range(40)}  # all zero or all two
+    assert outs == {0.0, 2.0}
+    keep = archlang.build(analyse("network n : 8 = stochasticdepth(0)")).train()
+    assert torch.equal(keep(torch.ones(4, 8)), torch.ones(4, 8))
+
+
+def test_stochastic_depth_in_generated_source_draws_as_the_built_module():
+    from archlang.backends.python_source import python_source
+
+    for text in ("stochasticdepth(0.3)", "stochasticdepth(0.3, batch=true)", "stochasticdepth(1)"):
+        net = analyse(f"network n : 3x4x4 = conv3x3 -> {text}")
+        namespace: dict = {}
+        exec(python_source([net.graph], "t.arch"), namespace)  # the generated file, as a user runs it
+        source, built = namespace["N"](), archlang.build(net, seed=0)
+        source.load_state_dict(built.state_dict())
+        x = torch.randn(16, 3, 4, 4)
+        for mode in (True, False):
+            source.train(mode), built.train(mode)
+            torch.manual_seed(1)
+            a = source(x)
+            torch.manual_seed(1)
+            assert torch.equal(a, built(x)), (text, mode)
+
+
+@pytest.mark.parametrize("text,shape", [case for case in ALL_CASES if case.id.split(":")[0] in
+                                        ("upsample", "convtranspose", "maxpool", "avgpool")])
+def test_resampling_and_ceil_mode_shapes_follow_the_documented_formulas(text, shape):
+    """The formulas of docs/language.md with the numbers, against archlang's shapes (torch
+    agrees with both through the registry-wide test above)."""
+    import math
+
+    net = analyse(f"network n : {shape} = {text}")
+    (node,) = net.graph.layers
+    op, (i_sizes, o_sizes) = node.op, (net.input_shape[1:], net.output_shape[1:])
+    for axis, (i, o) in enumerate(zip(i_sizes, o_sizes)):
+        if op.name == "convtranspose":
+            k, s, p, d, q = (v[axis] for v in (op.kernel_size, op.stride, op.padding, op.dilation, op.output_padding))
+            assert o == (i - 1) * s - 2 * p + d * (k - 1) + q + 1
+        elif op.name == "upsample":
+            assert o == (i * op.scale[axis] if op.scale else op.output_size[axis])
+        elif op.ceil_mode:
+            k, s, p = op.kernel_size[axis], op.stride[axis], op.padding[axis]
+            expected = math.ceil((i + 2 * p - k) / s) + 1
+            expected -= (expected - 1) * s >= i + p
+            assert o == expected

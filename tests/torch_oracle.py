@@ -23,15 +23,72 @@ def _rank_nd(name: str, rank: int):
     return getattr(nn, f"{name}{max(rank, 1)}d")
 
 
+class ChannelLayerNorm(nn.Module):
+    """torchvision's LayerNorm2d, restated: permute to channels-last, nn.LayerNorm(C), back."""
+
+    def __init__(self, channels: int, eps: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x):
+        order = [0, *range(2, x.dim()), 1]
+        back = [0, x.dim() - 1, *range(1, x.dim() - 1)]
+        return self.norm(x.permute(*order)).permute(*back)
+
+
+class ChannelScale(nn.Module):
+    """ConvNeXt's layer scale as torchvision's CNBlock holds it: a C x 1 x ... gamma."""
+
+    def __init__(self, channels: int, rank: int, value: float) -> None:
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.ones(channels, *(1,) * rank) * value)
+
+    def forward(self, x):
+        return self.layer_scale * x
+
+
+class RowDrop(nn.Module):
+    """torchvision.ops.StochasticDepth, restated from its documentation."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        keep = torch.empty(size).bernoulli_(1 - self.p)
+        return x * (keep / (1 - self.p) if self.p < 1 else keep)
+
+
+_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
 def oracle(op, x_shape):
     """The torch module a user would write for this op, from torch's own documentation."""
     r = len(x_shape) - 1
     name = op.name
-    if name == "conv":
+    if name in ("conv", "dwconv"):
         return _rank_nd("Conv", r)(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
                                    op.dilation, op.groups, op.bias)
-    if name in ("maxpool", "avgpool"):
-        return _rank_nd("MaxPool" if name == "maxpool" else "AvgPool", r)(op.kernel_size, op.stride, op.padding)
+    if name == "convtranspose":
+        return _rank_nd("ConvTranspose", r)(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
+                                            op.output_padding, op.groups, op.bias, op.dilation)
+    if name == "maxpool":
+        return _rank_nd("MaxPool", r)(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode)
+    if name == "avgpool":
+        return _rank_nd("AvgPool", r)(op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
+                                      count_include_pad=op.count_include_pad)
+    if name == "upsample":
+        mode = _LINEAR_MODES[r] if op.linear else "nearest"
+        return nn.Upsample(size=op.output_size, mode=mode, align_corners=op.align_corners if op.linear else None)
+    if name == "layernorm2d":
+        return ChannelLayerNorm(op.num_channels, op.eps)
+    if name == "layerscale":
+        return ChannelScale(op.num_channels, r, op.init_value)
+    if name == "stochasticdepth":
+        return RowDrop(op.p, "batch" if op.batch else "row")
     if name == "globalavgpool":
         return _rank_nd("AdaptiveAvgPool", r)(1)
     if name == "globalmaxpool":
@@ -58,7 +115,8 @@ def oracle(op, x_shape):
         return nn.ELU(op.alpha)
     if name == "softmax":
         return nn.Softmax(dim=1)
-    simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+    simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+              "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
     return simple[name]()
 
 
@@ -115,7 +173,12 @@ class _Merge(nn.Module):
 # archlang's documented arguments, in order, with their defaults (docs/language.md)
 SIGNATURES = {
     "conv": ("c", "k", "stride", "pad", "dilation", "groups", "bias"),
-    "maxpool": ("k", "stride", "pad"), "avgpool": ("k", "stride", "pad"),
+    "dwconv": ("c", "k", "stride", "pad", "dilation", "bias"),
+    "convtranspose": ("c", "k", "stride", "pad", "output_padding", "dilation", "groups", "bias"),
+    "deconv": ("c", "k", "stride", "pad", "output_padding", "dilation", "groups", "bias"),
+    "upsample": ("scale", "size", "linear", "align_corners"),
+    "maxpool": ("k", "stride", "pad", "ceil_mode"), "avgpool": ("k", "stride", "pad", "ceil_mode", "count_include_pad"),
+    "layernorm2d": ("eps",), "layerscale": ("init",), "stochasticdepth": ("p", "batch"),
     "adaptiveavgpool": ("size",), "fc": ("c", "bias"), "linear": ("c", "bias"),
     "dropout": ("p",), "bn": ("eps", "momentum"), "batchnorm": ("eps", "momentum"),
     "lrn": ("size", "alpha", "beta", "k"), "layernorm": ("eps",), "groupnorm": ("groups", "eps"),
@@ -142,7 +205,7 @@ def _call(e: S.Expr, shape: tuple) -> tuple[nn.Module, tuple]:
         return _Merge(name, [b[0] for b in branches]), out
     m = re.fullmatch(r"([a-z]+?)(\d+(?:x\d+)*)", name)
     base, suffix = (m.group(1), tuple(int(v) for v in m.group(2).split("x"))) if m and m.group(1) in (
-        "conv", "maxpool", "avgpool") else (name, None)
+        "conv", "dwconv", "convtranspose", "deconv", "maxpool", "avgpool") else (name, None)
     a = dict(zip(SIGNATURES.get(base, ()), (_literal(x) for x in args)))
     a.update({k.name: _literal(k.value) for k in kwargs})
     if suffix is not None:
@@ -162,11 +225,39 @@ def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
         pad = _per_axis(a["pad"], r) if "pad" in a else tuple(di * (ki // 2) for ki, di in zip(k, d))
         return nd("Conv")(c, a.get("c", c), k, stride=_per_axis(a.get("stride", 1), r), padding=pad, dilation=d,
                           groups=a.get("groups", 1), bias=a.get("bias", True))
+    if base == "dwconv":  # conv with one group per input channel; c a multiple of C
+        k = _per_axis(a["k"], r)
+        d = _per_axis(a.get("dilation", 1), r)
+        pad = _per_axis(a["pad"], r) if "pad" in a else tuple(di * (ki // 2) for ki, di in zip(k, d))
+        return nd("Conv")(c, a.get("c", c), k, stride=_per_axis(a.get("stride", 1), r), padding=pad, dilation=d,
+                          groups=c, bias=a.get("bias", True))
+    if base in ("convtranspose", "deconv"):
+        return nd("ConvTranspose")(c, a.get("c", c), _per_axis(a["k"], r), stride=_per_axis(a.get("stride", 1), r),
+                                   padding=_per_axis(a.get("pad", 0), r),
+                                   output_padding=_per_axis(a.get("output_padding", 0), r),
+                                   groups=a.get("groups", 1), bias=a.get("bias", True),
+                                   dilation=_per_axis(a.get("dilation", 1), r))
+    if base == "upsample":
+        mode = _LINEAR_MODES[r] if a.get("linear", False) else "nearest"
+        corners = a.get("align_corners", False) if mode != "nearest" else None
+        if "scale" in a:
+            return nn.Upsample(scale_factor=tuple(float(f) for f in _per_axis(a["scale"], r)), mode=mode,
+                               align_corners=corners)
+        return nn.Upsample(size=_per_axis(a["size"], r), mode=mode, align_corners=corners)
     if base in ("maxpool", "avgpool"):
         k = _per_axis(a.get("k", 2), r)
         stride = _per_axis(a["stride"], r) if "stride" in a else k
-        cls = nd("MaxPool" if base == "maxpool" else "AvgPool")
-        return cls(k, stride, _per_axis(a.get("pad", 0), r))
+        pad = _per_axis(a.get("pad", 0), r)
+        if base == "maxpool":
+            return nd("MaxPool")(k, stride, pad, ceil_mode=a.get("ceil_mode", False))
+        return nd("AvgPool")(k, stride, pad, ceil_mode=a.get("ceil_mode", False),
+                             count_include_pad=a.get("count_include_pad", True))
+    if base == "layernorm2d":
+        return ChannelLayerNorm(c, eps=a.get("eps", 1e-5))
+    if base == "layerscale":
+        return ChannelScale(c, r, a.get("init", 1e-6))
+    if base == "stochasticdepth":
+        return RowDrop(a["p"], "batch" if a.get("batch", False) else "row")
     if base in ("globalavgpool", "globalmaxpool"):
         return nd("AdaptiveAvgPool" if base == "globalavgpool" else "AdaptiveMaxPool")(1)
     if base == "adaptiveavgpool":
@@ -195,7 +286,7 @@ def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
     if base == "softmax":
         return nn.Softmax(dim=1)
     simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid,
-              "tanh": nn.Tanh}
+              "tanh": nn.Tanh, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
     return simple[base]()
 
 

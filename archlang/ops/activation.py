@@ -2,9 +2,12 @@
 
 relu max(0, x) · relu6 min(max(0, x), 6) · leakyrelu x if x > 0 else slope * x ·
 elu x if x > 0 else alpha (e^x - 1) · gelu x * Phi(x) (exact erf form) · silu x * sigmoid(x) ·
-sigmoid 1 / (1 + e^-x) · tanh · softmax over the channel axis (axis 1 with the batch).
-torch: the nn module of the same name (nn.Softmax(dim=1)); relu and relu6
-run in place where the backend proves it safe, as torchvision's ReLU(inplace=True) does.
+sigmoid 1 / (1 + e^-x) · tanh · softmax over the channel axis (axis 1 with the batch) ·
+hardswish x * relu6(x + 3) / 6 · hardsigmoid relu6(x + 3) / 6 (MobileNetV3's; ONNX HardSwish,
+and HardSigmoid with alpha 1/6, beta 1/2).
+torch: the nn module of the same name (nn.Softmax(dim=1)); relu, relu6 and hardswish
+run in place where the backend proves it safe, as torchvision's ReLU(inplace=True) and
+MobileNetV3's Hardswish(inplace=True) do (hardsigmoid, its squeeze-excitation gate, does not).
 """
 
 from __future__ import annotations
@@ -143,3 +146,25 @@ class Softmax(_Activation):
 
     def onnx_attrs(self):
         return {"axis": 1}
+
+
+@register
+@dataclass(frozen=True)
+class Hardswish(_Activation):
+    name = "hardswish"
+    onnx_op = "HardSwish"
+    torch_class = "Hardswish"
+    inplace = True
+    output_overwritable = True  # backward reads its input, not its output
+
+
+@register
+@dataclass(frozen=True)
+class Hardsigmoid(_Activation):
+    name = "hardsigmoid"
+    onnx_op = "HardSigmoid"
+    torch_class = "Hardsigmoid"
+    output_overwritable = True  # backward reads its input, not its output
+
+    def onnx_attrs(self):
+        return {"alpha": 1 / 6, "beta": 0.5}

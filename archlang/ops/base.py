@@ -4,7 +4,8 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - `args`: how the language passes its arguments (names, kinds, defaults), checked by `bind`;
 - `make`: resolves defaults that depend on the input (channels kept, "same" padding, 1D/2D/3D);
 - `infer`: the shape rule; `param_count` and `macs`: the cost rules;
-- `window`: the receptive-field step (a sliding window, `None` for pointwise ops, `GLOBAL`);
+- `window`: the receptive-field step (a sliding window, `None` for pointwise ops, `GLOBAL`;
+  resampling ops give a window of rational sizes, see `Window`);
 - `label`, `family`, `glyph`: how tables and diagrams show it (a `Family` carries the colours);
 - traits the backends ask instead of testing names: `inplace` (may write its result into its
   first input), `output_overwritable` (its gradient does not need its own output, so a
@@ -12,9 +13,12 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - `tensors` / `init`: its state (each tensor's name, shape, and whether it is a buffer), as
   torch's state_dict holds it, and how each tensor starts (`Init` rules, framework-neutral
   data: the torch builder maps them to torch.nn.init, ONNX export draws them with numpy);
-- `torch_spec`: the torch.nn module it becomes, as data (class name and arguments) that both
-  the module builder and the source emitter use; ops without a module (merges) give
-  `torch_fx` and `torch_source`, their forward as a torch.fx node and as Python source;
+  `init_rules()` gives them for one layer (layerscale's starting value is an argument);
+- `torch_spec`: the torch module it becomes, as data (class name and arguments) that both
+  the module builder and the source emitter use: a torch.nn class, or one of archlang's own
+  for what torch.nn lacks (ops/modules.py: `torch_class`, `torch_class_source`); ops without
+  a module (merges, stochastic depth) give `torch_fx` and `torch_source`, their forward as a
+  torch.fx node and as Python source;
 - `onnx_nodes`: the ONNX nodes it becomes.
 Ops raise `OpError` (no position); `lower` attaches the span of the offending argument.
 """
@@ -25,6 +29,9 @@ import math
 import re
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ..ir import TensorType
@@ -32,6 +39,7 @@ from ..ir import TensorType
 __all__ = [
     "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Family", "Op",
     "Init", "StateTensor", "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd", "need_spatial",
+    "torch_class", "torch_class_source", "own_torch_classes",
 ]
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -85,11 +93,17 @@ class Bound:
 
 @dataclass(frozen=True)
 class Window:
-    """A sliding window per spatial axis: what a layer contributes to the receptive field."""
+    """A sliding window per spatial axis: what a layer contributes to the receptive field.
 
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
+    Output unit o reads input units in [o*S - P, o*S - P + D(K - 1)]. Convolution and
+    pooling give integers. Resampling ops (upsampling, transposed convolution, adaptive
+    pooling to a size that is not a divisor) give `fractions.Fraction`s: a stride below 1
+    moves less than one input unit per output unit, and the interval is the tightest one of
+    that form that holds every output unit's inputs (their dilation is 1)."""
+
+    kernel: tuple[int | Fraction, ...]
+    stride: tuple[int | Fraction, ...]
+    padding: tuple[int | Fraction, ...]
     dilation: tuple[int, ...]
 
 
@@ -182,13 +196,19 @@ def nd(name: str, rank: int) -> str:
     return f"{name}{max(rank, 1)}d"
 
 
-def window_out(op: str, size: int, k: int, s: int, p: int, d: int = 1) -> int:
-    """O = floor((I + 2P - D(K-1) - 1) / S) + 1, as PyTorch computes it; OpError below 1."""
+def window_out(op: str, size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """O = floor((I + 2P - D(K-1) - 1) / S) + 1, as PyTorch computes it; OpError below 1.
+    ceil: PyTorch's ceil_mode, O = ceil(...) + 1, less one where the last window would start
+    past the input and its left padding ((O - 1)S >= I + P)."""
     keff = d * (k - 1) + 1
-    out = (size + 2 * p - keff) // s + 1
+    span = size + 2 * p - keff
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and out >= 1 and (out - 1) * s >= size + p:
+        out -= 1
     if out < 1:
         kname = "K" if d == 1 else "K'"
-        floor_l, floor_r = ("", "") if s == 1 else ("floor(", ")")
+        rounding = "ceil" if ceil else "floor"
+        floor_l, floor_r = ("", "") if s == 1 else (f"{rounding}(", ")")
         detail = [
             f"O = {floor_l}(I + 2P - {kname})/S{floor_r} + 1 = "
             f"{floor_l}({size} + {2 * p} - {keff})/{s}{floor_r} + 1 = {out}"
@@ -247,6 +267,7 @@ class Init:
     mode="fan_out", nonlinearity="relu")`. The words are torch.nn.init's.
 
     zeros, ones:      the constant.
+    constant:         the constant `value` (layerscale's starting gamma).
     kaiming_normal:   N(0, std^2), std = gain / sqrt(fan).
     kaiming_uniform:  U(-b, b), b = gain * sqrt(3 / fan).
     fan_in_uniform:   U(-b, b), b = 1 / sqrt(fan_in of the tensor `of`) (0 when that is 0):
@@ -262,8 +283,10 @@ class Init:
     mode: str = "fan_in"
     nonlinearity: str = "leaky_relu"
     of: str = ""
+    value: float = 0.0
 
-    RULES: ClassVar[tuple[str, ...]] = ("zeros", "ones", "kaiming_normal", "kaiming_uniform", "fan_in_uniform")
+    RULES: ClassVar[tuple[str, ...]] = ("zeros", "ones", "constant", "kaiming_normal", "kaiming_uniform",
+                                        "fan_in_uniform")
 
     def __post_init__(self) -> None:  # a registry bug, not user input
         if self.rule not in self.RULES:
@@ -274,6 +297,8 @@ class Init:
             raise AssertionError(f"unknown nonlinearity {self.nonlinearity!r}")
         if (self.rule == "fan_in_uniform") != bool(self.of):
             raise AssertionError("fan_in_uniform, and only it, names the tensor whose fan-in it takes (`of`)")
+        if self.value and self.rule != "constant":
+            raise AssertionError("only the constant rule takes a value")
 
     def gain(self) -> float:
         if self.nonlinearity == "leaky_relu":
@@ -283,6 +308,8 @@ class Init:
     def scale(self, shapes: dict[str, tuple[int, ...]]) -> float:
         """The normal rule's std or a uniform rule's bound b, for a layer whose tensors have
         these shapes (by name); 0 for the constants."""
+        if self.rule == "constant":
+            return 0.0
         if self.rule == "fan_in_uniform":
             fan_in = fans(shapes[self.of])[0]
             return 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -300,6 +327,8 @@ class Init:
         another tensor)."""
         if self.rule in ("zeros", "ones"):
             return f"{self.rule}_", {}
+        if self.rule == "constant":
+            return "constant_", {"val": self.value}
         if self.rule == "fan_in_uniform":
             return None
         kwargs: dict[str, Any] = {}
@@ -416,6 +445,11 @@ class Op:
     layer does not have, a conv's bias with bias=false, is skipped). The one source of truth:
     torch_module maps the rules to torch.nn.init, initial_weights draws them with numpy."""
 
+    def init_rules(self) -> tuple[Init, ...]:
+        """This layer's rules: the class's `init`, unless they depend on the layer's arguments
+        (layerscale starts at the value it is given). Backends read rules here."""
+        return type(self).init
+
     init_is_torch_default: ClassVar[bool] = False
     """The rules are exactly what the torch module's own reset_parameters() does (a test checks
     it, bit for bit under the same seed), so generated source may leave them to the constructor."""
@@ -495,3 +529,43 @@ def canonical_ops() -> list[type[Op]]:
         if cls not in seen:
             seen.append(cls)
     return seen
+
+
+# -- torch classes: torch.nn's, and archlang's own (ops/modules.py) for what torch.nn lacks
+
+_MODULES_FILE = Path(__file__).with_name("modules.py")
+
+
+@lru_cache(maxsize=None)
+def _own_classes() -> dict[str, str]:
+    """The classes ops/modules.py defines, by name, with their source: read as text, so that
+    writing Python source never imports torch."""
+    import ast
+
+    text = _MODULES_FILE.read_text(encoding="utf-8")
+    return {node.name: ast.get_source_segment(text, node) or "" for node in ast.parse(text).body
+            if isinstance(node, ast.ClassDef)}
+
+
+def own_torch_classes() -> frozenset[str]:
+    """The names a `torch_spec` may give that are archlang's classes, not torch.nn's."""
+    return frozenset(_own_classes())
+
+
+def torch_class(name: str):
+    """The module class a `torch_spec` names: `torch.nn.<name>`, or archlang's own from
+    ops/modules.py (LayerNorm2d, LayerScale) for layers torch.nn has no class for."""
+    if name in _own_classes():
+        from . import modules
+
+        return getattr(modules, name)
+    from torch import nn
+
+    return getattr(nn, name)
+
+
+def torch_class_source(name: str) -> str | None:
+    """The Python source of archlang's own class `name` (written against `torch` and `nn`
+    only, as generated files import them), for a standalone file to define it; None for
+    torch.nn's classes."""
+    return _own_classes().get(name)

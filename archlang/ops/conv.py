@@ -1,4 +1,4 @@
-"""Convolution, 1D/2D/3D by the input's spatial rank.
+"""Convolution, 1D/2D/3D by the input's spatial rank, and its depthwise spelling `dwconv`.
 
 Shape, per spatial axis:  O = floor((I + 2P - D(K - 1) - 1) / S) + 1
 Parameters:  C_out * (C_in / G) * prod(K)  (+ C_out with bias)
@@ -7,6 +7,8 @@ Receptive field:  window K, stride S, padding P, dilation D.
 Default padding is D * (K // 2) per axis for odd kernels: the output keeps the input's size at
 stride 1 ("same"), as VGG and ResNet pad. An even kernel has no centred padding (PyTorch's
 padding="same" pads one side more), so it has no default: `pad` must be given.
+dwconv: conv with groups = C (each channel filtered on its own); its `c` must be a multiple
+of C (the channel multiplier c / C).
 torch: nn.Conv1d/2d/3d. Initialisation as torchvision's VGG and ResNet: weights
 kaiming-normal (fan_out, ReLU gain), bias zero.
 """
@@ -32,6 +34,7 @@ class Conv(Op):
     family = Family.CONV
     output_overwritable = True  # backward reads its input, not its output
     kernel_suffix = True
+    groups_in_label = True
     args = (
         Arg("c", "channels", None, "output channels (default: the input's)"),
         Arg("k", "ints", None, "kernel size, one number or one per spatial axis"),
@@ -53,27 +56,8 @@ class Conv(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType) -> "Conv":
-        need_spatial("conv", x, "convolutions take CxL, CxHxW or CxDxHxW inputs; use fc after flatten")
-        if a["k"] is None:
-            raise OpError(
-                "conv needs a kernel size",
-                hint="put it in the name (conv3x3, conv5) or pass it: conv(64, k=3)",
-            )
-        k = axes(a["k"], x.rank, "k", "conv")
-        d = axes(a["dilation"], x.rank, "dilation", "conv")
-        pad = a["pad"]
-        if pad is None:
-            even = [ki for ki in k if ki % 2 == 0]
-            if even:
-                raise OpError(
-                    f"conv: the kernel {sizes_text(k)} is even-sized, so it has no centred padding and no default",
-                    arg="k",
-                    hint=f"give the padding: pad=0 shrinks each axis by {even[0] - 1} at stride 1 "
-                    f"(and a stride equal to the kernel cuts the input into patches), pad={even[0] // 2} grows it by 1",
-                )
-            p = same_padding(k, d)
-        else:
-            p = axes(pad, x.rank, "pad", "conv")
+        need_spatial(cls.name, x, "convolutions take CxL, CxHxW or CxDxHxW inputs; use fc after flatten")
+        window = cls._window_args(a, x)
         out = a["c"] if a["c"] is not None else x.channels
         g = a["groups"]
         if x.channels % g or out % g:
@@ -81,13 +65,38 @@ class Conv(Op):
                 f"conv: groups={g} must divide both the input channels ({x.channels}) and the output channels ({out})",
                 arg="groups",
             )
-        return cls(x.channels, out, k, axes(a["stride"], x.rank, "stride", "conv"), p, d, g, a["bias"])
+        return cls(x.channels, out, *window, g, a["bias"])
+
+    @classmethod
+    def _window_args(cls, a: Bound, x: TensorType) -> tuple[tuple[int, ...], ...]:
+        """(kernel, stride, padding, dilation) resolved against `x`."""
+        if a["k"] is None:
+            raise OpError(
+                f"{cls.name} needs a kernel size",
+                hint=f"put it in the name ({cls.name}3x3, {cls.name}5) or pass it: {cls.name}(64, k=3)",
+            )
+        k = axes(a["k"], x.rank, "k", cls.name)
+        d = axes(a["dilation"], x.rank, "dilation", cls.name)
+        pad = a["pad"]
+        if pad is None:
+            even = [ki for ki in k if ki % 2 == 0]
+            if even:
+                raise OpError(
+                    f"{cls.name}: the kernel {sizes_text(k)} is even-sized, so it has no centred padding and no default",
+                    arg="k",
+                    hint=f"give the padding: pad=0 shrinks each axis by {even[0] - 1} at stride 1 "
+                    f"(and a stride equal to the kernel cuts the input into patches), pad={even[0] // 2} grows it by 1",
+                )
+            p = same_padding(k, d)
+        else:
+            p = axes(pad, x.rank, "pad", cls.name)
+        return k, axes(a["stride"], x.rank, "stride", cls.name), p, d
 
     def infer(self, inputs):
         (x,) = inputs
         if x.channels != self.in_channels or x.rank != len(self.kernel_size):
-            raise OpError(f"conv expects {self.in_channels} channels in {len(self.kernel_size)}D, got {x}")
-        name = f"conv{sizes_text(self.kernel_size)}"
+            raise OpError(f"{self.name} expects {self.in_channels} channels in {len(self.kernel_size)}D, got {x}")
+        name = f"{self.name}{sizes_text(self.kernel_size)}"
         return TensorType(
             self.out_channels,
             tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding, self.dilation)),
@@ -124,7 +133,7 @@ class Conv(Op):
                pads=list(self.padding) * 2, dilations=list(self.dilation), group=self.groups)
 
     def label(self) -> str:
-        text = f"conv {sizes_text(self.kernel_size)}"
+        text = f"{self.name} {sizes_text(self.kernel_size)}"
         if any(s != 1 for s in self.stride):
             text += " /" + compact(self.stride)
         text += f", {self.out_channels}"
@@ -132,6 +141,32 @@ class Conv(Op):
             text += ", pad " + compact(self.padding)
         if any(d != 1 for d in self.dilation):
             text += ", dilation " + compact(self.dilation)
-        if self.groups != 1:
+        if self.groups != 1 and self.groups_in_label:
             text += f", groups {self.groups}"
         return text
+
+
+@register
+@dataclass(frozen=True)
+class DepthwiseConv(Conv):
+    """`dwconv3x3(stride=2)`: conv with one group per input channel (groups = C), each
+    channel filtered on its own; `c` (default C) must be a multiple of C, the channel
+    multiplier c / C (MobileNet, EfficientNet, ConvNeXt's 7x7)."""
+
+    name = "dwconv"
+    groups_in_label = False  # always C: the name says it
+    args = tuple(arg for arg in Conv.args if arg.name != "groups")
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType) -> "DepthwiseConv":
+        need_spatial(cls.name, x, "convolutions take CxL, CxHxW or CxDxHxW inputs; use fc after flatten")
+        window = cls._window_args(a, x)
+        out = a["c"] if a["c"] is not None else x.channels
+        if out % x.channels:
+            raise OpError(
+                f"dwconv: the output channels ({out}) must be a multiple of the input channels ({x.channels})",
+                arg="c",
+                hint=f"each input channel gets c / C filters of its own: c={x.channels} (one each), "
+                f"{2 * x.channels} (two each), ...; conv(c, groups=G) groups channels freely",
+            )
+        return cls(x.channels, out, *window, x.channels, a["bias"])

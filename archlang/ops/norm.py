@@ -8,8 +8,13 @@ lrn:       local response norm across channels, b = a / (k + alpha/n * sum a^2)^
 layernorm: over every non-batch axis (nn.LayerNorm(shape), ONNX LayerNormalization axis=1),
            elementwise weight and bias: parameters 2 * C * prod(spatial).
 groupnorm: G groups of channels, per-channel weight and bias: parameters 2C.
-torch: nn.BatchNorm*d, nn.LocalResponseNorm, nn.LayerNorm, nn.GroupNorm; weights start at 1
-and biases at 0 (their reset_parameters(), torchvision's rule), running statistics at 0 and 1.
+layernorm2d: over the channels alone, at every position (ConvNeXt's; torchvision's
+           LayerNorm2d, for any spatial rank), per-channel weight and bias: parameters 2C.
+torch: nn.BatchNorm*d, nn.LocalResponseNorm, nn.LayerNorm, nn.GroupNorm, and archlang's
+LayerNorm2d (ops/modules.py: nn.LayerNorm(C) with the channels moved last and back); weights
+start at 1 and biases at 0 (their reset_parameters(), torchvision's rule), running statistics
+at 0 and 1. ONNX: layernorm2d is Transpose (channels last), LayerNormalization over the last
+axis, Transpose back (LayerNormalization at axis 1 would normalise C, H and W together).
 """
 
 from __future__ import annotations
@@ -180,3 +185,43 @@ class GroupNorm(Op):
 
     def label(self) -> str:
         return f"groupnorm {self.groups}"
+
+
+@register
+@dataclass(frozen=True)
+class LayerNorm2d(Op):
+    name = "layernorm2d"
+    family = Family.NORM
+    output_overwritable = True  # backward reads its input, not its output
+    args = (Arg("eps", "pos_float", 1e-5, "torch's default; ConvNeXt uses 1e-6"),)
+    num_channels: int
+    rank: int
+    eps: float
+
+    @classmethod
+    def make(cls, a: Bound, x: TensorType):
+        return cls(x.channels, x.rank, a["eps"])
+
+    def param_count(self) -> int:
+        return 2 * self.num_channels
+
+    def tensors(self):
+        return StateTensor("weight", (self.num_channels,)), StateTensor("bias", (self.num_channels,))
+
+    init = (Init("weight", "ones"), Init("bias", "zeros"))
+    init_is_torch_default = True
+
+    def torch_spec(self, inputs):
+        return "LayerNorm2d", (self.num_channels,), {"eps": self.eps}
+
+    def onnx_nodes(self, g, inputs, output, types):
+        affine = [g.weight("weight"), g.weight("bias")]
+        if self.rank == 0:
+            g.node("LayerNormalization", [inputs[0], *affine], [output], axis=-1, epsilon=self.eps)
+            return
+        last = [0, *range(2, 2 + self.rank), 1]  # N x C x S... -> N x S... x C
+        back = [0, 1 + self.rank, *range(1, 1 + self.rank)]
+        g.node("Transpose", inputs, [g.temp("last")], suffix="last", perm=last)
+        g.node("LayerNormalization", [g.temp("last"), *affine], [g.temp("norm")], suffix="norm", axis=-1,
+               epsilon=self.eps)
+        g.node("Transpose", [g.temp("norm")], [output], perm=back)

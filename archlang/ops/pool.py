@@ -1,17 +1,23 @@
 """Pooling: max and average windows, global pooling, adaptive average pooling.
 
 Window pooling, per spatial axis:  O = floor((I + 2P - K) / S) + 1, defaults K = 2, S = K, P = 0,
-and P <= K / 2 as PyTorch requires. Average pooling counts the zero padding (PyTorch's default).
+and P <= K / 2 as PyTorch requires. ceil_mode=true rounds up instead (GoogLeNet, SqueezeNet):
+O = ceil((I + 2P - K) / S) + 1, less one where the last window would start past the input and
+its left padding ((O - 1)S >= I + P), PyTorch's rule; that last window is cut at the edge.
+Average pooling counts the zero padding (PyTorch's default, count_include_pad=true) but
+never the cells a ceil-mode window hangs past the padding; count_include_pad=false averages
+over the input cells alone.
 Global pooling keeps the spatial axes at size 1 (as nn.AdaptiveAvgPool2d(1) does): Cx1x1.
-Adaptive average pooling to N: bins start at floor(i*I/N) and end at ceil((i+1)*I/N).
+Adaptive average pooling to N: bins start at floor(i*I/N) and end at ceil((i+1)*I/N); its
+receptive-field window has the fractional stride I/N (below 1 when it enlarges the map).
 No parameters, no MACs (the MAC convention counts convolutions and fc layers only).
 torch: nn.MaxPool*d, nn.AvgPool*d, nn.AdaptiveAvgPool*d / nn.AdaptiveMaxPool*d (global: to 1).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..ir import TensorType, compact, sizes_text
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Op, OpError, Window, axes, nd, need_spatial, register, window_out
@@ -29,11 +35,13 @@ class _WindowPool(Op):
         Arg("k", "ints", 2, "window size"),
         Arg("stride", "ints", None, "step (default: the window size)"),
         Arg("pad", "ints0", 0, "padding per side, at most half the window"),
+        Arg("ceil_mode", "bool", False, "round the output size up: a last, partial window"),
     )
 
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[int, ...]
+    ceil_mode: bool
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
@@ -47,29 +55,37 @@ class _WindowPool(Op):
                 arg="pad",
                 hint="PyTorch and ONNX allow at most k // 2 padding for pooling",
             )
-        return cls(k, s, p)
+        return cls(k, s, p, a["ceil_mode"], *cls._extra(a))
+
+    @classmethod
+    def _extra(cls, a: Bound) -> tuple:
+        return ()
 
     def infer(self, inputs):
         (x,) = inputs
         name = f"{self.name}{sizes_text(self.kernel_size)}"
-        return TensorType(
-            x.channels,
-            tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding)),
-        )
+        return TensorType(x.channels, tuple(
+            window_out(name, i, k, s, p, ceil=self.ceil_mode)
+            for i, k, s, p in zip(x.spatial, self.kernel_size, self.stride, self.padding)))
 
     def window(self) -> Window:
         return Window(self.kernel_size, self.stride, self.padding, (1,) * len(self.kernel_size))
 
+    def torch_kwargs(self) -> dict:
+        kwargs = {"stride": self.stride, "padding": self.padding}
+        if self.ceil_mode:
+            kwargs["ceil_mode"] = True
+        return kwargs
+
     def torch_spec(self, inputs):
-        cls = nd("MaxPool" if self.name == "maxpool" else "AvgPool", len(self.kernel_size))
-        return cls, (self.kernel_size,), {"stride": self.stride, "padding": self.padding}
+        return nd(self.torch_class, len(self.kernel_size)), (self.kernel_size,), self.torch_kwargs()
+
+    def onnx_attrs(self) -> dict:
+        return {"kernel_shape": list(self.kernel_size), "strides": list(self.stride), "pads": list(self.padding) * 2,
+                "ceil_mode": int(self.ceil_mode)}
 
     def onnx_nodes(self, g, inputs, output, types):
-        attrs = {"kernel_shape": list(self.kernel_size), "strides": list(self.stride), "pads": list(self.padding) * 2}
-        if self.name == "avgpool":
-            g.node("AveragePool", inputs, [output], count_include_pad=1, **attrs)
-        else:
-            g.node("MaxPool", inputs, [output], **attrs)
+        g.node(self.onnx_op, inputs, [output], **self.onnx_attrs())
 
     def label(self) -> str:
         text = f"{self.name} {sizes_text(self.kernel_size)}"
@@ -77,6 +93,8 @@ class _WindowPool(Op):
             text += " /" + compact(self.stride)
         if any(self.padding):
             text += ", pad " + compact(self.padding)
+        if self.ceil_mode:
+            text += ", ceil"
         return text
 
 
@@ -84,12 +102,34 @@ class _WindowPool(Op):
 @dataclass(frozen=True)
 class MaxPool(_WindowPool):
     name = "maxpool"
+    torch_class = "MaxPool"
+    onnx_op = "MaxPool"
 
 
 @register
 @dataclass(frozen=True)
 class AvgPool(_WindowPool):
     name = "avgpool"
+    torch_class = "AvgPool"
+    onnx_op = "AveragePool"
+    args = (*_WindowPool.args, Arg("count_include_pad", "bool", True, "divide by the window with its zero padding"))
+    count_include_pad: bool = True
+
+    @classmethod
+    def _extra(cls, a: Bound) -> tuple:
+        return (a["count_include_pad"],)
+
+    def torch_kwargs(self) -> dict:
+        kwargs = super().torch_kwargs()
+        if not self.count_include_pad:
+            kwargs["count_include_pad"] = False
+        return kwargs
+
+    def onnx_attrs(self) -> dict:
+        return {**super().onnx_attrs(), "count_include_pad": int(self.count_include_pad)}
+
+    def label(self) -> str:
+        return super().label() + (", pad not counted" if not self.count_include_pad and any(self.padding) else "")
 
 
 @dataclass(frozen=True)
@@ -149,17 +189,19 @@ class AdaptiveAvgPool(Op):
         return TensorType(inputs[0].channels, self.output_size)
 
     def window(self) -> Window:
-        # Bin o covers [floor(o*I/N), ceil((o+1)*I/N)). With I = qN + r, a bin is q + 1 or
-        # q + 2 wide (q + 2 only when r exceeds gcd(r, N)), and neighbouring bins start q or
-        # q + 1 apart: the widest bin and the smallest step, exact when N divides I and an
-        # upper bound of the receptive field otherwise, in O(1) for any size.
-        kernel, stride = [], []
+        # Bin o covers [floor(o*a), ceil((o+1)*a) - 1] with a = I/N, a fraction p/q. Every o*a
+        # is a multiple of 1/q, so floor(o*a) >= o*a - (1 - 1/q) and ceil((o+1)*a) <= (o+1)*a
+        # + (1 - 1/q), both reached: the tightest window moving a per bin has stride a,
+        # padding 1 - 1/q and extent a + 1 - 2/q (q = 1: the exact window a, a, 0). Its floor
+        # is the widest bin, O(1) for any size; enlarging (N > I) gives a jump below 1.
+        kernel, stride, padding = [], [], []
         for i, n in zip(self.input_size, self.output_size):
-            q, r = divmod(i, n)
-            kernel.append(q if r == 0 else q + (2 if r > math.gcd(r, n) else 1))
-            stride.append((i if n == 1 else q) or 1)
-        zero = (0,) * len(kernel)
-        return Window(tuple(kernel), tuple(stride), zero, (1,) * len(kernel))
+            a = Fraction(i, n)
+            edge = 1 - Fraction(1, a.denominator)
+            kernel.append(a + 2 * edge)
+            stride.append(a)
+            padding.append(edge)
+        return Window(tuple(kernel), tuple(stride), tuple(padding), (1,) * len(kernel))
 
     def torch_spec(self, inputs):
         return nd("AdaptiveAvgPool", len(self.output_size)), (self.output_size,), {}
