@@ -24,7 +24,7 @@ __all__ = ["parse_module", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
 MAX_NESTING = 64  # parentheses inside one another
 MAX_OPERATORS = 256  # arithmetic operators in one expression
 
-KEYWORDS = ("network", "block", "use", "true", "false", "as")
+KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not")
 
 _TERMINALS = {
     "NAME": "a name",
@@ -46,6 +46,7 @@ _TERMINALS = {
     "SLASH": "'/'",
     "PERCENT": "'%'",
     "POW": "'**'",
+    "COMPARE": "a comparison (== != < <= > >=)",
     "$END": "the end of the file",
 }
 for _kw in KEYWORDS:
@@ -226,6 +227,26 @@ class _Builder(Transformer):
     def power(self, children):
         return self._fold(children)
 
+    def logic(self, children):
+        return self._fold(children)
+
+    def conj(self, children):
+        return self._fold(children)
+
+    def comparison(self, children):
+        return self._fold(children)
+
+    @v_args(meta=True)
+    def not_(self, meta, children):
+        node = S.Not(self._span(meta), children[1])
+        self._count(node, 1, (children[1],), children[0])
+        return node
+
+    @v_args(meta=True)
+    def if_(self, meta, children):
+        _, cond, then, otherwise = children
+        return S.If(self._span(meta), cond, then, otherwise)
+
     @v_args(meta=True)
     def neg(self, meta, children):
         node = S.Neg(self._span(meta), children[1])
@@ -338,7 +359,7 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
     terminals = getattr(err, "expected", None) or getattr(err, "allowed", None) or ()
     described = {_describe(t) for t in terminals}
     expected = sorted(described - _OPERATORS or described)  # operators may follow almost anything
-    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'"}
+    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'", "'not'", "'if'"}
     if "a name" in expected and "'('" in expected:
         expected = ["a layer or a value"] + [e for e in expected if e not in value_words]
     expect_text = ("expected " + ", ".join(expected)) if expected else None

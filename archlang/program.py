@@ -26,6 +26,7 @@ from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownN
 from .ir import Graph, Node, TensorType
 from .lower import Definitions, Limits, lower_network
 from .lower.evaluate import SPECIAL_FORMS
+from .lower.instantiate import PROJECTION
 from .ops import REGISTRY, Family
 from .output import shown_path as _shown, system_folder
 from .parser import KEYWORDS, parse_module
@@ -72,6 +73,9 @@ class Network:
         )
         self.total_params = sum(params.values())
         self.total_macs = sum(macs.values())
+        # residual(f) shortcuts that archlang inserted because f changes the shape
+        self.projections = len({(n.name.rsplit(".", 1)[0]) for n in graph.layers
+                                if n.scopes and n.scopes[-1].identity[:1] == (PROJECTION,)})
 
     @property
     def name(self) -> str:

@@ -108,7 +108,10 @@ def print_summary(net: Network, file=None) -> None:
     text = "\n".join(summary_lines(net, color)) + (
         f"\n  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
         f"  MACs    {net.total_macs:,} ({human(net.total_macs)})\n"
-        f"  layers  {len(net.layers)}\n\n"
+        f"  layers  {len(net.layers)}\n"
+        + (f"  projections  {net.projections} (residual shortcuts that change the shape: conv1x1 -> bn; "
+           f"shortcut=... chooses another)\n" if net.projections else "")
+        + "\n"
     )
     file.write(text)
 

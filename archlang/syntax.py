@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .errors import Source, Span
 
 __all__ = [
-    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As",
+    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As", "If", "Not",
     "Param", "Shape", "InputDecl", "Use", "Network", "Block", "Module",
 ]
 
@@ -52,7 +52,7 @@ class Call(Expr):
 
 @dataclass(frozen=True)
 class BinOp(Expr):
-    op: str  # + - * // / % **
+    op: str  # + - * // / % **, == != < <= > >=, and or
     op_span: Span
     left: Expr
     right: Expr
@@ -61,6 +61,20 @@ class BinOp(Expr):
 @dataclass(frozen=True)
 class Neg(Expr):
     operand: Expr
+
+
+@dataclass(frozen=True)
+class Not(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class If(Expr):
+    """`if cond then a else b`: only the branch the condition picks is evaluated."""
+
+    cond: Expr
+    then: Expr
+    otherwise: Expr
 
 
 @dataclass(frozen=True)

@@ -158,3 +158,61 @@ def test_diagrams_label_several_inputs_and_outputs():
 def test_an_input_named_like_a_layer_is_skipped_by_the_counter():
     net = analyse("network n(conv1 : 3x4x4, x : 3x4x4) = add(conv1 -> conv3x3 | x)")
     assert net.layers[0].name == "conv2" and net.graph.inputs[0].name == "conv1"
+
+
+# ---- conditionals, in_c, Python words, shortcuts
+
+MOBILENET = """
+block ir(c, t, s=1) =
+    (if t == 1 then identity else conv1x1(in_c * t, bias=false) -> bn -> relu6)
+    -> conv3x3(in_c * t, stride=s, groups=in_c * t, bias=false) -> bn -> relu6 -> conv1x1(c, bias=false) -> bn
+block inverted_residual(c, t, s=1) = if s == 1 and c == in_c then residual(ir(c, t, s)) else ir(c, t, s)
+network n : 16x8x8 = inverted_residual(16, 1) -> inverted_residual(24, 6, 2) -> inverted_residual(24, 6)
+"""
+
+
+def test_one_block_covers_mobilenets_cases_with_if_and_in_c():
+    net = analyse(MOBILENET)
+    ops = [(i.name, i.op) for i in net.layers]
+    assert ops[0] == ("inverted_residual1.ir1.conv1", "conv 3x3, 16, groups 16")  # t = 1: no expansion
+    assert ("inverted_residual1.add1", "add") in ops and ("inverted_residual3.add1", "add") in ops
+    assert not any(n.startswith("inverted_residual2.add") for n, _ in ops)  # stride 2: no skip
+    assert net.graph.node("inverted_residual2.ir1.conv1").type.channels == 16 * 6
+
+
+@pytest.mark.parametrize("text,value", [
+    ("1 < 2 and not 2 <= 1", True), ("1 == 1.0 or 1 / 0 == 1", True), ("false and 1 / 0 == 1", False),
+    ("(1, 2) == (1, 2)", True), ("if 3 > 2 then 5 else 1 / 0", 5), ("if 1 != 1 then 2 else if true then 3 else 4", 3),
+])
+def test_conditions_are_evaluated_lazily(text, value):
+    from archlang.lower.evaluate import Evaluator
+    from archlang.lower.limits import Work
+
+    program = archlang.parse(f"block b(x={text}) = relu")
+    default = program.defs.blocks["b"].params[0].default
+    assert Evaluator(program.defs, Work(archlang.Limits())).eval(default, {}) == value
+
+
+@pytest.mark.parametrize("text,message,hint", [
+    ("network n : 4 = if 2 then relu else tanh", "the condition of 'if' must be true or false, got an integer",
+     "compare numbers"),
+    ("network n : 4 = if relu == tanh then relu else tanh", "compares numbers, booleans and tuples, not layers", None),
+    ("network n : 4 = fc(2, bias=True)", "'True' is Python, not .arch", "write true"),
+    ("network n : 4 = fc(2, bias=None)", "'None' is Python, not .arch", "leave the argument out"),
+    ("network n : 4x8x8 = residual(conv3x3(8), shortcut=identity)", "so an identity shortcut cannot be added",
+     "leave 'shortcut' out"),
+])
+def test_condition_and_shortcut_errors(text, message, hint):
+    err = error_of(text)
+    assert message in err.message, err.render()
+    assert hint is None or hint in err.hint
+
+
+def test_check_counts_the_projections_residual_inserted(capsys):
+    from archlang.cli import main
+
+    assert archlang.load("resnet50").network().projections == 4
+    assert archlang.load("resnet18").network().projections == 3
+    assert analyse("network n : 4x8x8 = residual(conv3x3(8), shortcut=conv1x1(8))").projections == 0
+    assert main(["check", "resnet18"]) == 0
+    assert "projections  3 (residual shortcuts that change the shape" in capsys.readouterr().out

@@ -61,8 +61,10 @@ def declared_values(body: S.Expr, taken: dict[str, str], inputs: dict[str, Span]
             stack.extend(reversed([*e.args, *(k.value for k in e.kwargs)]))
         elif isinstance(e, S.BinOp):
             stack.extend((e.right, e.left))
-        elif isinstance(e, S.Neg):
+        elif isinstance(e, (S.Neg, S.Not)):
             stack.append(e.operand)
+        elif isinstance(e, S.If):
+            stack.extend((e.otherwise, e.then, e.cond))
     return declared
 
 
@@ -79,6 +81,10 @@ def _pow(left, right):
         raise OverflowError
     return left**right
 
+
+COMPARISONS = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
 
 # the arithmetic of the language: Python's, with the results checked by `_check_number`
 OPERATORS = {
@@ -174,6 +180,10 @@ class Evaluator:
         split = split_suffix(name)
         if split is not None:
             return LayerCall(span, name, span, split[0], None, split[1])
+        python = {"True": "write true (lowercase)", "False": "write false (lowercase)",
+                  "None": "leave the argument out for its default, or write identity for no layer"}
+        if name in python:
+            raise UnknownNameError(f"'{name}' is Python, not .arch", span, hint=python[name])
         close = suggest(name, self.known_names(env))
         raise UnknownNameError(
             f"unknown layer or block '{name}'",
@@ -272,10 +282,46 @@ class Evaluator:
             hint="write add(a | b) to sum two branches, concat(a | b) to stack their channels",
         )
 
+    def condition(self, e: S.Expr, env, what: str) -> bool:
+        value = self.eval(e, env)
+        if type(value) is not bool:
+            raise ArgumentError(
+                f"{what} must be true or false, got {kind_of(value)} ({show(value)})",
+                e.span,
+                hint="compare numbers to get a condition: t == 1, stride > 1, c != in_c",
+            )
+        return value
+
+    def _If(self, e: S.If, env):
+        return self.eval(e.then if self.condition(e.cond, env, "the condition of 'if'") else e.otherwise, env)
+
+    def _Not(self, e: S.Not, env):
+        return not self.condition(e.operand, env, "the operand of 'not'")
+
+    def _logic(self, e: S.BinOp, env) -> bool:
+        left = self.condition(e.left, env, f"the left side of '{e.op}'")
+        if (e.op == "and") != left:  # false and ..., true or ...: decided
+            return left
+        return self.condition(e.right, env, f"the right side of '{e.op}'")
+
+    def _compare(self, e: S.BinOp, env) -> bool:
+        left, right = self.eval(e.left, env), self.eval(e.right, env)
+        for side, value in ((e.left, left), (e.right, right)):
+            if isinstance(value, LayerValue):
+                raise ArgumentError(f"'{e.op}' compares numbers, booleans and tuples, not layers", side.span)
+        if e.op not in ("==", "!=") and (type(left) is bool or type(right) is bool
+                                          or not isinstance(left, (int, float)) or not isinstance(right, (int, float))):
+            raise ArgumentError(f"'{e.op}' compares numbers", e.op_span)
+        return COMPARISONS[e.op](left, right)
+
     def _Neg(self, e: S.Neg, env):
         return _check_number(-self.number(e.operand, env), e.span)
 
     def _BinOp(self, e: S.BinOp, env):
+        if e.op in ("and", "or"):
+            return self._logic(e, env)
+        if e.op in COMPARISONS:
+            return self._compare(e, env)
         left = self.eval(e.left, env)
         if isinstance(left, LayerValue):
             if e.op != "*":

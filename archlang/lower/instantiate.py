@@ -30,7 +30,9 @@ from .values import (
     Value, key, show,
 )
 
-__all__ = ["GraphBuilder", "counted_name", "Flow", "check_used"]
+__all__ = ["GraphBuilder", "counted_name", "Flow", "check_used", "PROJECTION"]
+
+PROJECTION = "projection"  # the identity tag of a shortcut scope that residual() inserted
 
 Flow = "str | tuple[str, ...] | None"  # what flows along a chain: one value, several, or none
 
@@ -310,6 +312,14 @@ class GraphBuilder:
         y = self.inst(r.body, x, scopes)
         xt, yt = self.types[x], self.types[y]
         short_span = r.span
+        if isinstance(r.shortcut, LayerCall) and r.shortcut.op is not None and r.shortcut.op.elide and xt != yt:
+            raise ShapeError(
+                f"residual: the body turns {xt} into {yt}, so an identity shortcut cannot be added to it",
+                r.shortcut.span,
+                notes=[Note(f"the body gives {yt}", r.body.span)],
+                hint="leave 'shortcut' out for torchvision's projection (conv1x1 -> bn), or give one that "
+                f"makes {yt}",
+            )
         if r.shortcut is not None:
             scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", r.shortcut.span,
                           ("shortcut", key(r.shortcut)))
@@ -345,7 +355,7 @@ class GraphBuilder:
             ("c", yt.channels, span), ("k", 1, span), ("stride", stride, span), ("bias", False, span)))
         bn = LayerCall(span, "bn", span, lookup("bn"), None, None)
         shortcut = LayerChain(span, (conv, bn))
-        scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", span, ("shortcut", key(shortcut)))
+        scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", span, (PROJECTION, key(shortcut)))
         return self.inst(shortcut, x, (*scopes, scope))
 
 
