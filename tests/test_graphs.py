@@ -216,3 +216,30 @@ def test_check_counts_the_projections_residual_inserted(capsys):
     assert analyse("network n : 4x8x8 = residual(conv3x3(8), shortcut=conv1x1(8))").projections == 0
     assert main(["check", "resnet18"]) == 0
     assert "projections  3 (residual shortcuts that change the shape" in capsys.readouterr().out
+
+
+SE = """block se(r=4) = mul(identity | globalavgpool -> conv1x1(in_c // r) -> relu -> conv1x1(in_c) -> sigmoid)
+network n : 8x6x6 = conv3x3 -> se -> relu"""
+
+
+def test_squeeze_excitation_gate_broadcasts_in_torch_and_onnx():
+    net = analyse(SE)
+    assert net.graph.node("se1.mul1").type.shape == (8, 6, 6)
+    assert net.graph.node("se1.mul1").inputs == ("conv1", "se1.sigmoid1")
+    module = archlang.build(net, seed=0).eval()
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        out = module(x)
+    _agree(net, module, (out,), [x])
+    assert "×" in to_dot(net.graph).source
+
+
+@pytest.mark.parametrize("text,message", [
+    ("network n : 8x6x6 = mul(identity | globalavgpool -> flatten)", "their numbers of axes differ"),
+    ("network n : 8x6x6 = mul(identity | conv1x1(4))", "on channels, 4 and 8 neither match nor broadcast"),
+    ("network n : 8x6x6 = mul(identity | maxpool3(stride=2))", "on spatial axis 1, 2 and 6 neither match"),
+])
+def test_mul_says_which_axes_do_not_broadcast(text, message):
+    err = error_of(text)
+    assert isinstance(err, ShapeError) and message in err.message, err.render()
+    assert err.notes and err.notes[0].message.startswith("branch 1 gives 8x6x6")

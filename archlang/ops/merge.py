@@ -3,6 +3,7 @@
 add:    every branch has the same shape; the output has it too. Drawn as a circled '+', the
         inputs after the first as skip edges (a residual's shortcut).
 concat: along channels; the spatial sizes must agree; C_out = sum of C_i. Drawn as 'C'.
+mul:    elementwise product with broadcasting (an SE gate Cx1x1 times CxHxW). Drawn as '×'.
 Each branch starts from the merge's input. Receptive field: the largest over the branches.
 `residual(f)` is sugar for add(f | shortcut), expanded by `lower`.
 torch: no module; a sum of the branches (in place on the first where that is safe, as
@@ -105,3 +106,52 @@ class Concat(_Merge):
                     hint="concat joins along channels; every other axis must match",
                 )
         return TensorType(sum(t.channels for t in inputs), first.spatial)
+
+
+@register
+@dataclass(frozen=True)
+class Mul(_Merge):
+    """Elementwise product with broadcasting: every branch has the same number of axes, and
+    on each axis a size either equals the largest or is 1 (squeeze-and-excitation: a Cx1x1
+    gate times a CxHxW map). The output has the largest size of each axis. No parameters;
+    no MACs (an elementwise op, like add). torch: `a * b`; ONNX: Mul."""
+
+    name = "mul"
+    glyph = "×"
+
+    def torch_fx(self, graph, args, inplace):
+        out = args[0]
+        for other in args[1:]:
+            out = graph.call_function(operator.mul, (out, other))
+        return out
+
+    def torch_source(self, args, inplace):
+        return " * ".join(args)
+
+    def onnx_nodes(self, g, inputs, output, types):
+        acc = inputs[0]
+        for i, other in enumerate(inputs[1:], 1):
+            out = output if i == len(inputs) - 1 else g.temp(f"prod{i}")
+            g.node("Mul", [acc, other], [out], suffix="" if out == output else f"prod{i}")
+            acc = out
+
+    def infer(self, inputs):
+        shape = list(inputs[0].shape)
+        for i, t in enumerate(inputs[1:], 1):
+            if len(t.shape) != len(shape):
+                raise OpError(
+                    f"mul: branch {i + 1} gives {t} but branch 1 gives {inputs[0]}: their numbers of axes differ",
+                    branch=i, other_branch=0, kind="shape",
+                    hint="broadcasting pairs axes one to one: a gate for CxHxW is Cx1x1 (globalavgpool keeps the axes)",
+                )
+            for axis, (a, b) in enumerate(zip(shape, t.shape)):
+                if a != b and 1 not in (a, b):
+                    which = "channels" if axis == 0 else f"spatial axis {axis}"
+                    raise OpError(
+                        f"mul: branch {i + 1} gives {t} but branch 1 gives {inputs[0]}; on {which}, {b} and {a} "
+                        "neither match nor broadcast",
+                        branch=i, other_branch=0, kind="shape",
+                        hint="each axis must be equal, or 1 in one branch (it is then repeated along the other)",
+                    )
+                shape[axis] = max(a, b)
+        return TensorType(shape[0], tuple(shape[1:]))
