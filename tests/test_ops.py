@@ -30,18 +30,22 @@ CASES = {
                       ("convtranspose3x3x3(4, stride=2, groups=2, bias=false)", "2x3x4x4"),
                       ("convtranspose(4, k=(3, 4), stride=(2, 3), pad=(1, 0), output_padding=(1, 2), dilation=(1, 2))",
                        "3x4x5"),
-                      ("deconv4x4(3, stride=2, pad=1)", "2x6x6")],
+                      ("deconv4x4(3, stride=2, pad=1)", "2x6x6"),
+                      # output_padding reaching the dilation, past the stride: ONNX pads the rest
+                      ("convtranspose3(2, dilation=3, output_padding=2)", "2x4"),
+                      ("convtranspose3x3(2, stride=(1, 2), dilation=(3, 1), output_padding=(1, 1), bias=false)", "2x3x3")],
     "upsample": [("upsample(2)", "3x4x4"), ("upsample(3, linear=true)", "2x5"), ("upsample((1, 2, 2), linear=true)", "2x3x4x4"),
                  ("upsample(size=(7, 5), linear=true, align_corners=true)", "2x4x3"), ("upsample(size=9)", "2x4x4"),
                  ("upsample(size=3, linear=true)", "2x7"), ("upsample((2, 3))", "2x3x2"), ("upsample(2)", "2x3x3x3")],
     "maxpool": [("maxpool", "3x9x9"), ("maxpool3(stride=2, pad=1)", "2x17"), ("maxpool2x2x2", "2x4x6x6"),
                 ("maxpool3x3(stride=2)", "4x13x13"), ("maxpool3x3(stride=2, ceil_mode=true)", "2x8x8"),
-                ("maxpool3(stride=2, pad=1, ceil_mode=true)", "2x10"), ("maxpool(ceil_mode=true)", "2x3x5x5")],
+                ("maxpool3(stride=2, pad=1, ceil_mode=true)", "2x10"), ("maxpool(ceil_mode=true)", "2x3x5x5"),
+                ("maxpool(k=2, stride=3, pad=1, ceil_mode=true)", "2x4")],  # a last window past the padding: dropped
     "avgpool": [("avgpool", "3x9x9"), ("avgpool3(stride=1, pad=1)", "2x10"), ("avgpool(k=(1, 2))", "2x4x6"),
                 ("avgpool2x2x2", "2x4x6x6"), ("avgpool3x3(stride=2, ceil_mode=true)", "2x8x8"),
                 ("avgpool3(stride=2, pad=1, count_include_pad=false)", "2x10"),
                 ("avgpool3x3(stride=2, pad=1, ceil_mode=true, count_include_pad=false)", "2x6x6"),
-                ("avgpool3(stride=2, pad=1, ceil_mode=true)", "2x6")],
+                ("avgpool3(stride=2, pad=1, ceil_mode=true)", "2x6"), ("avgpool(k=2, stride=3, pad=1, ceil_mode=true)", "2x7")],
     "globalavgpool": [("globalavgpool", "3x9x9"), ("globalavgpool", "2x10"), ("globalavgpool", "2x3x4x5")],
     "globalmaxpool": [("globalmaxpool", "3x9x9"), ("globalmaxpool", "2x10"), ("globalmaxpool", "2x3x4x5")],
     "adaptiveavgpool": [("adaptiveavgpool(7)", "3x14x14"), ("adaptiveavgpool(3)", "2x10"),
@@ -223,3 +227,42 @@ def test_resampling_and_ceil_mode_shapes_follow_the_documented_formulas(text, sh
             expected = math.ceil((i + 2 * p - k) / s) + 1
             expected -= (expected - 1) * s >= i + p
             assert o == expected
+
+
+def test_own_module_classes_are_standalone_source():
+    """archlang's own classes (ops/modules.py), as `torch_class_source` gives them to generated
+    files: run with nothing but torch and nn in scope, they build the same state and compute
+    the same as the classes `torch_class` resolves."""
+    from torch import nn
+
+    from archlang.ops import modules
+    from archlang.ops.base import own_torch_classes, torch_class, torch_class_source
+
+    assert own_torch_classes() == set(modules.__all__)
+    assert torch_class("Conv2d") is nn.Conv2d and torch_class_source("Conv2d") is None
+    built = {"LayerNorm2d": ((6,), {"eps": 1e-6}), "LayerScale": ((6, 2), {"init_value": 0.5})}
+    assert set(built) == own_torch_classes()
+    for name, (args, kwargs) in built.items():
+        namespace = {"torch": torch, "nn": nn}
+        exec(torch_class_source(name), namespace)
+        real, copied = torch_class(name)(*args, **kwargs), namespace[name](*args, **kwargs)
+        assert real.state_dict().keys() == copied.state_dict().keys()
+        with torch.no_grad():
+            for t in real.state_dict().values():
+                t.uniform_(-1, 1)
+        copied.load_state_dict(real.state_dict())
+        x = torch.randn(2, 6, 3, 4)
+        assert torch.equal(real(x), copied(x)), name
+
+
+def test_layer_scale_starts_at_its_argument():
+    """Its one rule depends on the layer (`init_rules`); the module's constructor agrees."""
+    from archlang.ops.base import torch_class
+
+    net = analyse("network n : 4x3x3 = layerscale(0.25) -> layerscale")
+    first, second = (node.op for node in net.graph.layers)
+    assert [(r.rule, r.value) for r in first.init_rules()] == [("constant", 0.25)]
+    assert [(r.rule, r.value) for r in second.init_rules()] == [("constant", 1e-6)]
+    cls, args, kwargs = first.torch_spec(())
+    assert (torch_class(cls)(*args, **kwargs).weight == 0.25).all()
+    assert first.tensors()[0].shape == (4, 1, 1) and first.param_count() == 4

@@ -53,7 +53,8 @@ class Arg:
 
     kind: "channels" (positive int, default keeps the input's), "int" (positive), "ints"
     (positive, one per spatial axis or one for all), "ints0" (the same, zero allowed),
-    "float", "pos_float" (> 0), "prob" (0 to 1), "bool".
+    "float", "pos_float" (> 0), "prob" (0 to 1), "bool", "like" (a named value: the op gets
+    its TensorType, as `crop(like=skip)` takes a size from another value).
     """
 
     name: str
@@ -154,6 +155,10 @@ def _check_value(op: str, arg: Arg, value: Any) -> Any:
     if kind == "bool":
         if type(value) is not bool:
             raise fail("true or false")
+        return value
+    if kind == "like":  # a named value, which lowering has replaced by its type
+        if not isinstance(value, TensorType):
+            raise fail("a named value (`as x` earlier), whose shape it takes")
         return value
     raise AssertionError(f"unknown argument kind {kind!r}")  # a registry bug, not user input
 
@@ -473,8 +478,10 @@ class Op:
         cls.torch_init = tuple(calls)
 
     def torch_spec(self, inputs: tuple[TensorType, ...]) -> tuple[str, tuple, dict] | None:
-        """(torch.nn class name, positional args, keyword args) for this node's module; an
-        `inplace` op's module takes inplace=True. None: no module, the forward is `torch_fx`."""
+        """(class name, positional args, keyword args) for this node's module: a torch.nn class,
+        or archlang's own where torch.nn has none (`own_torch_classes`; `torch_class` resolves
+        either). An `inplace` op's module takes inplace=True. None: no module, the forward is
+        `torch_fx`."""
         raise NotImplementedError(f"{self.name} has no torch lowering")
 
     def torch_fx(self, graph, args: list, inplace: bool):

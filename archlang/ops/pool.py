@@ -85,7 +85,22 @@ class _WindowPool(Op):
                 "ceil_mode": int(self.ceil_mode)}
 
     def onnx_nodes(self, g, inputs, output, types):
-        g.node(self.onnx_op, inputs, [output], **self.onnx_attrs())
+        (x,) = types
+        out = self.infer(types).spatial
+        # ONNX's shape inference rounds up without PyTorch's rule that drops a last window
+        # starting past the input and its padding (ONNX Runtime drops it when it runs): there,
+        # pool in ceil mode and slice the axes back to PyTorch's size, so both agree
+        ceiled = [-(-(i + 2 * p - k) // s) + 1 for i, k, s, p in zip(x.spatial, self.kernel_size, self.stride, self.padding)]
+        if not self.ceil_mode or list(out) == ceiled:
+            g.node(self.onnx_op, inputs, [output], **self.onnx_attrs())
+            return
+        import numpy as np
+
+        g.node(self.onnx_op, inputs, [g.temp("ceiled")], suffix="ceiled", **self.onnx_attrs())
+        rank = len(out)
+        g.node("Slice", [g.temp("ceiled"), g.const("starts", np.zeros(rank, np.int64)),
+                         g.const("ends", np.array(out, np.int64)), g.const("axes", np.arange(2, 2 + rank, dtype=np.int64))],
+               [output])
 
     def label(self) -> str:
         text = f"{self.name} {sizes_text(self.kernel_size)}"

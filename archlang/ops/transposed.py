@@ -151,10 +151,32 @@ class ConvTranspose(Op):
         return nd("ConvTranspose", len(self.kernel_size)), (self.in_channels, self.out_channels), kwargs
 
     def onnx_nodes(self, g, inputs, output, types):
-        weights = [inputs[0], g.weight("weight")] + ([g.weight("bias")] if self.bias else [])
-        g.node("ConvTranspose", weights, [output], kernel_shape=list(self.kernel_size), strides=list(self.stride),
-               pads=list(self.padding) * 2, output_padding=list(self.output_padding),
-               dilations=list(self.dilation), group=self.groups)
+        # output_padding E adds rows at the far end. ONNX Runtime refuses E >= S (PyTorch allows
+        # it below the dilation), so E is taken from the end padding first (pads P, P - E:
+        # the same rows), and only the rest R = E - P, where E > P, as output_padding. Rows
+        # past the full transposed output are the bias alone: where R >= S they are added
+        # with Pad (zeros) and the bias after it.
+        ends = [max(p - e, 0) for p, e in zip(self.padding, self.output_padding)]
+        rest = [max(e - p, 0) for p, e in zip(self.padding, self.output_padding)]
+        attrs = dict(kernel_shape=list(self.kernel_size), strides=list(self.stride), pads=[*self.padding, *ends],
+                     dilations=list(self.dilation), group=self.groups)
+        bias = [g.weight("bias")] if self.bias else []
+        if all(r < s for r, s in zip(rest, self.stride)):
+            if any(rest):
+                attrs["output_padding"] = rest
+            g.node("ConvTranspose", [inputs[0], g.weight("weight"), *bias], [output], **attrs)
+            return
+        import numpy as np
+
+        rank = len(self.kernel_size)
+        g.node("ConvTranspose", [inputs[0], g.weight("weight")], [g.temp("full")], suffix="full", **attrs)
+        padded = g.temp("padded") if self.bias else output
+        g.node("Pad", [g.temp("full"), g.const("pads", np.array([0] * (2 + rank) + [0, 0, *rest], np.int64))],
+               [padded], suffix="padded" if self.bias else "")
+        if self.bias:
+            shape = g.const("bias_shape", np.array([self.out_channels, *(1,) * rank], np.int64))
+            g.node("Reshape", [bias[0], shape], [g.temp("bias")], suffix="bias")
+            g.node("Add", [padded, g.temp("bias")], [output])
 
     def label(self) -> str:
         text = f"convtranspose {sizes_text(self.kernel_size)}"
