@@ -243,3 +243,34 @@ def test_mul_says_which_axes_do_not_broadcast(text, message):
     err = error_of(text)
     assert isinstance(err, ShapeError) and message in err.message, err.render()
     assert err.notes and err.notes[0].message.startswith("branch 1 gives 8x6x6")
+
+
+UNET = """block down(c) = conv3x3(c, pad=0) -> relu -> conv3x3(c, pad=0) -> relu
+network u : 1x28x28 = down(4) as skip -> maxpool -> down(8) -> conv1x1(4) as low
+    -> concat(skip -> crop(like=low) | identity) -> crop(2)"""
+
+
+def test_center_crop_to_a_named_value_and_to_a_size():
+    net = analyse(UNET)
+    crop = net.graph.node("crop1")
+    assert crop.inputs == ("down1.relu2",) and crop.type.shape == (4, 8, 8) and crop.op.offsets == (8, 8)
+    assert net.output_shape == (8, 2, 2) and net.graph.node("crop2").op.offsets == (3, 3)
+    module = archlang.build(net, seed=0).eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        out = module(x)
+        skip = module.get_submodule("down1.relu2")(module.get_submodule("down1.conv2")(
+            module.get_submodule("down1.relu1")(module.get_submodule("down1.conv1")(x))))
+    assert torch.equal(out[:, :4], skip[:, :, 8:16, 8:16][:, :, 3:5, 3:5])
+    _agree(net, module, (out,), [x])
+
+
+@pytest.mark.parametrize("text,message", [
+    ("network n : 2x4x4 = conv3x3 as a -> conv3x3(pad=2) -> crop(like=a) -> crop(6)", "axis 1 is 4, smaller than 6"),
+    ("network n : 2x4x4 = crop(2, like=input)", "crop takes a size or like=, one of them"),
+    ("network n : 2x4x4 = crop(like=3)", "must be a named value"),
+    ("network n : 2x4x4x4 = conv3x3x3 as a -> flatten -> fc(8) -> crop(2)", "crop needs an input with spatial axes"),
+])
+def test_crop_errors(text, message):
+    err = error_of(text)
+    assert message in err.message, err.render()

@@ -156,8 +156,14 @@ class GraphBuilder:
         cls = c.op
         x = self.one(x, c, c.name)
         xt = self.types[x]
-        positional = [v for v, _ in c.args]
-        keyword = {k: v for k, v, _ in c.kwargs}
+        kinds = {a.name: a.kind for a in cls.args}
+
+        def like(value, kind):  # a named value given for a "like" argument: its type
+            return self.types[self.one(self.inst(value, x, scopes), value, "like=")] if (
+                kind == "like" and isinstance(value, LayerRef)) else value
+
+        positional = [like(v, cls.args[i].kind if i < len(cls.args) else None) for i, (v, _) in enumerate(c.args)]
+        keyword = {k: like(v, kinds.get(k)) for k, v, _ in c.kwargs}
         spans: dict[str | int, Span] = {k: s for k, _, s in c.kwargs}
         for i, (_, s) in enumerate(c.args):
             spans[i] = s
