@@ -18,12 +18,17 @@ PARAMS = {
     "vgg19": 143_667_240, "vgg19_bn": 143_678_248, "resnet18": 11_689_512, "resnet34": 21_797_672,
     "resnet50": 25_557_032, "resnet101": 44_549_160, "resnet152": 60_192_808,
     "vgg11_lrn": 132_863_336, "mlp": 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10,
+    "alexnet": 61_100_840, "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
+    "wide_resnet50_2": 68_883_240, "r3d_18": 33_371_472, "mc3_18": 11_695_440,
+    "m5": 26_915,  # as PyTorch's audio classification tutorial counts it
 }
 
 # torchvision's published GFLOPS (really GMACs), as printed in its model table
 GMACS = {
     "vgg11": "7.609", "vgg13": "11.308", "vgg16": "15.47", "vgg19": "19.632",
     "resnet18": "1.814", "resnet34": "3.664", "resnet50": "4.089", "resnet101": "7.801", "resnet152": "11.514",
+    "alexnet": "0.714", "resnext50_32x4d": "4.23", "resnext101_32x8d": "16.414", "wide_resnet50_2": "11.398",
+    "r3d_18": "40.697", "mc3_18": "43.343",
 }
 for _plain in ("vgg11", "vgg13", "vgg16", "vgg19"):
     GMACS[_plain + "_bn"] = GMACS[_plain]
@@ -92,6 +97,25 @@ def test_torch_agrees_on_shapes_params_and_macs(name):
         assert tuple(values[node.name].shape[1:]) == node.type.shape, node.name
     assert sum(p.numel() for m in modules.values() for p in m.parameters()) == net.total_params
     assert counter.get_total_flops() == 2 * net.total_macs  # torch counts a MAC as two FLOPs
+
+
+@pytest.mark.parametrize("spec", [
+    "network n : 4x6x6 = convtranspose3x3(6, stride=2, pad=1, output_padding=1, groups=2) -> dwconv3x3(12) "
+    "-> upsample(2, linear=true) -> layernorm2d -> layerscale -> hardswish -> hardsigmoid "
+    "-> maxpool3x3(stride=2, ceil_mode=true) -> avgpool(ceil_mode=true, count_include_pad=false) "
+    "-> stochasticdepth(0.1) -> deconv2(4, stride=2, bias=false)",
+    "network n : 3x9 = deconv4(5, stride=3, dilation=2) -> dwconv5(10, stride=2) -> upsample(size=7)",
+    "network n : 2x3x4x4 = convtranspose2x2x2(4, stride=2) -> dwconv3x3x3 -> upsample((1, 2, 2))",
+])
+def test_torch_counts_the_zoo_ops_macs_as_archlang_does(spec):
+    """FlopCounterMode (two FLOPs a MAC) on modules written from torch's documentation: a
+    transposed convolution counts each input element times C'/G filters of prod(K) taps, a
+    depthwise convolution as a convolution, and resampling, norms, layer scale, activations
+    and pooling nothing."""
+    net = analyse(spec)
+    with FlopCounterMode(display=False) as counter:
+        execute(net.graph, torch.randn(1, *net.input_shape))
+    assert net.total_macs > 0 and counter.get_total_flops() == 2 * net.total_macs
 
 
 # ---- receptive fields against gradients: the input units an output unit depends on
