@@ -12,7 +12,8 @@ Receptive field: output unit o reads the inputs i with o = iS - P + kD, so the i
 extent D(K - 1)/S, in fractions (see analysis/receptive_field.py).
 torch: nn.ConvTranspose1d/2d/3d, initialised by its own reset_parameters(): the weight
 kaiming-uniform with a = sqrt(5) (fan-in C_out/G * prod(K), torch's count for this layout),
-the bias U(-1/sqrt(fan-in), 1/sqrt(fan-in)).
+the bias U(-1/sqrt(fan-in), 1/sqrt(fan-in)). ONNX: ConvTranspose, with output_padding taken
+from the end padding first (ONNX Runtime refuses output_padding >= stride).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class ConvTranspose(Op):
                 f"{cls.name}: groups={g} must divide both the input channels ({x.channels}) "
                 f"and the output channels ({out})",
                 arg="groups",
+                hint="each group maps C/G input channels to C'/G output channels; choose G dividing both",
             )
         return cls(x.channels, out, k, s, p, op_, d, g, a["bias"])
 
