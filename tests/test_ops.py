@@ -69,6 +69,9 @@ CASES = {
     "stochasticdepth": [("stochasticdepth(0.2)", "3x4x4"), ("stochasticdepth(0.5, batch=true)", "8")],
     "add": [("add(conv3x3 | identity)", "4x6x6"), ("add(fc(8) | fc(8) | fc(8))", "5")],
     "concat": [("concat(conv3x3(2) | identity | maxpool3x3(stride=1, pad=1))", "4x6x6"), ("concat(fc(3) | fc(4))", "5")],
+    "mul": [("mul(identity | globalavgpool -> conv1x1 -> sigmoid)", "4x5x5"), ("mul(fc(6) | fc(6) -> sigmoid)", "5"),
+            ("mul(conv3(1) | identity | identity)", "3x7")],
+    "crop": [("crop(3)", "2x6x6"), ("crop((2, 5))", "3x5x7"), ("crop(4)", "2x7"), ("crop(2)", "1x5x4x3")],
 }
 
 

@@ -47,6 +47,20 @@ class ChannelScale(nn.Module):
         return self.layer_scale * x
 
 
+class CenterCrop(nn.Module):
+    """Every spatial axis cut to `sizes`, starting at floor((I - O)/2) (archlang's documented
+    offset)."""
+
+    def __init__(self, sizes: tuple) -> None:
+        super().__init__()
+        self.sizes = sizes
+
+    def forward(self, x):
+        for axis, size in enumerate(self.sizes, 2):
+            x = x.narrow(axis, (x.shape[axis] - size) // 2, size)
+        return x
+
+
 class RowDrop(nn.Module):
     """torchvision.ops.StochasticDepth, restated from its documentation."""
 
@@ -89,6 +103,8 @@ def oracle(op, x_shape):
         return ChannelScale(op.num_channels, r, op.init_value)
     if name == "stochasticdepth":
         return RowDrop(op.p, "batch" if op.batch else "row")
+    if name == "crop":
+        return CenterCrop(op.sizes)
     if name == "globalavgpool":
         return _rank_nd("AdaptiveAvgPool", r)(1)
     if name == "globalmaxpool":
@@ -132,6 +148,10 @@ def execute(graph: Graph, x: torch.Tensor, modules: dict | None = None):
             out = sum(inputs[1:], inputs[0])
         elif node.op.name == "concat":
             out = torch.cat(inputs, dim=1)
+        elif node.op.name == "mul":
+            out = inputs[0]
+            for other in inputs[1:]:
+                out = out * other
         else:
             if node.name not in modules:
                 modules[node.name] = oracle(node.op, tuple(inputs[0].shape[1:]))
@@ -167,6 +187,11 @@ class _Merge(nn.Module):
 
     def forward(self, x):
         outs = [b(x) for b in self.branches]
+        if self.kind == "mul":  # broadcasting, as torch's * does
+            out = outs[0]
+            for other in outs[1:]:
+                out = out * other
+            return out
         return torch.cat(outs, dim=1) if self.kind == "concat" else sum(outs[1:], outs[0])
 
 
@@ -178,7 +203,7 @@ SIGNATURES = {
     "deconv": ("c", "k", "stride", "pad", "output_padding", "dilation", "groups", "bias"),
     "upsample": ("scale", "size", "linear", "align_corners"),
     "maxpool": ("k", "stride", "pad", "ceil_mode"), "avgpool": ("k", "stride", "pad", "ceil_mode", "count_include_pad"),
-    "layernorm2d": ("eps",), "layerscale": ("init",), "stochasticdepth": ("p", "batch"),
+    "layernorm2d": ("eps",), "layerscale": ("init",), "stochasticdepth": ("p", "batch"), "crop": ("size",),
     "adaptiveavgpool": ("size",), "fc": ("c", "bias"), "linear": ("c", "bias"),
     "dropout": ("p",), "bn": ("eps", "momentum"), "batchnorm": ("eps", "momentum"),
     "lrn": ("size", "alpha", "beta", "k"), "layernorm": ("eps",), "groupnorm": ("groups", "eps"),
@@ -197,11 +222,13 @@ def _call(e: S.Expr, shape: tuple) -> tuple[nn.Module, tuple]:
             mods.append(m)
         return nn.Sequential(*mods), shape
     name, args, kwargs = (e.id, [], {}) if isinstance(e, S.Name) else (e.func, e.args, e.kwargs)
-    if name in ("add", "concat"):
+    if name in ("add", "concat", "mul"):
         branches = [_call(b, shape) for b in args[0].branches]
         out = branches[0][1]
         if name == "concat":
             out = (sum(b[1][0] for b in branches), *out[1:])
+        if name == "mul":
+            out = tuple(max(sizes) for sizes in zip(*(b[1] for b in branches)))
         return _Merge(name, [b[0] for b in branches]), out
     m = re.fullmatch(r"([a-z]+?)(\d+(?:x\d+)*)", name)
     base, suffix = (m.group(1), tuple(int(v) for v in m.group(2).split("x"))) if m and m.group(1) in (
@@ -258,6 +285,8 @@ def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
         return ChannelScale(c, r, a.get("init", 1e-6))
     if base == "stochasticdepth":
         return RowDrop(a["p"], "batch" if a.get("batch", False) else "row")
+    if base == "crop":
+        return CenterCrop(_per_axis(a["size"], r))
     if base in ("globalavgpool", "globalmaxpool"):
         return nd("AdaptiveAvgPool" if base == "globalavgpool" else "AdaptiveMaxPool")(1)
     if base == "adaptiveavgpool":
