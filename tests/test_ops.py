@@ -72,6 +72,8 @@ CASES = {
     "mul": [("mul(identity | globalavgpool -> conv1x1 -> sigmoid)", "4x5x5"), ("mul(fc(6) | fc(6) -> sigmoid)", "5"),
             ("mul(conv3(1) | identity | identity)", "3x7")],
     "crop": [("crop(3)", "2x6x6"), ("crop((2, 5))", "3x5x7"), ("crop(4)", "2x7"), ("crop(2)", "1x5x4x3")],
+    "slice": [("slice(1, 3)", "4x5x5"), ("slice(0, 2)", "6"), ("slice(2, 6)", "6x3x4x5")],
+    "shuffle": [("shuffle(2)", "6x3x3"), ("shuffle(3)", "6x4"), ("shuffle(2)", "4x2x3x3")],
 }
 
 

@@ -47,6 +47,17 @@ class ChannelScale(nn.Module):
         return self.layer_scale * x
 
 
+class ChannelSlice(nn.Module):
+    """Channels start to stop - 1."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x):
+        return x.narrow(1, self.start, self.stop - self.start)
+
+
 class CenterCrop(nn.Module):
     """Every spatial axis cut to `sizes`, starting at floor((I - O)/2) (archlang's documented
     offset)."""
@@ -105,6 +116,10 @@ def oracle(op, x_shape):
         return RowDrop(op.p, "batch" if op.batch else "row")
     if name == "crop":
         return CenterCrop(op.sizes)
+    if name == "slice":
+        return ChannelSlice(op.start, op.stop)
+    if name == "shuffle":
+        return nn.ChannelShuffle(op.groups)
     if name == "globalavgpool":
         return _rank_nd("AdaptiveAvgPool", r)(1)
     if name == "globalmaxpool":
@@ -204,6 +219,7 @@ SIGNATURES = {
     "upsample": ("scale", "size", "linear", "align_corners"),
     "maxpool": ("k", "stride", "pad", "ceil_mode"), "avgpool": ("k", "stride", "pad", "ceil_mode", "count_include_pad"),
     "layernorm2d": ("eps",), "layerscale": ("init",), "stochasticdepth": ("p", "batch"), "crop": ("size",),
+    "slice": ("start", "stop"), "shuffle": ("groups",),
     "adaptiveavgpool": ("size",), "fc": ("c", "bias"), "linear": ("c", "bias"),
     "dropout": ("p",), "bn": ("eps", "momentum"), "batchnorm": ("eps", "momentum"),
     "lrn": ("size", "alpha", "beta", "k"), "layernorm": ("eps",), "groupnorm": ("groups", "eps"),
@@ -287,6 +303,10 @@ def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
         return RowDrop(a["p"], "batch" if a.get("batch", False) else "row")
     if base == "crop":
         return CenterCrop(_per_axis(a["size"], r))
+    if base == "slice":
+        return ChannelSlice(a["start"], a["stop"])
+    if base == "shuffle":
+        return nn.ChannelShuffle(a["groups"])
     if base in ("globalavgpool", "globalmaxpool"):
         return nd("AdaptiveAvgPool" if base == "globalavgpool" else "AdaptiveMaxPool")(1)
     if base == "adaptiveavgpool":

@@ -51,7 +51,7 @@ FLOAT32_MAX = 3.4028234663852886e38
 class Arg:
     """One argument of an op as the language sees it.
 
-    kind: "channels" (positive int, default keeps the input's), "int" (positive), "ints"
+    kind: "channels" (positive int, default keeps the input's), "int" (positive), "int0" (>= 0), "ints"
     (positive, one per spatial axis or one for all), "ints0" (the same, zero allowed),
     "float", "pos_float" (> 0), "prob" (0 to 1), "bool", "like" (a named value: the op gets
     its TensorType, as `crop(like=skip)` takes a size from another value).
@@ -133,6 +133,8 @@ def _check_value(op: str, arg: Arg, value: Any) -> Any:
     kind = arg.kind
     if kind in ("channels", "int"):
         return size(value, 1, "a positive integer")
+    if kind == "int0":
+        return size(value, 0, "a non-negative integer")
     if kind in ("ints", "ints0"):
         lowest = 1 if kind == "ints" else 0
         word = "a positive integer" if lowest else "a non-negative integer"
