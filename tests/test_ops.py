@@ -81,15 +81,8 @@ def test_every_op_has_cases():
     assert {op.name for op in canonical_ops()} == set(CASES)
 
 
-# Ops whose torch module is archlang's own (ops/modules.py: LayerNorm2d, LayerScale): the torch
-# backend builds them once it resolves classes with `ops.base.torch_class` rather than
-# getattr(torch.nn, ...), and reads `Op.init_rules()`; until then building raises AttributeError.
-OWN_MODULE = {"layernorm2d", "layerscale"}
-_AWAITING_BACKEND = pytest.mark.xfail(raises=AttributeError, reason="the torch backend does not yet build "
-                                      "archlang's own module classes (ops.base.torch_class)")
-
 ALL_CASES = [
-    pytest.param(text, shape, id=f"{name}:{text}@{shape}", marks=[_AWAITING_BACKEND] if name in OWN_MODULE else [])
+    pytest.param(text, shape, id=f"{name}:{text}@{shape}")
     for name, cases in CASES.items() for text, shape in cases
 ]
 

@@ -40,6 +40,8 @@ def _draw(rule: Init, tensor: StateTensor, shapes: Mapping[str, tuple[int, ...]]
         return np.zeros(tensor.shape, dtype)
     if rule.rule == "ones":
         return np.ones(tensor.shape, dtype)
+    if rule.rule == "constant":
+        return np.full(tensor.shape, rule.value, dtype)
     scale = dtype.type(rule.scale(shapes))
     if rule.rule == "kaiming_normal":
         out = rng.standard_normal(tensor.shape, dtype=dtype)
@@ -60,7 +62,7 @@ def draw_weights(graph: Graph, seed: int | None = None) -> dict[str, np.ndarray]
         tensors = node.op.tensors()
         if not tensors:
             continue
-        rules = {rule.tensor: rule for rule in type(node.op).init}
+        rules = {rule.tensor: rule for rule in node.op.init_rules()}
         shapes = {t.name: t.shape for t in tensors}
         for t in tensors:
             rule = rules.get(t.name)

@@ -21,6 +21,7 @@ from typing import Sequence
 from ..analysis import totals
 from ..errors import ArchError
 from ..ir import Graph
+from ..ops.base import torch_class_source
 from .torch_plan import argument_name, inplace_plan, module_spec
 
 __all__ = ["python_source", "class_name"]
@@ -58,9 +59,26 @@ def _literal(value) -> str:
     raise ArchError(f"cannot print {type(value).__name__} into generated code")
 
 
+def _class_ref(cls: str) -> str:
+    """`nn.Conv2d`, or the bare name of archlang's own class (its source is in the file)."""
+    return _ident(cls) if torch_class_source(cls) is not None else f"nn.{_ident(cls)}"
+
+
 def _constructor(cls: str, args: tuple, kwargs: dict) -> str:
     parts = [_literal(a) for a in args] + [f"{_ident(k)}={_literal(v)}" for k, v in kwargs.items()]
-    return f"nn.{_ident(cls)}({', '.join(parts)})"
+    return f"{_class_ref(cls)}({', '.join(parts)})"
+
+
+def _own_classes(graphs) -> list[str]:
+    """The source of each of archlang's own module classes the graphs use, once each."""
+    names: list[str] = []
+    for graph in graphs:
+        plan = inplace_plan(graph)
+        for node in graph.layers:
+            spec = module_spec(graph, node, plan[node.name])
+            if spec is not None and torch_class_source(spec[0]) is not None and spec[0] not in names:
+                names.append(spec[0])
+    return [torch_class_source(n) for n in names]
 
 
 def _class_source(graph: Graph) -> list[str]:
@@ -99,7 +117,7 @@ def _class_source(graph: Graph) -> list[str]:
         lines.append("        self.reset_parameters()")
         lines += ["", "    def reset_parameters(self):", "        for m in self.modules():"]
         for i, (cls, rules) in enumerate(sorted(init_rules.items())):
-            lines.append(f"            {'if' if i == 0 else 'elif'} isinstance(m, nn.{_ident(cls)}):")
+            lines.append(f"            {'if' if i == 0 else 'elif'} isinstance(m, {_class_ref(cls)}):")
             for attr, fn, kwargs in rules:
                 call = f"nn.init.{_ident(fn)}(m.{_ident(attr)}" + "".join(
                     f", {_ident(k)}={_literal(v)}" for k, v in kwargs.items()
@@ -163,6 +181,8 @@ def python_source(graphs: Sequence[Graph], spec_name: str = "") -> str:
         f"__all__ = [{', '.join(repr(n) for n in names)}]",
     ]
     body: list[str] = []
+    for source in _own_classes(graphs):
+        body += ["", ""] + source.splitlines()
     for graph in graphs:
         body += ["", ""] + _class_source(graph)
     return "\n".join(head + body) + "\n"

@@ -17,6 +17,7 @@ import torch
 from torch import fx, nn
 
 from ..ir import Graph, Node
+from ..ops.base import torch_class
 from .torch_plan import argument_name, inplace_plan, module_spec
 
 __all__ = ["build_module", "init_module"]
@@ -27,7 +28,7 @@ def init_module(node: Node, module: nn.Module) -> None:
     torch.nn.init function of the same name, in the order the op declares them; ONNX export
     draws the same rules with numpy (backends/initial_weights)."""
     tensors = {t.name: getattr(module, t.name) for t in node.op.tensors()}
-    for rule in type(node.op).init:
+    for rule in node.op.init_rules():
         tensor = tensors.get(rule.tensor)
         if tensor is None:  # a tensor this layer does not have (a conv without bias)
             continue
@@ -64,7 +65,7 @@ def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") 
             spec = module_spec(graph, node, plan[node.name])
             if spec is not None:
                 cls, args, kwargs = spec
-                module = getattr(nn, cls)(*args, **kwargs)
+                module = torch_class(cls)(*args, **kwargs)
                 _attach(root, node.name, module)
                 modules.append((node, module))
     if device != "meta":
