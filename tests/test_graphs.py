@@ -274,3 +274,14 @@ def test_center_crop_to_a_named_value_and_to_a_size():
 def test_crop_errors(text, message):
     err = error_of(text)
     assert message in err.message, err.render()
+
+
+def test_upsample_to_a_named_values_size():
+    net = analyse("network seg : 3x30x30 = conv3x3(8, stride=2) -> conv3x3(8, stride=2) -> conv1x1(5)"
+                  " -> upsample(like=input, linear=true)")
+    assert net.output_shape == (5, 30, 30) and net.layers[-1].op == "upsample to 30x30, bilinear"
+    module = archlang.build(net, seed=0).eval()
+    x = torch.randn(2, 3, 30, 30)
+    with torch.no_grad():
+        out = module(x)
+    _agree(net, module, (out,), [x])

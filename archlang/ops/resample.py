@@ -57,6 +57,7 @@ class Upsample(Op):
         Arg("size", "ints", None, "the output size instead of a factor: upsample(size=(14, 14))"),
         Arg("linear", "bool", False, "interpolate linearly (bilinear in 2D, trilinear in 3D); default nearest"),
         Arg("align_corners", "bool", False, "linear only: the corner units' centres meet"),
+        Arg("like", "like", None, "a named value whose spatial size to take: upsample(like=input, linear=true)"),
     )
     input_size: tuple[int, ...]
     output_size: tuple[int, ...]
@@ -67,12 +68,18 @@ class Upsample(Op):
     @classmethod
     def make(cls, a: Bound, x: TensorType):
         need_spatial(cls.name, x, "upsampling resizes CxL, CxHxW or CxDxHxW maps")
-        if a["scale"] is not None and a["size"] is not None:
-            raise OpError("upsample takes a scale or a size, not both", arg="size",
-                          hint="upsample(2) doubles every spatial size; upsample(size=14) makes it 14")
-        if a["scale"] is None and a["size"] is None:
-            raise OpError("upsample needs a scale or a size",
-                          hint="upsample(2) doubles every spatial size; upsample(size=14) makes it 14")
+        given = [k for k in ("scale", "size", "like") if a[k] is not None]
+        if len(given) != 1:
+            raise OpError("upsample takes one of scale, size and like=" + (f", not {' and '.join(given)}" if given else ""),
+                          arg=given[-1] if given else None,
+                          hint="upsample(2) doubles every spatial size; upsample(size=14) makes it 14; "
+                          "upsample(like=x) makes it x's")
+        if a["like"] is not None:
+            like = a["like"]
+            if like.rank != x.rank:
+                raise OpError(f"upsample: like= is {like}, with {like.rank} spatial axes, but the input {x} has "
+                              f"{x.rank}", arg="like", kind="shape")
+            return cls(x.spatial, like.spatial, None, a["linear"], a["align_corners"])
         if a["align_corners"] and not a["linear"]:
             raise OpError("upsample: align_corners applies to linear interpolation only", arg="align_corners",
                           hint="add linear=true, or drop align_corners (nearest copies input floor(o * I/O))")
