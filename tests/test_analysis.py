@@ -21,6 +21,7 @@ PARAMS = {
     "alexnet": 61_100_840, "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
     "wide_resnet50_2": 68_883_240, "r3d_18": 33_371_472, "mc3_18": 11_695_440,
     "m5": 26_915,  # as PyTorch's audio classification tutorial counts it
+    "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
 }
 
 # torchvision's published GFLOPS (really GMACs), as printed in its model table
@@ -29,6 +30,7 @@ GMACS = {
     "resnet18": "1.814", "resnet34": "3.664", "resnet50": "4.089", "resnet101": "7.801", "resnet152": "11.514",
     "alexnet": "0.714", "resnext50_32x4d": "4.23", "resnext101_32x8d": "16.414", "wide_resnet50_2": "11.398",
     "r3d_18": "40.697", "mc3_18": "43.343",
+    "mobilenet_v2": "0.301", "mobilenet_v3_large": "0.217", "mobilenet_v3_small": "0.057",
 }
 for _plain in ("vgg11", "vgg13", "vgg16", "vgg19"):
     GMACS[_plain + "_bn"] = GMACS[_plain]

@@ -17,6 +17,7 @@ def test_bundled_names():
         "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "alexnet", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "r3d_18", "mc3_18", "m5",
+        "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
     }
 
 

@@ -1,0 +1,209 @@
+"""The mobile networks of the bundled library written by hand the way torchvision writes
+them (torchvision does not install beside the CPU torch build): same modules, same nesting
+and registration order, so state_dict layouts match the originals and weights load by order
+and shape.
+
+Follows torchvision/models/mobilenetv2.py, mobilenetv3.py, shufflenetv2.py, efficientnet.py
+and convnext.py (v0.20) with their default arguments; weights, hub code and unused options
+left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from functools import partial
+from typing import Callable, List, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def _make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> int:
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:  # rounding down must not remove more than 10%
+        new_v += divisor
+    return new_v
+
+
+class Conv2dNormActivation(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: Optional[int] = None, groups: int = 1,
+                 norm_layer: Optional[Callable[..., nn.Module]] = nn.BatchNorm2d,
+                 activation_layer: Optional[Callable[..., nn.Module]] = nn.ReLU, dilation: int = 1,
+                 inplace: Optional[bool] = True, bias: Optional[bool] = None) -> None:
+        if padding is None:
+            padding = (kernel_size - 1) // 2 * dilation
+        if bias is None:
+            bias = norm_layer is None
+        layers: List[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                                             dilation=dilation, groups=groups, bias=bias)]
+        if norm_layer is not None:
+            layers.append(norm_layer(out_channels))
+        if activation_layer is not None:
+            params = {} if inplace is None else {"inplace": inplace}
+            layers.append(activation_layer(**params))
+        super().__init__(*layers)
+        self.out_channels = out_channels
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, input_channels: int, squeeze_channels: int,
+                 activation: Callable[..., nn.Module] = nn.ReLU,
+                 scale_activation: Callable[..., nn.Module] = nn.Sigmoid) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
+
+    def forward(self, input: Tensor) -> Tensor:
+        scale = self.avgpool(input)
+        scale = self.fc1(scale)
+        scale = self.activation(scale)
+        scale = self.fc2(scale)
+        return self.scale_activation(scale) * input
+
+
+# ----------------------------------------------------------------------------- MobileNetV2
+
+
+class InvertedResidualV2(nn.Module):
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        self.stride = stride
+        hidden_dim = int(round(inp * expand_ratio))
+        self.use_res_connect = self.stride == 1 and inp == oup
+        layers: List[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1, activation_layer=nn.ReLU6))
+        layers.extend([
+            Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim, activation_layer=nn.ReLU6),
+            nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(oup),
+        ])
+        self.conv = nn.Sequential(*layers)
+        self.out_channels = oup
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__()
+        input_channel, last_channel = 32, 1280
+        settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                    [6, 160, 3, 2], [6, 320, 1, 1]]
+        features: List[nn.Module] = [Conv2dNormActivation(3, input_channel, stride=2, activation_layer=nn.ReLU6)]
+        for t, c, n, s in settings:
+            for i in range(n):
+                features.append(InvertedResidualV2(input_channel, c, s if i == 0 else 1, expand_ratio=t))
+                input_channel = c
+        features.append(Conv2dNormActivation(input_channel, last_channel, kernel_size=1, activation_layer=nn.ReLU6))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(last_channel, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)
+        x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+# ----------------------------------------------------------------------------- MobileNetV3
+
+
+class InvertedResidualConfig:
+    def __init__(self, input_channels: int, kernel: int, expanded_channels: int, out_channels: int,
+                 use_se: bool, activation: str, stride: int, dilation: int) -> None:
+        self.input_channels = input_channels
+        self.kernel = kernel
+        self.expanded_channels = expanded_channels
+        self.out_channels = out_channels
+        self.use_se = use_se
+        self.use_hs = activation == "HS"
+        self.stride = stride
+        self.dilation = dilation
+
+
+class InvertedResidualV3(nn.Module):
+    def __init__(self, cnf: InvertedResidualConfig, norm_layer: Callable[..., nn.Module]) -> None:
+        super().__init__()
+        self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
+        layers: List[nn.Module] = []
+        activation_layer = nn.Hardswish if cnf.use_hs else nn.ReLU
+        if cnf.expanded_channels != cnf.input_channels:
+            layers.append(Conv2dNormActivation(cnf.input_channels, cnf.expanded_channels, kernel_size=1,
+                                               norm_layer=norm_layer, activation_layer=activation_layer))
+        layers.append(Conv2dNormActivation(cnf.expanded_channels, cnf.expanded_channels, kernel_size=cnf.kernel,
+                                           stride=cnf.stride, dilation=cnf.dilation, groups=cnf.expanded_channels,
+                                           norm_layer=norm_layer, activation_layer=activation_layer))
+        if cnf.use_se:
+            squeeze_channels = _make_divisible(cnf.expanded_channels // 4, 8)
+            layers.append(SqueezeExcitation(cnf.expanded_channels, squeeze_channels, scale_activation=nn.Hardsigmoid))
+        layers.append(Conv2dNormActivation(cnf.expanded_channels, cnf.out_channels, kernel_size=1,
+                                           norm_layer=norm_layer, activation_layer=None))
+        self.block = nn.Sequential(*layers)
+        self.out_channels = cnf.out_channels
+
+    def forward(self, input: Tensor) -> Tensor:
+        result = self.block(input)
+        return result + input if self.use_res_connect else result
+
+
+class MobileNetV3(nn.Module):
+    def __init__(self, settings: List[InvertedResidualConfig], last_channel: int, num_classes: int = 1000,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        norm_layer = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+        layers: List[nn.Module] = [Conv2dNormActivation(3, settings[0].input_channels, kernel_size=3, stride=2,
+                                                        norm_layer=norm_layer, activation_layer=nn.Hardswish)]
+        for cnf in settings:
+            layers.append(InvertedResidualV3(cnf, norm_layer))
+        lastconv_input_channels = settings[-1].out_channels
+        lastconv_output_channels = 6 * lastconv_input_channels
+        layers.append(Conv2dNormActivation(lastconv_input_channels, lastconv_output_channels, kernel_size=1,
+                                           norm_layer=norm_layer, activation_layer=nn.Hardswish))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Linear(lastconv_output_channels, last_channel),
+            nn.Hardswish(inplace=True),
+            nn.Dropout(p=dropout, inplace=True),
+            nn.Linear(last_channel, num_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+def mobilenet_v3_large() -> MobileNetV3:
+    c = InvertedResidualConfig
+    settings = [
+        c(16, 3, 16, 16, False, "RE", 1, 1), c(16, 3, 64, 24, False, "RE", 2, 1), c(24, 3, 72, 24, False, "RE", 1, 1),
+        c(24, 5, 72, 40, True, "RE", 2, 1), c(40, 5, 120, 40, True, "RE", 1, 1), c(40, 5, 120, 40, True, "RE", 1, 1),
+        c(40, 3, 240, 80, False, "HS", 2, 1), c(80, 3, 200, 80, False, "HS", 1, 1),
+        c(80, 3, 184, 80, False, "HS", 1, 1), c(80, 3, 184, 80, False, "HS", 1, 1),
+        c(80, 3, 480, 112, True, "HS", 1, 1), c(112, 3, 672, 112, True, "HS", 1, 1),
+        c(112, 5, 672, 160, True, "HS", 2, 1), c(160, 5, 960, 160, True, "HS", 1, 1),
+        c(160, 5, 960, 160, True, "HS", 1, 1),
+    ]
+    return MobileNetV3(settings, 1280)
+
+
+def mobilenet_v3_small() -> MobileNetV3:
+    c = InvertedResidualConfig
+    settings = [
+        c(16, 3, 16, 16, True, "RE", 2, 1), c(16, 3, 72, 24, False, "RE", 2, 1), c(24, 3, 88, 24, False, "RE", 1, 1),
+        c(24, 5, 96, 40, True, "HS", 2, 1), c(40, 5, 240, 40, True, "HS", 1, 1), c(40, 5, 240, 40, True, "HS", 1, 1),
+        c(40, 5, 120, 48, True, "HS", 1, 1), c(48, 5, 144, 48, True, "HS", 1, 1),
+        c(48, 5, 288, 96, True, "HS", 2, 1), c(96, 5, 576, 96, True, "HS", 1, 1), c(96, 5, 576, 96, True, "HS", 1, 1),
+    ]
+    return MobileNetV3(settings, 1024)

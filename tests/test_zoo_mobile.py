@@ -1,0 +1,90 @@
+"""The mobile zoo (MobileNetV2 and V3, ShuffleNetV2, EfficientNet, ConvNeXt) against
+torchvision's modules, written by hand in reference_zoo_mobile: MACs counted by hooks equal
+check's at the published size, the reference's weights load and compute the same at a small
+input, and ONNX Runtime agrees with torch. Parameters and published GMACs are asserted in
+test_analysis."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import archlang
+
+from . import reference_zoo_mobile as ref
+from .test_onnx import realistic
+from .test_zoo import _trained_looking, hooked_macs, onnx_runtime
+
+# name: (reference, torchvision's MACs as exact integers (None where unpublished: the hooks'
+# count is then the oracle), the input of the numeric tests)
+ZOO = {
+    "mobilenet_v2": (ref.MobileNetV2, 300_774_272, (1, 3, 64, 64)),
+    "mobilenet_v3_large": (ref.mobilenet_v3_large, 216_589_760, (1, 3, 64, 64)),
+    "mobilenet_v3_small": (ref.mobilenet_v3_small, 56_510_400, (1, 3, 64, 64)),
+}
+
+# a few tensors of each torchvision state_dict, names and shapes as published
+LAYOUT = {
+    "mobilenet_v2": {"features.1.conv.0.0.weight": (32, 1, 3, 3), "features.2.conv.0.0.weight": (96, 16, 1, 1),
+                     "features.18.1.running_var": (1280,), "classifier.1.weight": (1000, 1280)},
+    "mobilenet_v3_large": {"features.4.block.2.fc1.weight": (24, 72, 1, 1),
+                           "features.13.block.1.0.weight": (672, 1, 5, 5), "classifier.0.weight": (1280, 960)},
+    "mobilenet_v3_small": {"features.1.block.1.fc1.weight": (8, 16, 1, 1), "features.12.0.weight": (576, 96, 1, 1),
+                           "classifier.3.weight": (1000, 1024)},
+}
+
+
+def at_size(name: str, shape: tuple[int, ...]):
+    """The bundled network on an input of `shape`: the same chain (which may span lines) of
+    the same spec's blocks, through `use`."""
+    path = archlang.bundled_networks()[name]
+    chain = re.search(rf"^network {name} : \S+ =(.+?)(?=^\S|\Z)", path.read_text(), re.M | re.S).group(1)
+    size = "x".join(map(str, shape))
+    return archlang.parse(f'use "{path.stem}"\nnetwork {name}_small : {size} = {chain}\n').network()
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_macs_counted_on_the_reference_equal_check(name):
+    """At the published input size, on the meta device (shapes only, nothing allocated)."""
+    make_reference, macs, _ = ZOO[name]
+    net = archlang.load(name).network()
+    with torch.device("meta"):
+        reference = make_reference()
+        counted = hooked_macs(reference, torch.empty(1, *net.input_shape))
+    assert counted == net.total_macs == (macs or counted)
+    assert sum(p.numel() for p in reference.parameters()) == net.total_params
+    shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
+
+
+def test_small_input_is_the_same_chain():
+    """The numeric tests' networks are the bundled ones on another input."""
+    small = at_size("mobilenet_v3_small", (3, 224, 224))
+    full = archlang.load("mobilenet_v3_small").network()
+    assert [(n.name, n.output_shape) for n in small.layers] == [(n.name, n.output_shape) for n in full.layers]
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_path):
+    """The reference's weights load by order and shape and give its outputs (at a small
+    input: the same modules); exported with them, ONNX Runtime agrees with torch."""
+    make_reference, _, shape = ZOO[name]
+    torch.manual_seed(0)
+    reference = _trained_looking(make_reference())
+    built = archlang.build(at_size(name, shape[1:]), seed=1)
+    archlang.load_weights(built, reference.state_dict())
+    built.eval()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        expected, got = reference(x), built(x)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() <= 1e-5
+    module = realistic(built)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        expected = module(x).numpy()
+    archlang.export_onnx(module, tmp_path / f"{name}.onnx")
+    np.testing.assert_allclose(onnx_runtime(tmp_path / f"{name}.onnx", x.numpy()), expected, atol=1e-4, rtol=1e-3)
