@@ -22,6 +22,8 @@ PARAMS = {
     "wide_resnet50_2": 68_883_240, "r3d_18": 33_371_472, "mc3_18": 11_695_440,
     "m5": 26_915,  # as PyTorch's audio classification tutorial counts it
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
+    "shufflenet_v2_x0_5": 1_366_792, "shufflenet_v2_x1_0": 2_278_604, "shufflenet_v2_x1_5": 3_503_624,
+    "shufflenet_v2_x2_0": 7_393_996,
 }
 
 # torchvision's published GFLOPS (really GMACs), as printed in its model table
@@ -31,6 +33,8 @@ GMACS = {
     "alexnet": "0.714", "resnext50_32x4d": "4.23", "resnext101_32x8d": "16.414", "wide_resnet50_2": "11.398",
     "r3d_18": "40.697", "mc3_18": "43.343",
     "mobilenet_v2": "0.301", "mobilenet_v3_large": "0.217", "mobilenet_v3_small": "0.057",
+    "shufflenet_v2_x0_5": "0.04", "shufflenet_v2_x1_0": "0.145", "shufflenet_v2_x1_5": "0.296",
+    "shufflenet_v2_x2_0": "0.583",
 }
 for _plain in ("vgg11", "vgg13", "vgg16", "vgg19"):
     GMACS[_plain + "_bn"] = GMACS[_plain]
