@@ -21,9 +21,13 @@ PARAMS = {
     "alexnet": 61_100_840, "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
     "wide_resnet50_2": 68_883_240, "r3d_18": 33_371_472, "mc3_18": 11_695_440,
     "m5": 26_915,  # as PyTorch's audio classification tutorial counts it
+    "fcn_resnet50": 32_957_013, "deeplabv3_resnet50": 39_638_869,
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
     "shufflenet_v2_x0_5": 1_366_792, "shufflenet_v2_x1_0": 2_278_604, "shufflenet_v2_x1_5": 3_503_624,
     "shufflenet_v2_x2_0": 7_393_996,
+    "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928, "densenet161": 28_681_000,
+    "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496, "googlenet": 6_624_904,
+    "unet": 31_030_658, "unet_bn": 31_036_546,  # Ronneberger et al.'s U-Net; unet_bn padded, with batch norm
 }
 
 # torchvision's published GFLOPS (really GMACs), as printed in its model table
@@ -35,6 +39,8 @@ GMACS = {
     "mobilenet_v2": "0.301", "mobilenet_v3_large": "0.217", "mobilenet_v3_small": "0.057",
     "shufflenet_v2_x0_5": "0.04", "shufflenet_v2_x1_0": "0.145", "shufflenet_v2_x1_5": "0.296",
     "shufflenet_v2_x2_0": "0.583",
+    "densenet121": "2.834", "densenet169": "3.36", "densenet201": "4.29", "densenet161": "7.728",
+    "squeezenet1_0": "0.819", "squeezenet1_1": "0.349", "googlenet": "1.498",
 }
 for _plain in ("vgg11", "vgg13", "vgg16", "vgg19"):
     GMACS[_plain + "_bn"] = GMACS[_plain]
@@ -96,13 +102,13 @@ def test_torch_agrees_on_shapes_params_and_macs(name):
     """Run each bundled network through torch on the meta device (shapes only, no weights)."""
     net = archlang.load(name).network()
     with torch.device("meta"):
-        x = torch.empty(1, *net.input_shape)
+        x = torch.empty(2, *net.input_shape)  # 2: batch norm in training mode on a 1x1 map needs it
         with FlopCounterMode(display=False) as counter:
             values, modules = execute(net.graph, x)
     for node in net.graph.layers:
         assert tuple(values[node.name].shape[1:]) == node.type.shape, node.name
     assert sum(p.numel() for m in modules.values() for p in m.parameters()) == net.total_params
-    assert counter.get_total_flops() == 2 * net.total_macs  # torch counts a MAC as two FLOPs
+    assert counter.get_total_flops() == 2 * 2 * net.total_macs  # torch counts a MAC as two FLOPs
 
 
 @pytest.mark.parametrize("spec", [

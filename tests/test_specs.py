@@ -17,8 +17,11 @@ def test_bundled_names():
         "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "alexnet", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "r3d_18", "mc3_18", "m5",
+        "fcn_resnet50", "deeplabv3_resnet50",
         "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
         "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+        "densenet121", "densenet169", "densenet201", "densenet161", "squeezenet1_0", "squeezenet1_1", "googlenet",
+        "unet", "unet_bn",
     }
 
 
