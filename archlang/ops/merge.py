@@ -19,6 +19,23 @@ from ..ir import TensorType
 from .base import Family, Op, OpError, register
 
 
+def _fold_fx(graph, function, args):
+    """((a op b) op c) ...: a binary function over every branch, as torch.fx nodes."""
+    out = args[0]
+    for other in args[1:]:
+        out = graph.call_function(function, (out, other))
+    return out
+
+
+def _fold_onnx(g, op_type: str, word: str, inputs, output) -> None:
+    """The same chain as ONNX nodes: intermediate values `<node>/<word>i`, the last is `output`."""
+    acc = inputs[0]
+    for i, other in enumerate(inputs[1:], 1):
+        out = output if i == len(inputs) - 1 else g.temp(f"{word}{i}")
+        g.node(op_type, [acc, other], [out], suffix="" if out == output else f"{word}{i}")
+        acc = out
+
+
 @dataclass(frozen=True)
 class _Merge(Op):
     """What every merge shares: branches in, no arguments, no module (its forward is a
@@ -45,21 +62,13 @@ class Add(_Merge):
     glyph = "+"
 
     def torch_fx(self, graph, args, inplace):
-        add = operator.iadd if inplace else operator.add
-        out = args[0]
-        for other in args[1:]:
-            out = graph.call_function(add, (out, other))
-        return out
+        return _fold_fx(graph, operator.iadd if inplace else operator.add, args)
 
     def torch_source(self, args, inplace):
         return args[0] + "".join(f".add_({a})" for a in args[1:]) if inplace else " + ".join(args)
 
     def onnx_nodes(self, g, inputs, output, types):
-        acc = inputs[0]
-        for i, other in enumerate(inputs[1:], 1):
-            out = output if i == len(inputs) - 1 else g.temp(f"sum{i}")
-            g.node("Add", [acc, other], [out], suffix="" if out == output else f"sum{i}")
-            acc = out
+        _fold_onnx(g, "Add", "sum", inputs, output)
 
     def infer(self, inputs):
         first = inputs[0]
@@ -120,20 +129,13 @@ class Mul(_Merge):
     glyph = "×"
 
     def torch_fx(self, graph, args, inplace):
-        out = args[0]
-        for other in args[1:]:
-            out = graph.call_function(operator.mul, (out, other))
-        return out
+        return _fold_fx(graph, operator.mul, args)
 
     def torch_source(self, args, inplace):
         return " * ".join(args)
 
     def onnx_nodes(self, g, inputs, output, types):
-        acc = inputs[0]
-        for i, other in enumerate(inputs[1:], 1):
-            out = output if i == len(inputs) - 1 else g.temp(f"prod{i}")
-            g.node("Mul", [acc, other], [out], suffix="" if out == output else f"prod{i}")
-            acc = out
+        _fold_onnx(g, "Mul", "prod", inputs, output)
 
     def infer(self, inputs):
         shape = list(inputs[0].shape)
