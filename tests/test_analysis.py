@@ -25,6 +25,8 @@ PARAMS = {
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
     "shufflenet_v2_x0_5": 1_366_792, "shufflenet_v2_x1_0": 2_278_604, "shufflenet_v2_x1_5": 3_503_624,
     "shufflenet_v2_x2_0": 7_393_996,
+    "efficientnet_b0": 5_288_548, "efficientnet_b1": 7_794_184, "efficientnet_b3": 12_233_232,
+    "efficientnet_b7": 66_347_960,
     "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928, "densenet161": 28_681_000,
     "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496, "googlenet": 6_624_904,
     "unet": 31_030_658, "unet_bn": 31_036_546,  # Ronneberger et al.'s U-Net; unet_bn padded, with batch norm
@@ -39,6 +41,8 @@ GMACS = {
     "mobilenet_v2": "0.301", "mobilenet_v3_large": "0.217", "mobilenet_v3_small": "0.057",
     "shufflenet_v2_x0_5": "0.04", "shufflenet_v2_x1_0": "0.145", "shufflenet_v2_x1_5": "0.296",
     "shufflenet_v2_x2_0": "0.583",
+    "efficientnet_b0": "0.386", "efficientnet_b1": "0.687", "efficientnet_b3": "1.827",
+    "efficientnet_b7": "37.746",
     "densenet121": "2.834", "densenet169": "3.36", "densenet201": "4.29", "densenet161": "7.728",
     "squeezenet1_0": "0.819", "squeezenet1_1": "0.349", "googlenet": "1.498",
 }

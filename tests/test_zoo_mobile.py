@@ -29,6 +29,10 @@ ZOO = {
     "shufflenet_v2_x0_5": (ref.shufflenet_v2_x0_5, None, None),
     "shufflenet_v2_x1_5": (ref.shufflenet_v2_x1_5, None, None),
     "shufflenet_v2_x2_0": (ref.shufflenet_v2_x2_0, None, None),
+    "efficientnet_b0": (ref.efficientnet_b0, 385_814_752, (1, 3, 64, 64)),
+    "efficientnet_b1": (ref.efficientnet_b1, None, None),
+    "efficientnet_b3": (ref.efficientnet_b3, None, None),
+    "efficientnet_b7": (ref.efficientnet_b7, None, None),
 }
 
 # a few tensors of each torchvision state_dict, names and shapes as published
@@ -44,6 +48,12 @@ LAYOUT = {
     "shufflenet_v2_x0_5": {"stage4.3.branch2.5.weight": (96, 96, 1, 1), "fc.weight": (1000, 1024)},
     "shufflenet_v2_x1_5": {"stage2.0.branch1.2.weight": (88, 24, 1, 1), "conv5.1.running_mean": (1024,)},
     "shufflenet_v2_x2_0": {"stage4.0.branch1.0.weight": (488, 1, 3, 3), "fc.weight": (1000, 2048)},
+    "efficientnet_b0": {"features.1.0.block.1.fc1.weight": (8, 32, 1, 1), "features.2.1.block.0.0.weight": (144, 24, 1, 1),
+                        "features.8.0.weight": (1280, 320, 1, 1), "classifier.1.weight": (1000, 1280)},
+    "efficientnet_b1": {"features.2.2.block.2.fc1.weight": (6, 144, 1, 1), "features.7.1.block.3.1.bias": (320,)},
+    "efficientnet_b3": {"features.0.0.weight": (40, 3, 3, 3), "features.6.5.block.0.0.weight": (1392, 232, 1, 1),
+                        "classifier.1.weight": (1000, 1536)},
+    "efficientnet_b7": {"features.6.12.block.2.fc2.weight": (2304, 96, 1, 1), "classifier.1.weight": (1000, 2560)},
 }
 
 
@@ -68,6 +78,16 @@ def test_macs_counted_on_the_reference_equal_check(name):
     assert sum(p.numel() for p in reference.parameters()) == net.total_params
     shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b7"])
+def test_stochastic_depth_rises_per_block_as_torchvision_sets_it(name):
+    """0.2 * (block index) / (blocks), on the blocks with a residual; unseen at inference."""
+    with torch.device("meta"):
+        reference = ZOO[name][0]()
+    expected = [m.stochastic_depth.p for m in reference.modules() if isinstance(m, ref.MBConv) and m.use_res_connect]
+    net = archlang.load(name).network()
+    assert [n.op.p for n in net.graph.layers if n.op.name == "stochasticdepth"] == expected
 
 
 def test_small_input_is_the_same_chain():
