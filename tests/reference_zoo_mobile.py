@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from functools import partial
 from typing import Callable, List, Optional, Sequence
 
@@ -451,3 +452,123 @@ def efficientnet_b3() -> EfficientNet:
 
 def efficientnet_b7() -> EfficientNet:
     return _efficientnet(2.0, 3.1, 0.5, norm_layer=partial(nn.BatchNorm2d, eps=0.001, momentum=0.01))
+
+
+# ----------------------------------------------------------------------------- ConvNeXt
+
+
+class LayerNorm2d(nn.LayerNorm):
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: List[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.permute(x, self.dims)
+
+
+class CNBlock(nn.Module):
+    def __init__(self, dim: int, layer_scale: float, stochastic_depth_prob: float,
+                 norm_layer: Optional[Callable[..., nn.Module]] = None) -> None:
+        super().__init__()
+        if norm_layer is None:
+            norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),
+            Permute([0, 2, 3, 1]),
+            norm_layer(dim),
+            nn.Linear(in_features=dim, out_features=4 * dim, bias=True),
+            nn.GELU(),
+            nn.Linear(in_features=4 * dim, out_features=dim, bias=True),
+            Permute([0, 3, 1, 2]),
+        )
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+
+    def forward(self, input: Tensor) -> Tensor:
+        result = self.layer_scale * self.block(input)
+        result = self.stochastic_depth(result)
+        result += input
+        return result
+
+
+class CNBlockConfig:
+    def __init__(self, input_channels: int, out_channels: Optional[int], num_layers: int) -> None:
+        self.input_channels = input_channels
+        self.out_channels = out_channels
+        self.num_layers = num_layers
+
+
+class ConvNeXt(nn.Module):
+    def __init__(self, block_setting: List[CNBlockConfig], stochastic_depth_prob: float = 0.0,
+                 layer_scale: float = 1e-6, num_classes: int = 1000) -> None:
+        super().__init__()
+        block = CNBlock
+        norm_layer = partial(LayerNorm2d, eps=1e-6)
+        layers: List[nn.Module] = []
+        firstconv_output_channels = block_setting[0].input_channels
+        layers.append(Conv2dNormActivation(3, firstconv_output_channels, kernel_size=4, stride=4, padding=0,
+                                           norm_layer=norm_layer, activation_layer=None, bias=True))
+        total_stage_blocks = sum(cnf.num_layers for cnf in block_setting)
+        stage_block_id = 0
+        for cnf in block_setting:
+            stage: List[nn.Module] = []
+            for _ in range(cnf.num_layers):
+                sd_prob = stochastic_depth_prob * stage_block_id / (total_stage_blocks - 1.0)
+                stage.append(block(cnf.input_channels, layer_scale, sd_prob))
+                stage_block_id += 1
+            layers.append(nn.Sequential(*stage))
+            if cnf.out_channels is not None:  # downsampling
+                layers.append(nn.Sequential(norm_layer(cnf.input_channels),
+                                            nn.Conv2d(cnf.input_channels, cnf.out_channels, kernel_size=2, stride=2)))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        lastblock = block_setting[-1]
+        lastconv_output_channels = lastblock.out_channels if lastblock.out_channels is not None else lastblock.input_channels
+        self.classifier = nn.Sequential(norm_layer(lastconv_output_channels), nn.Flatten(1),
+                                        nn.Linear(lastconv_output_channels, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        return self.classifier(x)
+
+
+def convnext_tiny() -> ConvNeXt:
+    c = CNBlockConfig
+    return ConvNeXt([c(96, 192, 3), c(192, 384, 3), c(384, 768, 9), c(768, None, 3)], stochastic_depth_prob=0.1)
+
+
+def convnext_small() -> ConvNeXt:
+    c = CNBlockConfig
+    return ConvNeXt([c(96, 192, 3), c(192, 384, 3), c(384, 768, 27), c(768, None, 3)], stochastic_depth_prob=0.4)
+
+
+def convnext_base() -> ConvNeXt:
+    c = CNBlockConfig
+    return ConvNeXt([c(128, 256, 3), c(256, 512, 3), c(512, 1024, 27), c(1024, None, 3)], stochastic_depth_prob=0.5)
+
+
+def convnext_as_convolutions(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A ConvNeXt state_dict in the layout of a network whose blocks are permute-free
+    (archlang's): each block's Linear weights as 1x1 convolutions (out x in x 1 x 1), and its
+    layer_scale, which CNBlock registers before its submodules, after them."""
+    out: dict[str, Tensor] = {}
+    scales: dict[str, Tensor] = {}
+    for key, tensor in state.items():
+        if key.endswith(".layer_scale"):
+            scales[key[: -len("layer_scale")]] = tensor
+            continue
+        if re.search(r"\.block\.[35]\.weight$", key):
+            tensor = tensor[:, :, None, None]
+        out[key] = tensor
+        prefix = re.sub(r"block\.5\.bias$", "", key)
+        if prefix != key:  # the block's last tensor: its scale follows
+            out[prefix + "layer_scale"] = scales.pop(prefix)
+    return out

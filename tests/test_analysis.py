@@ -27,6 +27,7 @@ PARAMS = {
     "shufflenet_v2_x2_0": 7_393_996,
     "efficientnet_b0": 5_288_548, "efficientnet_b1": 7_794_184, "efficientnet_b3": 12_233_232,
     "efficientnet_b7": 66_347_960,
+    "convnext_tiny": 28_589_128, "convnext_small": 50_223_688, "convnext_base": 88_591_464,
     "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928, "densenet161": 28_681_000,
     "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496, "googlenet": 6_624_904,
     "unet": 31_030_658, "unet_bn": 31_036_546,  # Ronneberger et al.'s U-Net; unet_bn padded, with batch norm
@@ -43,6 +44,7 @@ GMACS = {
     "shufflenet_v2_x2_0": "0.583",
     "efficientnet_b0": "0.386", "efficientnet_b1": "0.687", "efficientnet_b3": "1.827",
     "efficientnet_b7": "37.746",
+    "convnext_tiny": "4.456", "convnext_small": "8.684", "convnext_base": "15.355",
     "densenet121": "2.834", "densenet169": "3.36", "densenet201": "4.29", "densenet161": "7.728",
     "squeezenet1_0": "0.819", "squeezenet1_1": "0.349", "googlenet": "1.498",
 }

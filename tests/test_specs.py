@@ -21,6 +21,7 @@ def test_bundled_names():
         "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
         "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
         "efficientnet_b0", "efficientnet_b1", "efficientnet_b3", "efficientnet_b7",
+        "convnext_tiny", "convnext_small", "convnext_base",
         "densenet121", "densenet169", "densenet201", "densenet161", "squeezenet1_0", "squeezenet1_1", "googlenet",
         "unet", "unet_bn",
     }

@@ -33,6 +33,9 @@ ZOO = {
     "efficientnet_b1": (ref.efficientnet_b1, None, None),
     "efficientnet_b3": (ref.efficientnet_b3, None, None),
     "efficientnet_b7": (ref.efficientnet_b7, None, None),
+    "convnext_tiny": (ref.convnext_tiny, 4_455_531_264, (1, 3, 64, 64)),
+    "convnext_small": (ref.convnext_small, None, None),
+    "convnext_base": (ref.convnext_base, None, None),
 }
 
 # a few tensors of each torchvision state_dict, names and shapes as published
@@ -54,7 +57,28 @@ LAYOUT = {
     "efficientnet_b3": {"features.0.0.weight": (40, 3, 3, 3), "features.6.5.block.0.0.weight": (1392, 232, 1, 1),
                         "classifier.1.weight": (1000, 1536)},
     "efficientnet_b7": {"features.6.12.block.2.fc2.weight": (2304, 96, 1, 1), "classifier.1.weight": (1000, 2560)},
+    "convnext_tiny": {"features.0.0.weight": (96, 3, 4, 4), "features.1.0.layer_scale": (96, 1, 1),
+                      "features.1.0.block.3.weight": (384, 96), "features.6.1.weight": (768, 384, 2, 2),
+                      "classifier.0.weight": (768,)},
+    "convnext_small": {"features.5.26.block.0.weight": (384, 1, 7, 7), "classifier.2.weight": (1000, 768)},
+    "convnext_base": {"features.7.2.block.5.weight": (1024, 4096), "classifier.2.weight": (1000, 1024)},
 }
+
+# state_dicts whose layout differs from archlang's by design (see the spec)
+CONVERT = {"convnext_tiny": ref.convnext_as_convolutions}
+
+
+def trained_looking(reference: torch.nn.Module) -> torch.nn.Module:
+    """test_zoo's batch-norm statistics and affine terms, and layer norms' too; ConvNeXt's
+    layer scales as training leaves them (near 0.1 to 1), not at their 1e-6 start, which
+    would hide every residual branch from the comparison."""
+    for m in reference.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+        if isinstance(m, ref.CNBlock):
+            m.layer_scale.data.uniform_(0.1, 1.0)
+    return _trained_looking(reference)
 
 
 def at_size(name: str, shape: tuple[int, ...]):
@@ -80,12 +104,14 @@ def test_macs_counted_on_the_reference_equal_check(name):
     assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
 
 
-@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b7"])
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b7", "convnext_tiny", "convnext_base"])
 def test_stochastic_depth_rises_per_block_as_torchvision_sets_it(name):
-    """0.2 * (block index) / (blocks), on the blocks with a residual; unseen at inference."""
+    """EfficientNet: 0.2 * (block index) / (blocks), on the blocks with a residual; ConvNeXt:
+    p * (block index) / (blocks - 1). Unseen at inference, so checked here."""
     with torch.device("meta"):
         reference = ZOO[name][0]()
-    expected = [m.stochastic_depth.p for m in reference.modules() if isinstance(m, ref.MBConv) and m.use_res_connect]
+    expected = [m.stochastic_depth.p for m in reference.modules()
+                if isinstance(m, ref.CNBlock) or isinstance(m, ref.MBConv) and m.use_res_connect]
     net = archlang.load(name).network()
     assert [n.op.p for n in net.graph.layers if n.op.name == "stochasticdepth"] == expected
 
@@ -103,9 +129,9 @@ def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_
     input: the same modules); exported with them, ONNX Runtime agrees with torch."""
     make_reference, _, shape = ZOO[name]
     torch.manual_seed(0)
-    reference = _trained_looking(make_reference())
+    reference = trained_looking(make_reference())
     built = archlang.build(at_size(name, shape[1:]), seed=1)
-    archlang.load_weights(built, reference.state_dict())
+    archlang.load_weights(built, CONVERT.get(name, dict)(reference.state_dict()))
     built.eval()
     x = torch.randn(*shape)
     with torch.no_grad():
