@@ -15,17 +15,16 @@ import torch
 import archlang
 
 from . import reference_zoo_mobile as ref
-from .test_onnx import realistic
 from .test_zoo import _trained_looking, hooked_macs, onnx_runtime
 
-# name: (reference, torchvision's MACs as exact integers (None where unpublished: the hooks'
-# count is then the oracle), the input of the numeric tests)
+# name: (reference, torchvision's MACs as exact integers (None: the hooks' count is the
+# oracle, and test_analysis checks it against the published rounding), the input of the
+# numeric tests (None: figures only, the other widths and depths of a tested family))
 ZOO = {
     "mobilenet_v2": (ref.MobileNetV2, 300_774_272, (1, 3, 64, 64)),
     "mobilenet_v3_large": (ref.mobilenet_v3_large, 216_589_760, (1, 3, 64, 64)),
     "mobilenet_v3_small": (ref.mobilenet_v3_small, 56_510_400, (1, 3, 64, 64)),
     "shufflenet_v2_x1_0": (ref.shufflenet_v2_x1_0, 144_907_992, (1, 3, 64, 64)),
-    # the other widths: their parameters (test_analysis) and MACs (the hooks) only
     "shufflenet_v2_x0_5": (ref.shufflenet_v2_x0_5, None, None),
     "shufflenet_v2_x1_5": (ref.shufflenet_v2_x1_5, None, None),
     "shufflenet_v2_x2_0": (ref.shufflenet_v2_x2_0, None, None),
@@ -138,9 +137,7 @@ def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_
         expected, got = reference(x), built(x)
     assert got.shape == expected.shape
     assert (got - expected).abs().max().item() <= 1e-5
-    module = realistic(built)
-    x = torch.randn(*shape)
-    with torch.no_grad():
-        expected = module(x).numpy()
-    archlang.export_onnx(module, tmp_path / f"{name}.onnx")
-    np.testing.assert_allclose(onnx_runtime(tmp_path / f"{name}.onnx", x.numpy()), expected, atol=1e-4, rtol=1e-3)
+    # shallow enough to stay tame with these weights (runtimes differ by 1e-7 on outputs near
+    # 0.1, ConvNeXt's 2e-6 near 2), unlike the deep ResNets test_zoo calibrates first
+    archlang.export_onnx(built, tmp_path / f"{name}.onnx")
+    np.testing.assert_allclose(onnx_runtime(tmp_path / f"{name}.onnx", x.numpy()), got.numpy(), atol=1e-5, rtol=1e-4)
