@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/check_speed.py
 	$(PY) bench/torch_speed.py
 	$(PY) bench/onnx_speed.py
+	$(PY) bench/zoo_speed.py
 
 # many more generated and mutated specs than CI runs (tests/conftest.py: the "fuzz" profile)
 fuzz: setup

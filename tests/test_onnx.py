@@ -97,7 +97,10 @@ def test_bundled_network_graph_in_onnx(name):
     assert model.graph.input[0].name == "input" and [o.name for o in model.graph.output] == ["output"]
     shapes = inferred_shapes(model)
     for node in graph.nodes:
-        assert shapes[value_name(graph, node.name)] == ("batch", *node.type.shape), node.name
+        batch, *dims = shapes[value_name(graph, node.name)]
+        # ONNX's inference for Resize forgets the batch's name on the values it makes inside a graph
+        resized = node.op.name == "upsample" and node.name not in graph.outputs
+        assert tuple(dims) == node.type.shape and (batch == "batch" or resized and batch.startswith("unk")), node.name
 
 
 VGG_SMALL = """use "vgg"
