@@ -56,12 +56,17 @@ def activations(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_network_builds_as_the_ir_says(name):
     """Every bundled network, structurally and for free: built on the meta device (no weight
-    is allocated), its modules, parameter count and every layer's output shape are the IR's."""
+    is allocated), its modules, parameter count and every layer's output shape are the IR's,
+    and torch's FlopCounterMode counts the MACs archlang reports (two FLOPs a MAC)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     net = archlang.load(name).network()
     module = build_module(net.graph, device="meta")
     assert sum(p.numel() for p in module.parameters()) == net.total_params
-    x = torch.empty(2, *net.input_shape, device="meta")
-    hooked, values = activations(module, x)
+    x = torch.empty(2, *net.input_shape, device="meta")  # 2: batch norm in training mode on a 1x1 map
+    with FlopCounterMode(display=False) as counter:
+        hooked, values = activations(module, x)
+    assert counter.get_total_flops() == 2 * 2 * net.total_macs
     layer_shapes = {info.name: (2, *info.output_shape) for info in net.layers}
     for name_, shape in hooked.items():
         assert tuple(shape) == layer_shapes[name_], name_

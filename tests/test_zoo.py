@@ -23,7 +23,7 @@ from .test_onnx import realistic
 # name: (reference, torchvision's MACs as exact integers, the input of the numeric tests:
 # the published one, or a smaller one where a full-size forward costs seconds)
 ZOO = {
-    "alexnet": (ref.AlexNet, 714_188_480, (2, 3, 224, 224)),
+    "alexnet": (ref.AlexNet, 714_188_480, (2, 3, 64, 64)),  # its adaptive pool makes any size 6x6
     "resnext50_32x4d": (ref.resnext50_32x4d, 4_230_479_872, (1, 3, 64, 64)),
     "resnext101_32x8d": (ref.resnext101_32x8d, 16_414_015_488, (1, 3, 48, 48)),
     "wide_resnet50_2": (ref.wide_resnet50_2, 11_398_021_120, (1, 3, 48, 48)),
@@ -82,6 +82,9 @@ def test_macs_counted_on_the_reference_equal_check(name):
     assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
 
 
+SAME_BLOCKS_AS = {"resnext101_32x8d": "resnext50_32x4d", "wide_resnet50_2": "resnext50_32x4d"}
+
+
 def onnx_runtime(path, x: np.ndarray) -> np.ndarray:
     """The output of the ONNX file in ONNX Runtime with its graph optimisations off: the
     nodes as exported are what is tested (test_onnx runs resnet50 fully optimised), and
@@ -108,15 +111,15 @@ def _trained_looking(reference: nn.Module) -> nn.Module:
 
 
 def at_size(name: str, shape: tuple[int, ...]):
-    """The bundled network, or, where `shape` is smaller than its input, the same chain of
-    the same spec's blocks (through `use`) on an input of that shape."""
+    """The bundled network, or, where `shape` differs from its input, the same chain (which
+    may span lines) of the same spec's blocks, through `use`, on an input of that shape."""
     net = archlang.load(name).network()
     if shape == net.input_shape:
         return net
     path = archlang.bundled_networks()[name]
-    chain = re.search(rf"^network {name} : \S+ = (.+)$", path.read_text(), re.M).group(1)
+    chain = re.search(rf"^network {name} : \S+ =(.+?)(?=^\S|\Z)", path.read_text(), re.M | re.S).group(1)
     size = "x".join(map(str, shape))
-    return archlang.parse(f'use "{path.stem}"\nnetwork {name}_small : {size} = {chain}\n').network()
+    return archlang.parse(f'use "{path.stem}"\nnetwork {name}_small : {size} ={chain}\n').network()
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -137,6 +140,8 @@ def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_
     assert got.shape == expected.shape
     assert (got - expected).abs().max().item() <= 1e-5
     del reference  # 355 MB for resnext101
+    if name in SAME_BLOCKS_AS:  # ONNX once per kind of block: ResNeXt-101 and Wide ResNet are
+        return                  # ResNeXt-50's and ResNet's blocks again, 355 and 275 MB to write
     module = realistic(built)
     x = torch.randn(1, *module.network.input_shape)
     with torch.no_grad():

@@ -6,8 +6,6 @@ and ONNX Runtime agreeing with torch."""
 from __future__ import annotations
 
 import math
-import re
-
 import numpy as np
 import pytest
 import torch
@@ -17,7 +15,7 @@ import archlang
 
 from . import reference_zoo_classic as ref
 from .test_onnx import realistic
-from .test_zoo import _trained_looking, onnx_runtime
+from .test_zoo import _trained_looking, at_size, onnx_runtime
 
 # name: (reference, MACs as exact integers, the input of the numeric tests). torchvision
 # publishes the MACs of DenseNet, SqueezeNet and GoogLeNet (as GFLOPS); U-Net's are the
@@ -94,18 +92,6 @@ def test_macs_counted_on_the_reference_equal_check(name):
     assert sum(p.numel() for p in reference.parameters()) == net.total_params
     shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
-
-
-def at_size(name: str, shape: tuple[int, ...]):
-    """The bundled network, or the same chain of the same spec's blocks (through `use`) on
-    an input of `shape`; the chain may run over several lines."""
-    net = archlang.load(name).network()
-    if shape == net.input_shape:
-        return net
-    path = archlang.bundled_networks()[name]
-    chain = re.search(rf"^network {name} : \S+ =(.+?)(?=^\S|\Z)", path.read_text(), re.M | re.S).group(1)
-    size = "x".join(map(str, shape))
-    return archlang.parse(f'use "{path.stem}"\nnetwork {name}_small : {size} ={chain}\n').network()
 
 
 @pytest.mark.parametrize("name", [n for n, (_, _, shape) in ZOO.items() if shape])

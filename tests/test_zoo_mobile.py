@@ -6,7 +6,6 @@ test_analysis."""
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ import torch
 import archlang
 
 from . import reference_zoo_mobile as ref
-from .test_zoo import _trained_looking, hooked_macs, onnx_runtime
+from .test_zoo import _trained_looking, at_size, hooked_macs, onnx_runtime
 
 # name: (reference, torchvision's MACs as exact integers (None: the hooks' count is the
 # oracle, and test_analysis checks it against the published rounding), the input of the
@@ -78,15 +77,6 @@ def trained_looking(reference: torch.nn.Module) -> torch.nn.Module:
         if isinstance(m, ref.CNBlock):
             m.layer_scale.data.uniform_(0.1, 1.0)
     return _trained_looking(reference)
-
-
-def at_size(name: str, shape: tuple[int, ...]):
-    """The bundled network on an input of `shape`: the same chain (which may span lines) of
-    the same spec's blocks, through `use`."""
-    path = archlang.bundled_networks()[name]
-    chain = re.search(rf"^network {name} : \S+ =(.+?)(?=^\S|\Z)", path.read_text(), re.M | re.S).group(1)
-    size = "x".join(map(str, shape))
-    return archlang.parse(f'use "{path.stem}"\nnetwork {name}_small : {size} = {chain}\n').network()
 
 
 @pytest.mark.parametrize("name", ZOO)
