@@ -16,7 +16,7 @@ from ..errors import ArgumentError, DefinitionError, LimitError, Note, Span, Unk
 from ..ops import REGISTRY, Op, lookup, split_suffix
 from .limits import MAX_INT, Work
 from .values import (
-    Frame, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
+    LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
     Value, kind_of, show,
 )
 
