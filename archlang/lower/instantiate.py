@@ -382,15 +382,24 @@ def call_label(c: LayerCall, block: S.Block) -> str:
     """`stage(64, 2)`: the call with its argument values (printed from the values, never from
     source text), leaving out trailing positional arguments and keyword arguments that are
     written the same as their parameter's literal default."""
-    positional = [show(v) for v, _ in c.args]
+    positional = [_argument(v) for v, _ in c.args]
     while positional:
         p = block.params[len(positional) - 1]
         if not _is_default(p, positional[-1]):
             break
         positional.pop()
-    keyword = [f"{k}={show(v)}" for k, v, _ in c.kwargs if not _is_default(_param(block, k), show(v))]
+    keyword = [f"{k}={_argument(v)}" for k, v, _ in c.kwargs if not _is_default(_param(block, k), _argument(v))]
     parts = positional + keyword
     return block.name + (f"({', '.join(parts)})" if parts else "")
+
+
+LAYER_ARGUMENT_LIMIT = 40  # characters of a layer-valued argument in a label: nested calls stay readable
+
+
+def _argument(value: Value) -> str:
+    """An argument in a block's label: values in full, layers cut at LAYER_ARGUMENT_LIMIT (a
+    U-Net level holding the next levels would otherwise print the whole network)."""
+    return show(value, LAYER_ARGUMENT_LIMIT) if isinstance(value, LayerValue) else show(value)
 
 
 def _param(block: S.Block, name: str) -> S.Param:
