@@ -7,7 +7,8 @@ hardswish x * relu6(x + 3) / 6 · hardsigmoid relu6(x + 3) / 6 (MobileNetV3's; O
 and HardSigmoid with alpha 1/6, beta 1/2).
 torch: the nn module of the same name (nn.Softmax(dim=1)); relu, relu6 and hardswish
 run in place where the backend proves it safe, as torchvision's ReLU(inplace=True) and
-MobileNetV3's Hardswish(inplace=True) do (hardsigmoid, its squeeze-excitation gate, does not).
+MobileNetV3's Hardswish(inplace=True) and EfficientNet's SiLU(inplace=True) do (hardsigmoid, its
+squeeze-excitation gate, does not).
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class GELU(_Activation):
 class SiLU(_Activation):
     name = "silu"
     torch_class = "SiLU"
+    inplace = True  # as torchvision's EfficientNet runs it (SiLU(inplace=True) after batch norm)
 
     def onnx_nodes(self, g, inputs, output, types):
         g.node("Sigmoid", inputs, [g.temp("sigmoid")], suffix="sigmoid")
