@@ -373,3 +373,20 @@ def test_two_networks_with_one_class_name_are_located():
     with pytest.raises(archlang.ArchError, match="a_b and aB would both become the Python class AB") as info:
         python_source([program.network(n).graph for n in program.networks], "two.arch")
     assert (info.value.span.line, info.value.span.col) == (2, 1)
+
+
+def test_in_place_through_ops_that_may_return_their_input():
+    """At inference dropout and stochastic depth hand their input through unchanged, so an
+    add may write into their output only when it could write into that input."""
+    from archlang.backends.torch_plan import inplace_plan
+
+    safe = archlang.parse("network n : 4x6x6 = residual(conv3x3 -> bn -> stochasticdepth(0.1)) -> relu").network()
+    assert inplace_plan(safe.graph)["add1"]
+    shared = archlang.parse("network n : 4x6x6 = conv3x3 -> bn as b -> dropout -> (identity, b) -> add -> relu"
+                            ).network()
+    assert not inplace_plan(shared.graph)["add1"]  # bn's output is read twice: it must survive
+    module = archlang.build(shared, seed=0).eval()
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        bn = module.get_submodule("bn1")(module.get_submodule("conv1")(x))
+        assert torch.allclose(module(x), torch.relu(2 * bn))

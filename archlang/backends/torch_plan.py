@@ -20,11 +20,17 @@ def inplace_plan(graph: Graph) -> dict[str, bool]:
     does not need its output (`output_overwritable`), and this node is its only reader."""
     plan = {}
     for node in graph.layers:
-        (source, *_) = graph.inputs_of(node)
-        plan[node.name] = bool(
-            node.op.inplace and source.op.output_overwritable and graph.readers(source) == 1
-        )
+        plan[node.name] = bool(node.op.inplace and _overwritable(graph, graph.inputs_of(node)[0]))
     return plan
+
+
+def _overwritable(graph: Graph, source: Node) -> bool:
+    """Whether a consumer may write into `source`'s value: nothing else reads it, and its op's
+    backward does not need it; an op that may hand its input through unchanged (dropout and
+    stochastic depth at inference, `aliases_input`) is as overwritable as that input."""
+    while source.op.aliases_input and graph.readers(source) == 1:
+        source = graph.inputs_of(source)[0]
+    return source.op.output_overwritable and graph.readers(source) == 1
 
 
 def module_spec(graph: Graph, node: Node, inplace: bool) -> tuple[str, tuple, dict] | None:

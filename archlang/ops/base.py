@@ -372,6 +372,7 @@ class Op:
     merge: ClassVar[bool] = False  # takes branches: add(a | b)
     inplace: ClassVar[bool] = False  # may write its result into its first input
     output_overwritable: ClassVar[bool] = False  # its backward does not read its own output
+    aliases_input: ClassVar[bool] = False  # may return its input itself (dropout at inference)
     skip_inputs: ClassVar[bool] = False  # diagrams draw inputs after the first as skip edges
     glyph: ClassVar[str | None] = None  # diagrams draw it as this symbol in a circle (merges)
 

@@ -61,6 +61,7 @@ class Identity(Op):
 class Dropout(Op):
     name = "dropout"
     family = Family.OTHER
+    aliases_input = True  # nn.Dropout returns its input itself at inference
     args = (Arg("p", "prob", 0.5, "the probability of zeroing an element"),)
     p: float
 
@@ -97,7 +98,7 @@ def stochastic_depth(x, p: float, batch: bool, training: bool):
 class StochasticDepth(Op):
     name = "stochasticdepth"
     family = Family.OTHER
-    # not output_overwritable: at inference its output is its input, which others may read
+    aliases_input = True  # at inference its output is its input: as overwritable as that is
     args = (
         Arg("p", "prob", REQUIRED, "the probability of dropping a sample's branch, e.g. stochasticdepth(0.1)"),
         Arg("batch", "bool", False, "drop the whole batch at once (torchvision's mode 'batch'); default per sample"),
