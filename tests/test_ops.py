@@ -55,6 +55,7 @@ CASES = {
     "relu": [("relu", "3x4x4")], "relu6": [("relu6", "3x4")], "leakyrelu": [("leakyrelu(0.2)", "3x4x4")],
     "elu": [("elu(0.5)", "3x4")], "gelu": [("gelu", "3x4x4x4")], "silu": [("silu", "8")],
     "sigmoid": [("sigmoid", "3x4x4")], "tanh": [("tanh", "5")], "softmax": [("softmax", "10"), ("softmax", "3x4x4")],
+    "logsoftmax": [("logsoftmax", "10"), ("logsoftmax", "3x5")],
     "hardswish": [("hardswish", "3x4x4"), ("conv3(4) -> hardswish", "2x9")], "hardsigmoid": [("hardsigmoid", "5")],
     "identity": [("identity", "3x4x4")],
     "dropout": [("dropout(0.3)", "3x4x4"), ("dropout", "16")],

@@ -146,6 +146,8 @@ def oracle(op, x_shape):
         return nn.ELU(op.alpha)
     if name == "softmax":
         return nn.Softmax(dim=1)
+    if name == "logsoftmax":
+        return nn.LogSoftmax(dim=1)
     simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
               "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
     return simple[name]()
@@ -334,6 +336,8 @@ def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
         return nn.ELU(a.get("alpha", 1.0))
     if base == "softmax":
         return nn.Softmax(dim=1)
+    if base == "logsoftmax":
+        return nn.LogSoftmax(dim=1)
     simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid,
               "tanh": nn.Tanh, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
     return simple[base]()

@@ -3,6 +3,7 @@
 relu max(0, x) · relu6 min(max(0, x), 6) · leakyrelu x if x > 0 else slope * x ·
 elu x if x > 0 else alpha (e^x - 1) · gelu x * Phi(x) (exact erf form) · silu x * sigmoid(x) ·
 sigmoid 1 / (1 + e^-x) · tanh · softmax over the channel axis (axis 1 with the batch) ·
+logsoftmax log(softmax(x)) over the same axis, computed stably (x - max - log sum exp) ·
 hardswish x * relu6(x + 3) / 6 · hardsigmoid relu6(x + 3) / 6 (MobileNetV3's; ONNX HardSwish,
 and HardSigmoid with alpha 1/6, beta 1/2).
 torch: the nn module of the same name (nn.Softmax(dim=1)); relu, relu6 and hardswish
@@ -145,6 +146,19 @@ class Softmax(_Activation):
 
     def torch_spec(self, inputs):
         return "Softmax", (), {"dim": 1}
+
+    def onnx_attrs(self):
+        return {"axis": 1}
+
+
+@register
+@dataclass(frozen=True)
+class LogSoftmax(_Activation):
+    name = "logsoftmax"
+    onnx_op = "LogSoftmax"
+
+    def torch_spec(self, inputs):
+        return "LogSoftmax", (), {"dim": 1}
 
     def onnx_attrs(self):
         return {"axis": 1}
