@@ -19,6 +19,8 @@ DIAGRAMS = {
     "vgg16": ("vgg16", DiagramOptions()),
     "resnet18_collapsed": ("resnet18", DiagramOptions(collapse=True)),
     "resnet50_collapsed_folded": ("resnet50", DiagramOptions(collapse=True, fold=True)),
+    "googlenet_folded": ("googlenet", DiagramOptions(collapse=True, fold=True)),
+    "unet_collapsed": ("unet", DiagramOptions(collapse=True)),
 }
 
 
