@@ -30,6 +30,7 @@ PARAMS = {
     "convnext_tiny": 28_589_128, "convnext_small": 50_223_688, "convnext_base": 88_591_464,
     "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928, "densenet161": 28_681_000,
     "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496, "googlenet": 6_624_904,
+    "inception_v3": 23_834_568,
     "unet": 31_030_658, "unet_bn": 31_036_546,  # Ronneberger et al.'s U-Net; unet_bn padded, with batch norm
 }
 
@@ -47,6 +48,7 @@ GMACS = {
     "convnext_tiny": "4.456", "convnext_small": "8.684", "convnext_base": "15.355",
     "densenet121": "2.834", "densenet169": "3.36", "densenet201": "4.29", "densenet161": "7.728",
     "squeezenet1_0": "0.819", "squeezenet1_1": "0.349", "googlenet": "1.498",
+    "inception_v3": "5.713",
 }
 for _plain in ("vgg11", "vgg13", "vgg16", "vgg19"):
     GMACS[_plain + "_bn"] = GMACS[_plain]
