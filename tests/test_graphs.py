@@ -285,3 +285,23 @@ def test_upsample_to_a_named_values_size():
     with torch.no_grad():
         out = module(x)
     _agree(net, module, (out,), [x])
+
+
+def test_numeric_functions_for_widths_and_depths():
+    text = """block b(c, d) = conv1x1(max(8, (c + 4) // 8 * 8)) * ceil(d * 1.4)
+        -> conv1x1(round(2.5) + floor(3.7) + min(4, 9, 2))
+    network n : 3x4x4 = b(21, 3)"""
+    assert [i.op for i in analyse(text).layers] == ["conv 1x1, 24"] * 5 + ["conv 1x1, 7"]
+    shadowed = analyse("block max(c) = fc(c)\nnetwork n : 4 = max(3)")
+    assert shadowed.output_shape == (3,)  # a block of that name wins
+
+
+@pytest.mark.parametrize("text,message", [
+    ("network n : 4 = fc(max(3))", "max takes at least 2 arguments, got 1"),
+    ("network n : 4 = fc(ceil(1, 2))", "ceil takes 1 argument, got 2"),
+    ("network n : 4 = fc(floor(relu))", "expected a number, got a layer"),
+    ("network n : 4 = fc(min(1, x=2))", "min takes no keyword arguments"),
+])
+def test_numeric_function_errors(text, message):
+    err = error_of(text)
+    assert message in err.message, err.render()

@@ -82,6 +82,15 @@ def _pow(left, right):
     return left**right
 
 
+# numeric functions: name -> (fewest arguments, most arguments, what it does)
+FUNCTIONS = {
+    "min": (2, 64, "min(a, b, ...): the smallest number"),
+    "max": (2, 64, "max(a, b, ...): the largest number"),
+    "floor": (1, 1, "floor(x): the largest integer <= x"),
+    "ceil": (1, 1, "ceil(x): the smallest integer >= x"),
+    "round": (1, 1, "round(x): the nearest integer, halves to even (as Python rounds)"),
+}
+
 COMPARISONS = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
@@ -107,6 +116,7 @@ class Evaluator:
         frame = env.get(FRAME)
         values = list(frame.declared) if frame else []
         return [*(k for k in env if not k.startswith("__")), *values, *self.defs.blocks, *REGISTRY, *SPECIAL_FORMS,
+                *FUNCTIONS,
                 "conv3x3", "conv1x1", "maxpool3x3"]
 
     def eval(self, e: S.Expr, env: dict[str, Value]) -> Value:
@@ -195,6 +205,8 @@ class Evaluator:
         builtin = e.func not in env and e.func not in self.defs.blocks  # not shadowed by the spec
         if builtin and e.func in SPECIAL_FORMS:
             return self._residual(e, env)
+        if builtin and e.func in FUNCTIONS:
+            return self._function(e, env)
         op = lookup(e.func) if builtin else None
         if op is not None and op.merge:
             return self._merge(e, op, env)
@@ -228,6 +240,24 @@ class Evaluator:
             )
         return LayerCall(e.span, callee.name, e.func_span, callee.op, callee.block, callee.kernel, args, kwargs,
                          callee.origin)
+
+    def _function(self, e: S.Call, env):
+        """min, max, floor, ceil, round: arithmetic that channel counts and repeats need
+        (EfficientNet's widths round to multiples of 8, its depths up)."""
+        low, high, _ = FUNCTIONS[e.func]
+        if e.kwargs:
+            k = e.kwargs[0]
+            raise ArgumentError(f"{e.func} takes no keyword arguments", k.name_span.to(k.value.span))
+        if not low <= len(e.args) <= high:
+            count = f"{low}" if low == high else f"at least {low}"
+            raise ArgumentError(f"{e.func} takes {count} argument{'s' if high > 1 else ''}, got {len(e.args)}",
+                                e.span, hint=FUNCTIONS[e.func][2])
+        values = [self.number(a, env) for a in e.args]
+        if e.func in ("min", "max"):
+            return (min if e.func == "min" else max)(values)
+        (x,) = values
+        value = {"floor": math.floor, "ceil": math.ceil, "round": round}[e.func](x)
+        return _check_number(value, e.span)
 
     def _merge(self, e: S.Call, op: type[Op], env) -> LayerMerge:
         # one fault, one message: keyword arguments, then extra arguments, then the branches
