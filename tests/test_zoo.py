@@ -122,32 +122,42 @@ def at_size(name: str, shape: tuple[int, ...]):
     return archlang.parse(f'use "{path.stem}"\nnetwork {name}_small : {size} ={chain}\n').network()
 
 
+def outputs_with_reference_weights(name: str, reference: nn.Module, shape: tuple[int, ...], state=None):
+    """The bundled network `name` built at `shape` (see at_size) with the reference's weights
+    loaded by order and shape (which proves the same tensors in the same order), in eval
+    mode: (the built module, the input, the reference's output, the built module's)."""
+    built = archlang.build(at_size(name, shape[1:]), seed=1)
+    archlang.load_weights(built, reference.state_dict() if state is None else state)
+    built.eval()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        return built, x, reference(x), built(x)
+
+
+def assert_onnx_runtime_agrees(module: nn.Module, x: torch.Tensor, expected, path: Path, atol=1e-4, rtol=1e-3):
+    """Exported with its weights, the module computes `expected` in ONNX Runtime too."""
+    archlang.export_onnx(module, path)
+    np.testing.assert_allclose(onnx_runtime(path, x.numpy()), np.asarray(expected), atol=atol, rtol=rtol)
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_path):
     """The reference's weights load by order and shape (which proves the same tensors in the
     same order) and give its outputs; exported with them, ONNX Runtime agrees with torch."""
     make_reference, _, shape = ZOO[name]
     torch.manual_seed(0)
-    reference = _trained_looking(make_reference())
-    built = archlang.build(at_size(name, shape[1:]), seed=1)
-    archlang.load_weights(built, reference.state_dict())
-    built.eval()
-    x = torch.randn(*shape)
-    with torch.no_grad():
-        expected, got = reference(x), built(x)
+    built, x, expected, got = outputs_with_reference_weights(name, _trained_looking(make_reference()), shape)
     if name == "m5":  # the tutorial's output is (batch, 1, 35): its log_softmax over the 35
         expected = expected[:, 0]
     assert got.shape == expected.shape
     assert (got - expected).abs().max().item() <= 1e-5
-    del reference  # 355 MB for resnext101
     if name in SAME_BLOCKS_AS:  # ONNX once per kind of block: ResNeXt-101 and Wide ResNet are
         return                  # ResNeXt-50's and ResNet's blocks again, 355 and 275 MB to write
     module = realistic(built)
     x = torch.randn(1, *module.network.input_shape)
     with torch.no_grad():
         expected = module(x).numpy()
-    archlang.export_onnx(module, tmp_path / f"{name}.onnx")
-    np.testing.assert_allclose(onnx_runtime(tmp_path / f"{name}.onnx", x.numpy()), expected, atol=1e-4, rtol=1e-3)
+    assert_onnx_runtime_agrees(module, x, expected, tmp_path / f"{name}.onnx")
 
 
 def test_readme_library_table_is_current():

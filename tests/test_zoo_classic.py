@@ -6,7 +6,6 @@ and ONNX Runtime agreeing with torch."""
 from __future__ import annotations
 
 import math
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,7 +14,7 @@ import archlang
 
 from . import reference_zoo_classic as ref
 from .test_onnx import realistic
-from .test_zoo import _trained_looking, at_size, onnx_runtime
+from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, outputs_with_reference_weights
 
 # name: (reference, MACs as exact integers, the input of the numeric tests). torchvision
 # publishes the MACs of DenseNet, SqueezeNet and GoogLeNet (as GFLOPS); U-Net's are the
@@ -103,21 +102,13 @@ def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_
     U-Net) need no calibration for ONNX Runtime, and skip its forward pass."""
     make_reference, _, shape = ZOO[name]
     torch.manual_seed(0)
-    reference = _trained_looking(make_reference())
-    built = archlang.build(at_size(name, shape[1:]), seed=1)
-    archlang.load_weights(built, reference.state_dict())
-    built.eval()
-    x = torch.randn(*shape)
-    with torch.no_grad():
-        expected, got = reference(x), built(x)
+    built, x, expected, got = outputs_with_reference_weights(name, _trained_looking(make_reference()), shape)
     assert got.shape == expected.shape
     assert expected.abs().max().item() > 1e-2  # outputs far from zero, so agreement means something
     assert (got - expected).abs().max().item() <= 1e-5
-    del reference
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in built.modules())
     module = realistic(built) if has_bn else built
     x = torch.randn(1, *module.network.input_shape)
     with torch.no_grad():
         expected = module(x).numpy()
-    archlang.export_onnx(module, tmp_path / f"{name}.onnx")
-    np.testing.assert_allclose(onnx_runtime(tmp_path / f"{name}.onnx", x.numpy()), expected, atol=1e-4, rtol=1e-3)
+    assert_onnx_runtime_agrees(module, x, expected, tmp_path / f"{name}.onnx")

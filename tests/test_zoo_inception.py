@@ -5,14 +5,13 @@ Runtime agreeing with torch."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 import archlang
 
 from . import reference_zoo_inception as ref
-from .test_zoo import _trained_looking, at_size, onnx_runtime
+from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, at_size, outputs_with_reference_weights
 from .test_zoo_classic import hooked_macs
 
 MACS = 5_713_216_096  # torchvision publishes 5.713 GFLOPS (MACs)
@@ -58,21 +57,13 @@ def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(tmp_path):
     """The reference's weights load by order and shape (which proves the same tensors in the
     same order) and give its outputs; exported with them, ONNX Runtime agrees with torch."""
     torch.manual_seed(0)
-    reference = _trained_looking(ref.inception_v3())
-    built = archlang.build(at_size("inception_v3", SMALLEST[1:]), seed=1)
-    archlang.load_weights(built, reference.state_dict())
-    built.eval()
-    x = torch.randn(*SMALLEST)
-    with torch.no_grad():
-        expected, got = reference(x), built(x)
+    built, x, expected, got = outputs_with_reference_weights("inception_v3", _trained_looking(ref.inception_v3()),
+                                                             SMALLEST)
     assert got.shape == expected.shape == (1, 1000)
     assert expected.abs().max().item() > 1e-2  # outputs far from zero, so agreement means something
     assert (got - expected).abs().max().item() <= 1e-5
-    del reference
     # Not test_onnx's realistic(): calibrated on a batch of 4 whose last maps are 1x1, its
     # batch norms amplify float32 rounding so much that torch's own float32 output lies
     # 3e-3 from its float64 one. With the reference's weights the network stays tame (torch's
     # float32 within 1e-7 of float64 on outputs near 0.1), so the runtimes are held closer.
-    archlang.export_onnx(built, tmp_path / "inception_v3.onnx")
-    np.testing.assert_allclose(onnx_runtime(tmp_path / "inception_v3.onnx", x.numpy()), got.numpy(),
-                               atol=1e-5, rtol=1e-4)
+    assert_onnx_runtime_agrees(built, x, got, tmp_path / "inception_v3.onnx", atol=1e-5, rtol=1e-4)

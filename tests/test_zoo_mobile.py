@@ -7,14 +7,13 @@ test_analysis."""
 from __future__ import annotations
 
 
-import numpy as np
 import pytest
 import torch
 
 import archlang
 
 from . import reference_zoo_mobile as ref
-from .test_zoo import _trained_looking, at_size, hooked_macs, onnx_runtime
+from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, at_size, hooked_macs, outputs_with_reference_weights
 
 # name: (reference, torchvision's MACs as exact integers (None: the hooks' count is the
 # oracle, and test_analysis checks it against the published rounding), the input of the
@@ -119,15 +118,10 @@ def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_
     make_reference, _, shape = ZOO[name]
     torch.manual_seed(0)
     reference = trained_looking(make_reference())
-    built = archlang.build(at_size(name, shape[1:]), seed=1)
-    archlang.load_weights(built, CONVERT.get(name, dict)(reference.state_dict()))
-    built.eval()
-    x = torch.randn(*shape)
-    with torch.no_grad():
-        expected, got = reference(x), built(x)
+    state = CONVERT.get(name, dict)(reference.state_dict())
+    built, x, expected, got = outputs_with_reference_weights(name, reference, shape, state)
     assert got.shape == expected.shape
     assert (got - expected).abs().max().item() <= 1e-5
     # shallow enough to stay tame with these weights (runtimes differ by 1e-7 on outputs near
     # 0.1, ConvNeXt's 2e-6 near 2), unlike the deep ResNets test_zoo calibrates first
-    archlang.export_onnx(built, tmp_path / f"{name}.onnx")
-    np.testing.assert_allclose(onnx_runtime(tmp_path / f"{name}.onnx", x.numpy()), got.numpy(), atol=1e-5, rtol=1e-4)
+    assert_onnx_runtime_agrees(built, x, got, tmp_path / f"{name}.onnx", atol=1e-5, rtol=1e-4)

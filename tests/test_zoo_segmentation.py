@@ -12,7 +12,7 @@ import torch
 import archlang
 
 from . import reference_segmentation as ref
-from .test_zoo import _trained_looking, at_size, hooked_macs, onnx_runtime
+from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, hooked_macs, outputs_with_reference_weights
 
 SEGMENTATION = {
     "fcn_resnet50": (ref.fcn_resnet50, 32_957_013, 142_725_772_800),
@@ -37,13 +37,7 @@ def test_torchvisions_figures_and_the_hooks_count(name):
 def test_reference_weights_compute_the_same(name):
     make_reference, _, _ = SEGMENTATION[name]
     torch.manual_seed(0)
-    reference = _trained_looking(make_reference())
-    built = archlang.build(at_size(name, (3, 40, 48)), seed=1)
-    archlang.load_weights(built, reference.state_dict())
-    built.eval()
-    x = torch.randn(1, 3, 40, 48)
-    with torch.no_grad():
-        expected, got = reference(x), built(x)
+    _, _, expected, got = outputs_with_reference_weights(name, _trained_looking(make_reference()), (1, 3, 40, 48))
     assert got.shape == expected.shape == (1, 21, 40, 48)
     assert (got - expected).abs().max().item() <= 1e-5
 
@@ -62,6 +56,4 @@ def test_the_segmentation_blocks_agree_in_onnx_runtime(tmp_path):
     x = torch.randn(1, 3, 40, 48)
     with torch.no_grad():
         got = built(x)
-    path = tmp_path / "small.onnx"
-    archlang.export_onnx(built, path)
-    assert abs(onnx_runtime(path, x.numpy()) - got.numpy()).max() <= 1e-4
+    assert_onnx_runtime_agrees(built, x, got, tmp_path / "small.onnx")
