@@ -50,9 +50,18 @@ def test_declared_state_is_the_modules_state_dict(text, shape):
         assert (array.shape, str(array.dtype)) == (declared[key].shape, declared[key].dtype), key
 
 
-@pytest.mark.parametrize("text,shape", [case for case in ALL_CASES if case.values[0].split("(")[0] in
-                                        ("fc", "linear", "bn", "layernorm", "groupnorm")])
+def _op_of(text: str):
+    from archlang.ops import lookup, split_suffix
+
+    word = text.split("(")[0]
+    return lookup(word) or (split_suffix(word) or (None,))[0]
+
+
+@pytest.mark.parametrize("text,shape", [case for case in ALL_CASES
+                                        if getattr(_op_of(case.values[0]), "init_is_torch_default", False)])
 def test_rules_marked_as_torchs_default_are_reset_parameters_bit_for_bit(text, shape):
+    """Every op whose rules say they are its torch module's own reset_parameters() (the
+    generated source leaves them to the constructor) draws exactly what that would."""
     net = analyse(f"network n : {shape} = {text}")
     module = net.to_torch(seed=0)
     for node in net.graph.layers:
