@@ -24,7 +24,7 @@ __all__ = ["parse_module", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
 MAX_NESTING = 64  # parentheses inside one another
 MAX_OPERATORS = 256  # arithmetic operators in one expression
 
-KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not")
+KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in")
 
 _TERMINALS = {
     "NAME": "a name",
@@ -243,6 +243,11 @@ class _Builder(Transformer):
         return node
 
     @v_args(meta=True)
+    def for_(self, meta, children):
+        _, name, count, body = children
+        return S.For(self._span(meta), str(name), self._tok(name), count, body)
+
+    @v_args(meta=True)
     def if_(self, meta, children):
         _, cond, then, otherwise = children
         return S.If(self._span(meta), cond, then, otherwise)
@@ -359,7 +364,7 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
     terminals = getattr(err, "expected", None) or getattr(err, "allowed", None) or ()
     described = {_describe(t) for t in terminals}
     expected = sorted(described - _OPERATORS or described)  # operators may follow almost anything
-    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'", "'not'", "'if'"}
+    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'", "'not'", "'if'", "'for'"}
     if "a name" in expected and "'('" in expected:
         expected = ["a layer or a value"] + [e for e in expected if e not in value_words]
     expect_text = ("expected " + ", ".join(expected)) if expected else None
@@ -388,7 +393,10 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
     expected_set = set(getattr(err, "expected", ()) or ())
     inside_call = _paren_depth(source.text, token.start_pos) > 0
     before = source.text[: token.start_pos].rstrip()
-    if token.type == "LPAR" and before.endswith(")"):
+    previous = before.rsplit(None, 1)[-1] if before.split() else ""
+    if previous in ("for", "if") and before[: -len(previous)].rstrip().endswith("->"):
+        hint = f"'{previous}' binds loosest: inside a chain, put it in parentheses: -> ({previous} ...)"
+    elif token.type == "LPAR" and before.endswith(")"):
         hint = "a layer takes all its arguments in one pair of parentheses: conv3x3(8, stride=2), not conv3x3(8)(...)"
     elif token.type in ("NAME", "INT", "FLOAT", "LPAR") and inside_call and "COMMA" in expected_set:
         hint = "arguments are separated by ','"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .errors import Source, Span
 
 __all__ = [
-    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As", "If", "Not",
+    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As", "If", "For", "Not",
     "Param", "Shape", "InputDecl", "Use", "Network", "Block", "Module",
 ]
 
@@ -66,6 +66,17 @@ class Neg(Expr):
 @dataclass(frozen=True)
 class Not(Expr):
     operand: Expr
+
+
+@dataclass(frozen=True)
+class For(Expr):
+    """`for i in n: body`: body with i = 0, 1, ..., n - 1, one after another (a repeat whose
+    copies may differ: a rising stochastic depth, a channel count per step)."""
+
+    name: str
+    name_span: Span
+    count: Expr
+    body: Expr
 
 
 @dataclass(frozen=True)

@@ -305,3 +305,29 @@ def test_numeric_functions_for_widths_and_depths():
 def test_numeric_function_errors(text, message):
     err = error_of(text)
     assert message in err.message, err.render()
+
+
+def test_for_repeats_with_an_index():
+    text = """block stage(c, n, t) = for i in n: fc(c) -> stochasticdepth(0.3 * i / t)
+    network n : 8 = stage(8, 3, 3) -> (for j in 2: fc(4 * (j + 1)) as x -> relu -> add(x | identity)) -> (for k in 0: tanh)"""
+    net = analyse(text)
+    depths = [n.op.p for n in net.graph.layers if n.op.name == "stochasticdepth"]
+    assert depths == pytest.approx([0.0, 0.1, 0.2])
+    assert [n.type.channels for n in net.graph.layers if n.op.name == "fc"] == [8, 8, 8, 4, 8]
+    assert net.layers[-1].op == "add"  # `for k in 0` adds nothing
+
+
+@pytest.mark.parametrize("text,message", [
+    ("network n : 4 = for i in 2.5: relu", "'for' counts with an integer of at least 0, got a number"),
+    ("network n : 4 = for i in -1: relu", "'for' counts with an integer of at least 0"),
+    ("network n : 4 = for i in 200000: relu", "over the limit of 100,000"),
+    ("network n : 4 = for i in 2: i", "expected a layer as the body of 'for', got an integer"),
+])
+def test_for_errors(text, message):
+    err = error_of(text)
+    assert message in err.message, err.render()
+
+
+def test_for_inside_a_chain_needs_parentheses_and_says_so():
+    err = error_of("network n : 4 = relu -> for i in 2: tanh")
+    assert "put it in parentheses" in err.hint, err.render()

@@ -21,7 +21,7 @@ VOCAB = [
     "relu", "bn", "flatten", "add", "concat", "residual", "identity", "lrn", "dropout", "globalavgpool",
     "0", "1", "2", "3", "64", "0.5", "1e-4", "3x8x8", "8", "6@4x4", "1x16",
     "(", ")", ",", "=", ":", "->", "|", "*", "+", "-", "//", "/", "%", "**", "k", "stride", "pad", "shortcut",
-    '"x.arch"', "#", "\n", "\t", "as", "x", "if", "then", "else", "and", "or", "not", "==", "<", ">=", "in_c",
+    '"x.arch"', "#", "\n", "\t", "as", "x", "if", "then", "else", "and", "or", "not", "==", "<", ">=", "in_c", "for", "in", "min", "ceil",
     "(x, identity)", "network n(a : 4, b : 4) =", "block f : (p, q) =",
 ]
 
@@ -159,6 +159,7 @@ def chains(names):
             inner.map(lambda b: f"({b} as v -> relu -> add(v | identity))"),
             st.tuples(inner, inner).map(lambda t: f"(({t[0]}, {t[1]}) -> concat)"),
             st.tuples(inner, inner).map(lambda t: f"(if in_c > 2 then {t[0]} else {t[1]})"),
+            inner.map(lambda b: f"(for i in 2: {b})"),
             st.tuples(inner, inner).map(lambda t: f"residual({t[0]}, shortcut={t[1]})"),
         )
 

@@ -51,7 +51,7 @@ def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = Non
 
     limits = limits or Limits()
     work = Work(limits)
-    builder = GraphBuilder(Evaluator(defs, work), limits, work)
+    builder = GraphBuilder(Evaluator(defs, work, limits.max_repeat), limits, work)
     inputs: dict[str, S.InputDecl] = {}
     for decl in net.inputs:
         if decl.name in inputs:

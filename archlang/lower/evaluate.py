@@ -65,6 +65,8 @@ def declared_values(body: S.Expr, taken: dict[str, str], inputs: dict[str, Span]
             stack.append(e.operand)
         elif isinstance(e, S.If):
             stack.extend((e.otherwise, e.then, e.cond))
+        elif isinstance(e, S.For):
+            stack.extend((e.body, e.count))
     return declared
 
 
@@ -108,9 +110,10 @@ OPERATORS = {
 
 
 class Evaluator:
-    def __init__(self, defs: Definitions, work: Work) -> None:
+    def __init__(self, defs: Definitions, work: Work, limits_repeat: int = 100_000) -> None:
         self.defs = defs
         self.work = work
+        self.limits_repeat = limits_repeat  # Limits.max_repeat, for 'for' counts
 
     def known_names(self, env: dict[str, Value]) -> list[str]:
         frame = env.get(FRAME)
@@ -321,6 +324,20 @@ class Evaluator:
                 hint="compare numbers to get a condition: t == 1, stride > 1, c != in_c",
             )
         return value
+
+    def _For(self, e: S.For, env):
+        count = self.eval(e.count, env)
+        if type(count) is not int or count < 0:
+            raise ArgumentError(f"'for' counts with an integer of at least 0, got {kind_of(count)} ({show(count)})",
+                                e.count.span, hint="for i in 3: stage(64 * 2 ** i)")
+        if count > self.limits_repeat:
+            raise LimitError(f"a 'for' of {count:,} steps is over the limit of {self.limits_repeat:,}", e.count.span)
+        items: list[LayerValue] = []
+        for i in range(count):
+            value = self.layer(e.body, {**env, e.name: i}, "as the body of 'for'")
+            items.extend(value.items if isinstance(value, LayerChain) else (value,))
+            self.work.spend(1, e.span)
+        return LayerChain(e.span, tuple(items))
 
     def _If(self, e: S.If, env):
         return self.eval(e.then if self.condition(e.cond, env, "the condition of 'if'") else e.otherwise, env)
