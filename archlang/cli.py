@@ -137,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _networks(args) -> list:
     from .lower import Limits
-    from .program import load, parse, read_stream
+    from .program import load, parse
+    from .reading import read_stream
 
     max_nodes = getattr(args, "max_nodes", None)
     limits = Limits(max_nodes=max_nodes) if max_nodes is not None else None

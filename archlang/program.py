@@ -4,7 +4,7 @@ out analysed networks.
     text --parse--> syntax.Module --collect defs--> Program --lower+verify+analyse--> Network
 
 A spec is a regular `.arch` file of at most MAX_FILE_BYTES (symlinks are followed; nothing
-under /proc, /sys or /dev), a string, or standard input (`read_stream`). `use "blocks.arch"`
+under /proc, /sys or /dev), a string, or standard input (`reading.py` reads them safely). `use "blocks.arch"`
 imports a file relative to the importing one; `use "vgg"` (no suffix, no folder) imports the
 bundled spec of that name (`specs/vgg.arch`), so a local file of the same name is only used
 when written with its suffix (`use "vgg.arch"`).
@@ -12,10 +12,7 @@ when written with its suffix (`use "vgg.arch"`).
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,13 +25,13 @@ from .lower import Definitions, Limits, lower_network
 from .lower.evaluate import SPECIAL_FORMS
 from .lower.instantiate import PROJECTION
 from .ops import REGISTRY, Family
-from .output import shown_path as _shown, system_folder
+from .output import shown_path as _shown
+from .reading import MAX_FILE_BYTES, display_path, is_regular_file, nothing_at, read_spec_file, real_path
 from .parser import KEYWORDS, parse_module
 from .resources import specs_dir
 
 __all__ = ["Program", "Network", "LayerInfo", "parse", "load", "bundled_networks", "MAX_FILE_BYTES"]
 
-MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any real spec, far below trouble
 
 
 @dataclass(frozen=True)
@@ -223,111 +220,7 @@ class Program:
         return f"<Program {self.module.source.name}: networks {', '.join(self.networks) or 'none'}>"
 
 
-# ---------------------------------------------------------------- reading and imports
-
-
-def _real_path(path: Path, span=None, *, shown: str | None = None, hint: str = "check the path") -> Path:
-    """`path` with every symlink resolved, or a SpecImportError (at `span`) saying why it names
-    no file a spec can be read from: a NUL, a name too long, a symlink loop, nothing there, or
-    a place under /proc, /sys or /dev."""
-    shown = _shown(path) if shown is None else _shown(shown)
-    if "\0" in os.fspath(path):
-        raise SpecImportError(f"the path {shown} contains a NUL character", span, hint=hint)
-    try:
-        real = path.resolve(strict=True)
-    except RuntimeError:  # Python 3.11's word for a symlink loop
-        raise SpecImportError(f"{shown} is a symlink loop", span, hint="point the link at a file") from None
-    except OSError as err:
-        if err.errno == errno.ENOENT:
-            message = f"no such file: {shown}"
-        elif err.errno == errno.ELOOP:
-            message, hint = f"{shown} is a symlink loop", "point the link at a file"
-        elif err.errno == errno.ENAMETOOLONG:
-            message = f"the path {shown} is too long"
-        else:
-            message = f"cannot read {shown}: {err.strerror or err}"
-        raise SpecImportError(message, span, hint=hint) from None
-    folder = system_folder(real)
-    if folder is not None:  # kernel files report a size of 0 and may hold anything (the environment)
-        raise SpecImportError(f"{shown} is under {folder} ({_shown(real)}), not a spec file", span,
-                              hint="a spec is a .arch file of your own")
-    return real
-
-
-def _decode(data: bytes, name: str, span=None) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise SpecImportError(
-            f"{name} is not UTF-8 text (byte {err.start} on line {line})",
-            span,
-            hint="save the spec as UTF-8",
-        ) from None
-
-
-def _too_large(name: str, size: int | None, span=None) -> LimitError:
-    return LimitError(
-        f"{name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a spec" if size is not None
-        else f"{name} is over the {MAX_FILE_BYTES:,}-byte limit for a spec",
-        span,
-        hint="a spec this large is almost certainly not a spec; split it into files joined by 'use'",
-    )
-
-
-def _read(path: Path, span=None, *, shown: str | None = None) -> str:
-    """The text of the spec file `path` (`shown` names it in messages, as the user wrote it):
-    symlinks resolved, a regular .arch file of at most MAX_FILE_BYTES, UTF-8."""
-    hint = "check the path; 'use' paths are relative to the importing file" if span else "check the path"
-    shown = _shown(path if shown is None else shown)
-    real = _real_path(path, span, shown=shown, hint=hint)
-    if real.suffix != ".arch":
-        raise SpecImportError(f"{shown} leads to {_shown(real)}, not a .arch file" if shown.endswith(".arch")
-                              else f"{shown} is not a .arch file", span, hint="spec files end in .arch")
-    try:
-        # O_NONBLOCK: a FIFO put there since the path was resolved must not hang the open
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as err:
-        raise SpecImportError(f"cannot read {shown}: {err.strerror or err}", span, hint=hint) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            what = "a directory" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
-            raise SpecImportError(f"{shown} is not a regular file ({what})", span, hint="a spec is a .arch file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise _too_large(shown, info.st_size, span)
-    except BaseException:
-        os.close(fd)
-        raise
-    with open(fd, "rb") as f:
-        try:
-            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
-        except OSError as err:
-            raise SpecImportError(f"cannot read {shown}: {err.strerror or err}", span, hint=hint) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise _too_large(shown, None, span)
-    return _decode(data, shown, span)
-
-
-def read_stream(stream, name: str = "<stdin>") -> str:
-    """Spec text from an open stream (standard input), read up to MAX_FILE_BYTES, never more:
-    `archlang check - < /dev/zero` stops at the limit instead of filling the memory."""
-    if stream is None:
-        raise SpecImportError(f"cannot read {name}: standard input is closed",
-                              hint="pipe a spec in, or name a .arch file")
-    source = getattr(stream, "buffer", stream)  # the bytes under a text stream, when it has them
-    try:
-        data = source.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as err:  # ValueError: a closed file
-        raise SpecImportError(f"cannot read {name}: {getattr(err, 'strerror', None) or err}",
-                              hint="pipe a spec in, or name a .arch file") from None
-    except UnicodeDecodeError as err:  # a text stream without a buffer
-        raise SpecImportError(f"{name} is not UTF-8 text", hint="save the spec as UTF-8") from err
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    if len(data) > MAX_FILE_BYTES:
-        raise _too_large(name, None)
-    return _decode(data, name)
+# ---------------------------------------------------------------- imports
 
 
 @lru_cache(maxsize=1)
@@ -375,15 +268,15 @@ class _Collector:
 
     def use(self, item: S.Use, module: S.Module, stack: tuple[Path, ...]) -> None:
         path = _use_path(item, module)
-        target = _real_path(path, item.span, shown=item.path,
+        target = real_path(path, item.span, shown=item.path,
                             hint=f"'use' paths are relative to {_shown(module.source.name)}")
         if target in stack:
             chain = " -> ".join(p.name for p in (*stack[stack.index(target):], target))
             raise SpecImportError(f"import cycle: {chain}", item.span, hint="move the shared blocks into a third file")
         if target in self.loaded:
             return
-        text = _read(target, item.span, shown=item.path)
-        self.module(parse_module(text, _display(target)), target, (*stack, target))
+        text = read_spec_file(target, item.span, shown=item.path)
+        self.module(parse_module(text, display_path(target)), target, (*stack, target))
 
     def define(self, item: S.Block | S.Network) -> None:
         kind = "block" if isinstance(item, S.Block) else "network"
@@ -428,13 +321,6 @@ class _Collector:
             self.defs.networks[item.name] = item
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def _program(text: str, name: str, key: Path | None, default: str | None, limits: Limits | None) -> Program:
     module = parse_module(text, name)
     collector = _Collector()
@@ -477,36 +363,16 @@ def load(spec: str | Path, *, limits: Limits | None = None) -> Program:
     path = Path(spec)
     default = None
     bundled = bundled_networks()
-    if isinstance(spec, str) and spec in bundled and not _is_file(path):
+    if isinstance(spec, str) and spec in bundled and not is_regular_file(path):
         path, default = bundled[spec], spec
-    elif _missing(path):
+    elif nothing_at(path):
             close = suggest(str(spec), bundled) if isinstance(spec, str) else None
             raise SpecImportError(
                 f"no spec file or bundled network named '{_shown(spec)}'",
                 hint=(f"did you mean '{close}'? " if close else "")
                 + "bundled networks: " + ", ".join(sorted(bundled)),
             )
-    key = _real_path(path)
+    key = real_path(path)
     if path.suffix != ".arch" and default is None:
         raise SpecImportError(f"{_shown(path)} is not a .arch file", hint="spec files end in .arch")
-    return _program(_read(path), _display(key) if default else str(path), key, default, limits)
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
-def _missing(path: Path) -> bool:
-    """Nothing at all is at `path` (not even a broken link): a bundled name may be meant. A
-    path that fails otherwise (a NUL, a name too long) is not missing: reading it says why."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except (OSError, ValueError):
-        return False
-    return False
-
+    return _program(read_spec_file(path), display_path(key) if default else str(path), key, default, limits)
