@@ -325,7 +325,9 @@ class Op:
         return inputs[0]
 
     def param_count(self) -> int:
-        return 0
+        """Trainable parameters: the sizes of the tensors `tensors()` declares, buffers aside
+        (one source for the count, the torch module, ONNX's initializers and the weights)."""
+        return sum(math.prod(t.shape) for t in self.tensors() if not t.buffer)
 
     def macs(self, inputs: tuple[TensorType, ...], out: TensorType) -> int:
         return 0

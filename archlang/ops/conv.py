@@ -102,9 +102,6 @@ class Conv(Op):
             tuple(window_out(name, *t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding, self.dilation)),
         )
 
-    def param_count(self) -> int:
-        weights = self.out_channels * (self.in_channels // self.groups) * prod(self.kernel_size)
-        return weights + (self.out_channels if self.bias else 0)
 
     def macs(self, inputs, out) -> int:
         return out.numel * (self.in_channels // self.groups) * prod(self.kernel_size)

@@ -42,8 +42,6 @@ class FC(Op):
     def infer(self, inputs):
         return TensorType(self.out_features)
 
-    def param_count(self) -> int:
-        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
     def macs(self, inputs, out) -> int:
         return self.in_features * self.out_features

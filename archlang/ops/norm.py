@@ -42,8 +42,6 @@ class BatchNorm(Op):
     def make(cls, a: Bound, x: TensorType):
         return cls(x.channels, x.rank, a["eps"], a["momentum"])
 
-    def param_count(self) -> int:
-        return 2 * self.num_features
 
     def tensors(self):
         c = (self.num_features,)
@@ -126,11 +124,6 @@ class LayerNorm(Op):
     def make(cls, a: Bound, x: TensorType):
         return cls(x.shape, a["eps"])
 
-    def param_count(self) -> int:
-        n = 1
-        for d in self.normalized_shape:
-            n *= d
-        return 2 * n
 
     def tensors(self):
         return StateTensor("weight", self.normalized_shape), StateTensor("bias", self.normalized_shape)
@@ -167,8 +160,6 @@ class GroupNorm(Op):
             )
         return cls(a["groups"], x.channels, a["eps"])
 
-    def param_count(self) -> int:
-        return 2 * self.num_channels
 
     def tensors(self):
         return StateTensor("weight", (self.num_channels,)), StateTensor("bias", (self.num_channels,))
@@ -202,8 +193,6 @@ class LayerNorm2d(Op):
     def make(cls, a: Bound, x: TensorType):
         return cls(x.channels, x.rank, a["eps"])
 
-    def param_count(self) -> int:
-        return 2 * self.num_channels
 
     def tensors(self):
         return StateTensor("weight", (self.num_channels,)), StateTensor("bias", (self.num_channels,))

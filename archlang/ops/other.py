@@ -148,8 +148,6 @@ class LayerScale(Op):
     def make(cls, a: Bound, x: TensorType):
         return cls(x.channels, x.rank, a["init"])
 
-    def param_count(self) -> int:
-        return self.num_channels
 
     def tensors(self):
         return (StateTensor("weight", (self.num_channels,) + (1,) * self.rank),)

@@ -113,9 +113,6 @@ class ConvTranspose(Op):
             transposed_out(*t) for t in
             zip(x.spatial, self.kernel_size, self.stride, self.padding, self.output_padding, self.dilation)))
 
-    def param_count(self) -> int:
-        weights = self.in_channels * (self.out_channels // self.groups) * prod(self.kernel_size)
-        return weights + (self.out_channels if self.bias else 0)
 
     def macs(self, inputs, out) -> int:
         return inputs[0].numel * (self.out_channels // self.groups) * prod(self.kernel_size)
