@@ -16,15 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-class BasicConv2d(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)), inplace=True)
+from .reference_zoo_classic import BasicConv2d  # torchvision's GoogLeNet and Inception v3 share it
 
 
 def _pool_branch(x: Tensor) -> Tensor:

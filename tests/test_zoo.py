@@ -48,24 +48,30 @@ LAYOUT = {
 }
 
 
-def hooked_macs(module: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of every convolution and linear layer, from the outputs they
-    produce: output elements x input channels per group x kernel volume (per example)."""
+def hooked_macs(module: nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Multiply-accumulates of every convolution and linear layer, per example: output
+    elements x input channels per group x kernel volume; for a transposed convolution, which
+    spreads each input element over C'/G filters, input elements x C'/G x kernel volume.
+    Also returns the module's output."""
     total = 0
 
     def count(m, inputs, out):
         nonlocal total
-        per_output = m.in_features if isinstance(m, nn.Linear) else m.in_channels // m.groups * math.prod(m.kernel_size)
-        total += out.numel() // x.shape[0] * per_output
+        if isinstance(m, nn.Linear):
+            total += out.numel() // x.shape[0] * m.in_features
+        elif isinstance(m, nn.modules.conv._ConvTransposeNd):
+            total += inputs[0].numel() // x.shape[0] * m.out_channels // m.groups * math.prod(m.kernel_size)
+        else:
+            total += out.numel() // x.shape[0] * m.in_channels // m.groups * math.prod(m.kernel_size)
 
     layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
     hooks = [m.register_forward_hook(count) for m in layers]
     try:
-        module(x)
+        out = module(x)
     finally:
         for h in hooks:
             h.remove()
-    return total
+    return total, out
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -75,7 +81,7 @@ def test_macs_counted_on_the_reference_equal_check(name):
     net = archlang.load(name).network()
     with torch.device("meta"):
         reference = make_reference()
-        counted = hooked_macs(reference, torch.empty(1, *net.input_shape))
+        counted, _ = hooked_macs(reference, torch.empty(1, *net.input_shape))
     assert counted == net.total_macs == macs
     assert sum(p.numel() for p in reference.parameters()) == net.total_params
     shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}

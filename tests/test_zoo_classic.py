@@ -5,7 +5,6 @@ and ONNX Runtime agreeing with torch."""
 
 from __future__ import annotations
 
-import math
 import pytest
 import torch
 from torch import nn
@@ -14,7 +13,7 @@ import archlang
 
 from . import reference_zoo_classic as ref
 from .test_onnx import realistic
-from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, outputs_with_reference_weights
+from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, hooked_macs, outputs_with_reference_weights
 
 # name: (reference, MACs as exact integers, the input of the numeric tests). torchvision
 # publishes the MACs of DenseNet, SqueezeNet and GoogLeNet (as GFLOPS); U-Net's are the
@@ -50,32 +49,6 @@ LAYOUT = {
              "outc.weight": (2, 64, 1, 1)},
     "unet_bn": {"down4.1.1.running_var": (1024,), "up1.conv.3.weight": (512, 512, 3, 3)},
 }
-
-
-def hooked_macs(module: nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
-    """Multiply-accumulates of every convolution and linear layer, per example: output
-    elements x input channels per group x kernel volume; for a transposed convolution, which
-    spreads each input element over C'/G filters, input elements x C'/G x kernel volume.
-    Also returns the module's output."""
-    total = 0
-
-    def count(m, inputs, out):
-        nonlocal total
-        if isinstance(m, nn.Linear):
-            total += out.numel() // x.shape[0] * m.in_features
-        elif isinstance(m, nn.modules.conv._ConvTransposeNd):
-            total += inputs[0].numel() // x.shape[0] * m.out_channels // m.groups * math.prod(m.kernel_size)
-        else:
-            total += out.numel() // x.shape[0] * m.in_channels // m.groups * math.prod(m.kernel_size)
-
-    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
-    hooks = [m.register_forward_hook(count) for m in layers]
-    try:
-        out = module(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return total, out
 
 
 @pytest.mark.parametrize("name", ZOO)

@@ -12,7 +12,7 @@ import archlang
 
 from . import reference_zoo_inception as ref
 from .test_zoo import _trained_looking, assert_onnx_runtime_agrees, at_size, outputs_with_reference_weights
-from .test_zoo_classic import hooked_macs
+from .test_zoo import hooked_macs
 
 MACS = 5_713_216_096  # torchvision publishes 5.713 GFLOPS (MACs)
 SMALLEST = (1, 3, 75, 75)  # torchvision's minimum: Mixed_7a leaves 1x1
