@@ -55,7 +55,12 @@ def build(spec, network: str | None = None, seed: int | None = None):
 
 
 def load_weights(module, source):
-    """Copy parameters and buffers from `source` (a module or state_dict) by order and shape."""
+    """Copy parameters and buffers from `source` (a module or state_dict) by order and shape.
+
+    Tensors pair in state_dict order with equal shapes; failing that, with each module's own
+    tensors after its submodules' on both sides, and an O x I weight as an O x I x 1 x 1
+    convolution's (torchvision's ConvNeXt). Otherwise a WeightsError names the first pair that
+    differs; nothing is copied until everything is checked. Returns `module`."""
     from .extras import require
 
     require("torch", job="load_weights")

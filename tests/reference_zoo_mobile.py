@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from functools import partial
 from typing import Callable, List, Optional, Sequence
 
@@ -553,22 +552,3 @@ def convnext_small() -> ConvNeXt:
 def convnext_base() -> ConvNeXt:
     c = CNBlockConfig
     return ConvNeXt([c(128, 256, 3), c(256, 512, 3), c(512, 1024, 27), c(1024, None, 3)], stochastic_depth_prob=0.5)
-
-
-def convnext_as_convolutions(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A ConvNeXt state_dict in the layout of a network whose blocks are permute-free
-    (archlang's): each block's Linear weights as 1x1 convolutions (out x in x 1 x 1), and its
-    layer_scale, which CNBlock registers before its submodules, after them."""
-    out: dict[str, Tensor] = {}
-    scales: dict[str, Tensor] = {}
-    for key, tensor in state.items():
-        if key.endswith(".layer_scale"):
-            scales[key[: -len("layer_scale")]] = tensor
-            continue
-        if re.search(r"\.block\.[35]\.weight$", key):
-            tensor = tensor[:, :, None, None]
-        out[key] = tensor
-        prefix = re.sub(r"block\.5\.bias$", "", key)
-        if prefix != key:  # the block's last tensor: its scale follows
-            out[prefix + "layer_scale"] = scales.pop(prefix)
-    return out

@@ -191,6 +191,78 @@ def test_load_weights_mismatch_names_the_pair_and_copies_nothing():
                                                           if not k.startswith("fc3")})
 
 
+
+class ScaledPair(nn.Module):
+    """A torchvision CNBlock in small: its own parameter registered before its submodules."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.randn(3, 1, 1))
+        self.block = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 3, 1))
+
+    def forward(self, x):
+        return self.scale * self.block(x)
+
+
+class Scale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(3, 1, 1))
+
+    def forward(self, x):
+        return self.weight * x
+
+
+def test_load_weights_reads_a_linear_weight_as_a_1x1_convolution():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    conv = nn.Sequential(nn.Conv2d(4, 6, 1), nn.ReLU(), nn.Conv2d(6, 2, 1))
+    assert archlang.load_weights(conv, linear.state_dict()) is conv
+    x = torch.randn(5, 4, 3, 3)
+    with torch.no_grad():
+        expected = linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        assert torch.allclose(conv(x), expected, atol=1e-6)
+    conv[0].weight.data += 1
+    archlang.load_weights(linear, conv)  # and back
+    assert torch.equal(linear[0].weight, conv[0].weight.flatten(1))
+    for conv_class in (nn.Conv1d, nn.Conv3d):
+        other = archlang.load_weights(conv_class(4, 6, 1), linear[0].state_dict())
+        assert torch.equal(other.weight.flatten(1), linear[0].weight) and torch.equal(other.bias, linear[0].bias)
+
+
+def test_load_weights_puts_a_modules_own_tensor_after_its_submodules():
+    torch.manual_seed(0)
+    source = ScaledPair()
+    assert list(source.state_dict())[0] == "scale"  # before block.0.weight: rule 1 fails
+    built = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 3, 1), Scale())
+    archlang.load_weights(built, source.state_dict())
+    assert torch.equal(built[2].weight, source.scale)
+    assert torch.equal(built[0].weight, source.block[0].weight) and torch.equal(built[1].bias, source.block[1].bias)
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        assert torch.allclose(built(x), source(x), atol=1e-6)
+
+
+def test_load_weights_names_the_first_mismatch_when_no_rule_pairs_and_copies_nothing():
+    source = ScaledPair()
+    built = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 4, 1), Scale())
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    with pytest.raises(WeightsError) as info:
+        archlang.load_weights(built, source.state_dict())
+    assert info.value.message == "tensor 1 differs: 0.weight is 3x3x3x3 here, scale is 3x1x1 in the source"
+    assert "own tensors after its submodules'" in info.value.hint
+    assert all(torch.equal(before[k], v) for k, v in built.state_dict().items())
+
+
+@pytest.mark.parametrize("mine,theirs", [((6, 4), (4, 6)), ((24,), (6, 4)), ((6, 4, 1, 1), (4, 6)),
+                                         ((6, 4, 2, 1), (6, 4)), ((6, 1, 1), (6,)), ((6, 4, 1), (6, 4, 1, 1))])
+def test_load_weights_reshapes_only_by_trailing_singletons_of_a_2d_weight(mine, theirs):
+    built = nn.ParameterDict({"w": nn.Parameter(torch.zeros(mine))})
+    with pytest.raises(WeightsError, match="tensor 1 differs"):
+        archlang.load_weights(built, {"w": torch.ones(theirs)})
+    assert not built["w"].any()
+
+
 # ---- in use
 
 def _learnable_data(shape, classes=10, n=128, seed=0):

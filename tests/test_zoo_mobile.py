@@ -61,10 +61,6 @@ LAYOUT = {
     "convnext_base": {"features.7.2.block.5.weight": (1024, 4096), "classifier.2.weight": (1000, 1024)},
 }
 
-# state_dicts whose layout differs from archlang's by design (see the spec)
-CONVERT = {"convnext_tiny": ref.convnext_as_convolutions}
-
-
 def trained_looking(reference: torch.nn.Module) -> torch.nn.Module:
     """test_zoo's batch-norm statistics and affine terms, and layer norms' too; ConvNeXt's
     layer scales as training leaves them (near 0.1 to 1), not at their 1e-6 start, which
@@ -114,12 +110,13 @@ def test_small_input_is_the_same_chain():
 @pytest.mark.parametrize("name", [name for name in ZOO if ZOO[name][2]])
 def test_reference_weights_compute_the_same_in_torch_and_onnx_runtime(name, tmp_path):
     """The reference's weights load by order and shape and give its outputs (at a small
-    input: the same modules); exported with them, ONNX Runtime agrees with torch."""
+    input: the same modules); ConvNeXt's by load_weights' second rule (layer_scale after the
+    block's convolutions, Linear weights as 1x1 convolutions), with no conversion here.
+    Exported with them, ONNX Runtime agrees with torch."""
     make_reference, _, shape = ZOO[name]
     torch.manual_seed(0)
     reference = trained_looking(make_reference())
-    state = CONVERT.get(name, dict)(reference.state_dict())
-    built, x, expected, got = outputs_with_reference_weights(name, reference, shape, state)
+    built, x, expected, got = outputs_with_reference_weights(name, reference, shape)
     assert got.shape == expected.shape
     assert (got - expected).abs().max().item() <= 1e-5
     # shallow enough to stay tame with these weights (runtimes differ by 1e-7 on outputs near

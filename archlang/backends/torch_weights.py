@@ -1,15 +1,26 @@
-"""Copy weights between torch modules of the same architecture, matched by order and shape.
+"""Backends, torch: copy weights between torch modules of the same architecture, matched by
+order and shape.
 
 A torchvision-style checkpoint names its tensors `layer1.0.conv1.weight`; a spec-built module
-names them `bottleneck1.cbn1.conv1.weight`. The order of parameters and buffers is the same
-whenever the architectures are, so tensors are paired by position and checked by shape.
-Everything is checked before anything is copied (shapes, the kind of each dtype, and that
-no tensor is on the meta device): a mismatch leaves the module untouched.
+names them `bottleneck1.cbn1.conv1.weight`. Names differ, so tensors are paired by position,
+by the first of two rules that pairs every tensor:
+
+1. In state_dict order, with equal shapes.
+2. A module's own tensors after its submodules': both sides are reordered so that, at every
+   level, tensors registered directly on a module (torchvision's CNBlock `layer_scale`) come
+   after all its submodules' tensors, as archlang registers them. Shapes must be equal, or be
+   a weight O x I and a convolution weight O x I x 1 (x 1 (x 1)): the same elements, reshaped
+   (torchvision's ConvNeXt applies as Linear layers what archlang's 1x1 convolutions do).
+   Nothing else is reshaped.
+
+Nothing is silent: when neither rule pairs every tensor, the error names the first pair that
+differs under rule 1. Everything is checked before anything is copied (shapes, the kind of
+each dtype, and that no tensor is on the meta device): a mismatch leaves the module untouched.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, TypeVar, cast
 
 import torch
 from torch import nn
@@ -19,27 +30,87 @@ from ..ir import sizes_text
 
 __all__ = ["WeightsError", "load_weights"]
 
+T = TypeVar("T")
+Pair = tuple[str, torch.Tensor, str, object]  # our name and tensor, the source's name and value
+TensorPair = tuple[str, torch.Tensor, str, torch.Tensor]
+
+SAME = "the source must be the same architecture, with its tensors in the same order"
+
 
 class WeightsError(ArchError):
     kind = "weights"
 
 
-def _shape(t: torch.Tensor) -> str:
+def _shape(t: object) -> str:
+    if not isinstance(t, torch.Tensor):
+        return type(t).__name__
     return sizes_text(tuple(t.shape)) if t.dim() else "scalar"
 
 
+def _child_first(items: list[tuple[str, T]]) -> list[tuple[str, T]]:
+    """Rule 2's order: each module's own tensors (a leaf name, no dot) after every tensor of
+    its submodules, at every level; otherwise the order is kept."""
+    own: list[tuple[str, T]] = []
+    children: dict[str, list[tuple[str, T]]] = {}
+    for key, value in items:
+        child, dot, rest = key.partition(".")
+        if dot:
+            children.setdefault(child, []).append((rest, value))
+        else:
+            own.append((key, value))
+    nested = [(f"{child}.{rest}", value) for child, inner in children.items() for rest, value in _child_first(inner)]
+    return nested + own
+
+
+def _reshapes(mine: torch.Tensor, tensor: torch.Tensor) -> bool:
+    """A weight O x I against a convolution weight O x I x 1, x 1 x 1 or x 1 x 1 x 1."""
+    short, long = sorted((tuple(mine.shape), tuple(tensor.shape)), key=len)
+    return len(short) == 2 and 3 <= len(long) <= 5 and long[:2] == short and set(long[2:]) == {1}
+
+
+def _fits(mine: torch.Tensor, tensor: object, reshape: bool) -> bool:
+    return isinstance(tensor, torch.Tensor) and (
+        mine.shape == tensor.shape or reshape and _reshapes(mine, tensor))
+
+
+def _first_mismatch(pairs: list[Pair], reshape: bool) -> int | None:
+    return next((i for i, (_, mine, _, tensor) in enumerate(pairs) if not _fits(mine, tensor, reshape)), None)
+
+
+def _pair(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]) -> list[TensorPair]:
+    """The pairs of the first rule that pairs every tensor, or the error of rule 1."""
+    by_order = [(name, mine, other, tensor) for (name, mine), (other, tensor) in zip(ours.items(), theirs.items())]
+    if len(ours) == len(theirs):
+        if _first_mismatch(by_order, reshape=False) is None:
+            return cast(list[TensorPair], by_order)
+        child_first = [(name, mine, other, tensor) for (name, mine), (other, tensor)
+                       in zip(_child_first(list(ours.items())), _child_first(list(theirs.items())))]
+        if _first_mismatch(child_first, reshape=True) is None:
+            return cast(list[TensorPair], child_first)
+    tried = (f"{SAME} (each module's own tensors after its submodules' was tried too, "
+             "and O x I weights as O x I x 1 x 1 convolutions)")
+    i = _first_mismatch(by_order, reshape=False)
+    if i is not None:
+        name, mine, other, tensor = by_order[i]
+        raise WeightsError(
+            f"tensor {i + 1} differs: {name} is {_shape(mine)} here, {other} is {_shape(tensor)} in the source",
+            hint=tried,
+        )
+    longer, which = (list(ours), "this module") if len(ours) > len(theirs) else (list(theirs), "the source")
+    raise WeightsError(
+        f"this module has {len(ours)} tensors and the source {len(theirs)}; "
+        f"the first without a partner is {longer[len(by_order)]} in {which}",
+        hint=SAME,
+    )
+
+
 def load_weights(module: nn.Module, source: nn.Module | Mapping[str, torch.Tensor]) -> nn.Module:
-    """Copy every parameter and buffer of `source` (a module or a state_dict) into `module`."""
+    """Copy every parameter and buffer of `source` (a module or a state_dict) into `module`,
+    paired by the module docstring's rules; returns `module`."""
     theirs = source.state_dict() if isinstance(source, nn.Module) else dict(source)
     ours = module.state_dict()
-    pairs = list(zip(ours.items(), theirs.items()))
-    for i, ((name, mine), (other, tensor)) in enumerate(pairs):
-        if not isinstance(tensor, torch.Tensor) or mine.shape != tensor.shape:
-            shape = _shape(tensor) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
-            raise WeightsError(
-                f"tensor {i + 1} differs: {name} is {_shape(mine)} here, {other} is {shape} in the source",
-                hint="the source must be the same architecture, with its tensors in the same order",
-            )
+    pairs = _pair(ours, theirs)
+    for i, (name, mine, other, tensor) in enumerate(pairs):
         if tensor.is_meta or mine.is_meta:
             where = "the source's" if tensor.is_meta else "this module's"
             raise WeightsError(
@@ -51,14 +122,7 @@ def load_weights(module: nn.Module, source: nn.Module | Mapping[str, torch.Tenso
                 f"tensor {i + 1} differs in kind: {name} is {mine.dtype} here, {other} is {tensor.dtype} in the source",
                 hint="weights must be real floating point (and counters integers); a cast would change them",
             )
-    if len(ours) != len(theirs):
-        longer, which = (list(ours), "this module") if len(ours) > len(theirs) else (list(theirs), "the source")
-        raise WeightsError(
-            f"this module has {len(ours)} tensors and the source {len(theirs)}; "
-            f"the first without a partner is {longer[len(pairs)]} in {which}",
-            hint="the source must be the same architecture, with its tensors in the same order",
-        )
     with torch.no_grad():
-        for (_, mine), (_, tensor) in pairs:
-            mine.copy_(tensor)
+        for _, mine, _, tensor in pairs:
+            mine.copy_(tensor.reshape(mine.shape))
     return module
