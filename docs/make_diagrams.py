@@ -21,6 +21,9 @@ DIAGRAMS = {
     "resnet50_collapsed_folded": ("resnet50", DiagramOptions(collapse=True, fold=True)),
     "googlenet_folded": ("googlenet", DiagramOptions(collapse=True, fold=True)),
     "unet_collapsed": ("unet", DiagramOptions(collapse=True)),
+    "densenet121_folded": ("densenet121", DiagramOptions(collapse=True, fold=True)),
+    "mobilenet_v3_large_folded": ("mobilenet_v3_large", DiagramOptions(collapse=True, fold=True)),
+    "deeplabv3_folded": ("deeplabv3_resnet50", DiagramOptions(collapse=True, fold=True)),
 }
 
 

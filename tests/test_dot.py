@@ -3,6 +3,7 @@ clusters for blocks, determinism, escaping, the missing-dot message, and current
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 import archlang
 from archlang.backends.dot import DiagramOptions, DotMissing, _text, render_bytes, to_dot
+from archlang.ops import Family
 
 from .conftest import analyse
 
@@ -163,9 +165,15 @@ def test_docs_svg_shows_what_its_dot_says():
 
 
 def _edges(source: str) -> list[tuple[str, str]]:
+    """The data-flow edges of a DOT source: invisible layout edges left out, edges laid out
+    reversed (dir=back: a U's decoder) turned back."""
     import re
 
-    return re.findall(r"^\s*(\w+) -> (\w+)", source, re.M)
+    edges = []
+    for a, b, attrs in re.findall(r"^\s*(\w+) -> (\w+)(.*)$", source, re.M):
+        if "style=invis" not in attrs:
+            edges.append((b, a) if "dir=back" in attrs else (a, b))
+    return edges
 
 
 def _paths(edges, start: str, end: str) -> int:
@@ -275,3 +283,73 @@ def test_render_refuses_more_boxes_than_graphviz_lays_out_and_suggests_collapse(
         to_dot(graph)
     assert "--collapse" in info.value.hint and info.value.span is not None
     assert "×" in to_dot(graph, DiagramOptions(collapse=True)).source  # collapsed, it is one box
+
+
+def centres(data: bytes) -> dict[str, tuple[float, float]]:
+    """Each node of a Graphviz SVG by its first text: (x, y), y growing downwards."""
+    out = {}
+    for g in ET.fromstring(data).iter(f"{SVG}g"):
+        if g.get("class") == "node":
+            text = g.find(f"{SVG}text")
+            if text is not None:
+                out[" ".join(text.text.replace("\xa0", " ").split())] = (float(text.get("x")), float(text.get("y")))
+    return out
+
+
+TINY_U = """block level(c, inner) = conv3x3(c) -> relu as skip -> maxpool -> inner -> deconv2x2(c, stride=2) as up
+    -> concat(skip | up) -> conv3x3(c)
+network u : 1x32x32 = level(8, level(16, conv3x3(32))) -> conv1x1(2)"""
+
+
+def test_encoder_decoder_with_skips_is_drawn_as_a_u():
+    """The decoder climbs back up beside the encoder: the output sits at the top beside the
+    input, the bottleneck lowest, each skip's concat at its encoder level's height; the data
+    flow is unchanged (edges laid out reversed point back)."""
+    graph = analyse(TINY_U).graph
+    source = to_dot(graph).source
+    assert "dir=back" in source
+    at = centres(render_bytes(graph, "svg"))
+    bottom = at["conv 3x3, 32"][1]
+    assert all(y <= bottom for y in (y for _, y in at.values()))
+    assert at["output 2x32x32"][1] < at["conv 3x3, 16"][1] and at["input 1x32x32"][1] < at["conv 3x3, 16"][1]
+    assert at["convtranspose 2x2, 8, stride 2"][1] > at["conv 3x3, 8"][1]  # the decoder's upsampling below its level's convs
+    assert _paths(_edges(source), "n0", "output") == _paths(
+        [(i, n.name) for n in graph.layers for i in n.inputs] + [(graph.output, "output")], graph.inputs[0].name, "output")
+
+
+@pytest.mark.parametrize("spec", [
+    # an upsampling head without skips (FCN's) stays in line
+    "network n : 3x16x16 = conv3x3(4, stride=2) -> conv1x1(2) -> upsample(like=input, linear=true)",
+    # a global pooling branch brought back to size (ASPP's) is not a decoder
+    "network n : 3x16x16 = concat(conv1x1(4) | globalavgpool -> conv1x1(4) -> upsample(size=16))",
+])
+def test_upsampling_without_skips_across_is_drawn_in_line(spec):
+    assert "dir=back" not in to_dot(analyse(spec).graph).source
+
+
+def test_branches_are_side_by_side_in_spec_order():
+    """An inception-like split: the branches' first boxes on one rank, left to right as written."""
+    spec = "network n : 4x8x8 = concat(conv1x1(1) | conv1x1(2) -> conv3x3(2) | conv1x1(3) | maxpool3x3(stride=1, pad=1))"
+    at = centres(render_bytes(analyse(spec).graph, "svg"))
+    heads = [at["conv 1x1, 1"], at["conv 1x1, 2"], at["conv 1x1, 3"], at["maxpool 3x3 /1, pad 1"]]
+    assert len({y for _, y in heads}) == 1
+    assert [x for x, _ in heads] == sorted(x for x, _ in heads)
+
+
+def test_fold_joins_a_pre_activation_chain_and_a_norm_with_its_activation():
+    """DenseNet's order (bn, relu, conv) is one box coloured as a convolution; a bn and relu
+    with no conv after them are one box too; conv after conv never folds."""
+    spec = "network n : 4x8x8 = bn -> relu -> conv1x1(8) -> conv3x3(8) -> bn -> relu -> globalavgpool"
+    source = to_dot(analyse(spec).graph, DiagramOptions(fold=True)).source
+    assert '"bn · relu · conv 1x1, 8"' in source and '"conv 3x3, 8 · bn · relu"' in source
+    assert re.search(r'label="bn · relu · conv 1x1, 8" fillcolor="([^"]+)"', source).group(1) == Family.CONV.fill
+    assert '"bn · relu"' in to_dot(analyse("network n : 4x8x8 = conv1x1(8) -> conv3x3(8) -> bn -> relu -> maxpool -> bn -> relu").graph,
+                                   DiagramOptions(fold=True)).source
+
+
+def test_a_block_whose_body_is_one_call_is_one_frame():
+    spec = """block gate(c) = conv1x1(c) -> relu -> conv1x1(c)
+    block se = gate(4)
+    network n : 4x8x8 = se -> se"""
+    _, clusters = svg_parts(render_bytes(analyse(spec).graph, "svg"))
+    assert clusters == ["se", "se"]

@@ -9,7 +9,8 @@ labelled as called (`bottleneck(128, 2)`). Options:
   that follow each other on one path (each instance reads only the previous one's single
   output, which nothing else reads) becomes one node with an `x3` badge;
 - fold: a convolution or fc layer and the normalisation and activation right after it
-  become one node (`conv 3x3, 64 · bn · relu`);
+  become one node (`conv 3x3, 64 · bn · relu`), as do a pre-activation chain
+  (`bn · relu · conv 1x1, 128`, DenseNet's order) and a norm with its activation;
 - rankdir: TB (top to bottom) or LR; show: params, macs and/or rf under each label.
 
 Every text that reaches the DOT source passes through `_text` and the graphviz package's
@@ -26,6 +27,7 @@ from pathlib import Path
 import graphviz
 
 from ..analysis import mac_counts, param_counts, receptive_fields
+from ..analysis.receptive_field import Rational
 from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
@@ -83,6 +85,21 @@ class _Item:
     scopes: tuple[Scope, ...]  # the clusters it sits in
     badge: int = 0  # the run length of a collapsed block
     extra: list[str] = field(default_factory=list)
+
+
+_WEIGHTED = (Family.CONV, Family.FC)
+
+
+def _folds(families: list[Family]) -> bool:
+    """Whether layers of these families, one after another, make one folded box: conv|fc,
+    then a norm and an activation (each optional, in that order), as ResNet writes them; or
+    the pre-activation order DenseNet uses, a norm and an activation (optional) before the
+    conv|fc, which ends the chain."""
+    weighted, norm, act = _WEIGHTED, (Family.NORM,), (Family.ACTIVATION,)
+    for shape in ((weighted, norm, act), (weighted, act), (norm, act, weighted), (norm, weighted)):
+        if len(families) <= len(shape) and all(f in allowed for f, allowed in zip(families, shape)):
+            return True
+    return False
 
 
 def _runs(graph: Graph) -> dict[str, tuple[tuple[Scope, ...], int, str]]:
@@ -157,19 +174,20 @@ def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str
             item.members.append(node)
             owner[node.name] = item.id
             continue
-        if options.fold and items and node.op.family in (Family.NORM, Family.ACTIVATION) and len(node.inputs) == 1:
+        if options.fold and items and len(node.inputs) == 1:
             prev = items[-1]
             last = prev.members[-1]
-            folded = [m.op.family for m in prev.members[1:]]  # a chain is conv|fc, then norm?, then activation?
             if (
                 prev.badge == 0
-                and prev.members[0].op.family in (Family.CONV, Family.FC)
+                and prev.family not in (None, Family.INPUT)
                 and node.inputs[0] == last.name
                 and graph.readers(last) == 1
-                and (not folded if node.op.family == Family.NORM else Family.ACTIVATION not in folded)
+                and _folds([m.op.family for m in prev.members] + [node.op.family])
             ):
                 prev.members.append(node)
                 prev.label += f" · {node.op.label()}"
+                if node.op.family in _WEIGHTED:
+                    prev.family = node.op.family  # a pre-activation chain is coloured by its conv
                 # a folded chain lives in the innermost cluster that holds all of it
                 common = 0
                 while common < min(len(prev.scopes), len(node.scopes)) and prev.scopes[common] == node.scopes[common]:
@@ -245,11 +263,15 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
                     scope = scope_of[entry]
                     sub.attr(label=_text(scope.label), style="rounded,dashed", color="#888888", fontsize="10",
                              fontcolor="#333333", labeljust="l")
-                    emit(sub, entry)
+                    inner = entry
+                    while len(tree[inner]) == 1 and tree[inner][0][0] == "scope":
+                        inner = tree[inner][0][1]  # a block whose body is one call (`se` = se_gate(...)): one frame
+                    emit(sub, inner)
 
     emit(dot, ())
 
     # edges: one per pair of boxes, labelled with the tensor that flows
+    rising = _rising(graph) if options.rankdir == "TB" else set()
     drawn: set[tuple[str, str]] = set()
     for node in graph.layers:
         for position, src in enumerate(node.inputs):
@@ -258,6 +280,13 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
                 continue
             drawn.add((a, b))
             attrs = {"label": _text(f" {graph.node(src).type} ")}
+            if node.name in rising:
+                if src in rising or len(node.inputs) == 1:
+                    # the decoder of a U climbs back up beside the encoder: laid out reversed
+                    dot.edge(b, a, dir="back", weight="4", **attrs)
+                else:  # a skip across the U, at the level it leaves
+                    dot.edge(a, b, minlen="0", weight="2", **attrs)
+                continue
             if node.op.skip_inputs and position > 0:
                 attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
                 source_scopes = graph.node(src).scopes
@@ -268,10 +297,15 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
             else:
                 attrs["weight"] = "4"
             dot.edge(a, b, **attrs)
+    if not rising:
+        _branches_side_by_side(dot, graph, owner)
     for i, (node, name) in enumerate(zip(graph.outputs, graph.output_names)):
         out_id = "output" if len(graph.outputs) == 1 else f"output{i}"  # identifiers are generated, never spec text
         dot.node(out_id, label=_text(f"{name}  {graph.node(node).type}"), shape="plaintext", style="")
-        dot.edge(owner[node], out_id, weight="4")
+        if node in rising:
+            dot.edge(out_id, owner[node], dir="back", weight="4")
+        else:
+            dot.edge(owner[node], out_id, weight="4")
 
     entries: list[tuple[str, str]] = []  # (fill, words), in order of first appearance
     for item in items:
@@ -291,6 +325,48 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
     dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
              shape="plaintext", style="", fontsize="9")
     return dot
+
+
+def _branches_side_by_side(dot: graphviz.Digraph, graph: Graph, owner: dict[str, str]) -> None:
+    """Where a box feeds several layers (an Inception module's, ASPP's or a shortcut's
+    branches), their first boxes share a rank, left to right in the order the spec wrote them
+    (invisible edges within the rank fix the order; Graphviz would otherwise shuffle them)."""
+    heads: dict[str, list[str]] = {}
+    for node in graph.layers:
+        if len(node.inputs) > 1:
+            continue  # a merge closes branches; it does not start one
+        a, b = owner[node.inputs[0]], owner[node.name]
+        if a != b and b not in heads.setdefault(a, []):
+            heads[a].append(b)
+    for a, row in heads.items():
+        if len(row) > 1:
+            with dot.subgraph() as same:
+                same.attr(rank="same")
+                for left, right in zip(row, row[1:]):
+                    same.edge(left, right, style="invis")
+
+
+def _rising(graph: Graph) -> set[str]:
+    """The decoder of an encoder-decoder with skips across (U-Net), to be drawn climbing back
+    up beside its encoder: every layer whose receptive-field jump is below the largest jump
+    before it (it upsamples, or follows an upsampling), provided some merge joins such a layer
+    with a skip from the encoder; empty otherwise (an upsampling head alone, as FCN's, stays in
+    line). Layers after a global field (global pooling, fc) have no jump and never rise."""
+    fields = receptive_fields(graph)
+    deepest: dict[str, Rational] = {}
+    rising: set[str] = set()
+    for node in graph.nodes:
+        field = fields[node.name]
+        if field is None:
+            continue
+        jump = max(field.jump)
+        before = max((deepest.get(i, 0) for i in node.inputs), default=0)
+        deepest[node.name] = max(jump, before)
+        if jump < before:
+            rising.add(node.name)
+    skips = any(len(n.inputs) > 1 and any(i in rising for i in n.inputs) and any(i not in rising for i in n.inputs)
+                for n in graph.layers if n.name in rising)
+    return rising if skips else set()
 
 
 def _emit_item(target, item: _Item) -> None:
