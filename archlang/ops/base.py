@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..ir import TensorType
+from .formula import Formula, maps, product  # the explanation half of the op contract
 from .state import Init, StateTensor  # the state half of the op contract, re-exported
 
 __all__ = [
     "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Family", "Op",
     "Init", "StateTensor", "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd", "need_spatial",
-    "torch_class", "torch_class_source", "own_torch_classes",
+    "torch_class", "torch_class_source", "own_torch_classes", "Formula",
 ]
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -338,6 +339,29 @@ class Op:
 
     def label(self) -> str:
         return self.name
+
+    # -- explain: the rules above with this layer's numbers filled in (ops/formula.py)
+
+    def explain_shape(self, inputs: tuple[TensorType, ...], out: TensorType) -> tuple[Formula, ...]:
+        """The shape rule as lines, one per output axis it changes (`Formula.axes`); none
+        where the shape is kept."""
+        return ()
+
+    def explain_channels(self, inputs: tuple[TensorType, ...], out: TensorType) -> str:
+        """What the output's channels (or features) are, in words."""
+        return f"{maps(out)}, as they came in: {self.name} keeps the channels and their sizes"
+
+    def explain_params(self) -> Formula:
+        """`param_count` as a formula over the declared tensors (buffers are not counted)."""
+        trained = [t for t in self.tensors() if not t.buffer]
+        if not trained:
+            return Formula("", 0, note=f"{self.name} has no weights")
+        return Formula(" + ".join(f"{product(t.shape) or 1} ({t.name})" for t in trained),
+                       sum(math.prod(t.shape) for t in trained))
+
+    def explain_macs(self, inputs: tuple[TensorType, ...], out: TensorType) -> Formula:
+        """`macs` as a formula."""
+        return Formula("", 0, note="only convolutions and fc layers count multiply-accumulates")
 
     # -- torch: the module as data, so that building it and printing its source agree
 

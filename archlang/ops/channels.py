@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType
 from .base import REQUIRED, Arg, Bound, Family, Op, OpError, register
+from .formula import Formula, maps
 
 
 @register
@@ -59,6 +60,12 @@ class Slice(Op):
                          g.const("ends", np.array([self.stop], np.int64)), g.const("axes", np.array([1], np.int64))],
                [output])
 
+    def explain_shape(self, inputs, out):
+        return (Formula(f"{self.stop} - {self.start}", self.stop - self.start, "C = stop - start", axes=(0,)),)
+
+    def explain_channels(self, inputs, out):
+        return f"channels {self.start} to {self.stop - 1} of the {inputs[0].channels}: {maps(out)}"
+
     def label(self) -> str:
         return f"slice {self.start}:{self.stop}"
 
@@ -90,6 +97,11 @@ class Shuffle(Op):
                [g.temp("grouped")], suffix="grouped")
         g.node("Transpose", [g.temp("grouped")], [g.temp("swapped")], suffix="swapped", perm=[0, 2, 1, 3])
         g.node("Reshape", [g.temp("swapped"), g.const("back", np.array([0, *x.shape], np.int64))], [output])
+
+    def explain_channels(self, inputs, out):
+        k = out.channels // self.groups
+        return (f"the {out.channels} channels read as {self.groups} groups of {k}, transposed to {k} x {self.groups}: "
+                f"each group's channels spread over the next layer's groups; {maps(out)}")
 
     def label(self) -> str:
         return f"shuffle {self.groups}"

@@ -20,6 +20,7 @@ from math import prod
 
 from ..ir import TensorType, compact, sizes_text
 from .base import Arg, Bound, Family, Init, Op, OpError, StateTensor, Window, axes, nd, need_spatial, register, window_out
+from .formula import Formula, maps, per_axis, product, window_rule
 
 
 def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
@@ -128,6 +129,38 @@ class Conv(Op):
         weights = [inputs[0], g.weight("weight")] + ([g.weight("bias")] if self.bias else [])
         g.node("Conv", weights, [output], kernel_shape=list(self.kernel_size), strides=list(self.stride),
                pads=list(self.padding) * 2, dilations=list(self.dilation), group=self.groups)
+
+    def explain_shape(self, inputs, out):
+        (x,) = inputs
+        lines = per_axis([window_rule(*t) for t in zip(x.spatial, self.kernel_size, self.stride, self.padding,
+                                                        self.dilation)])
+        return (Formula("", self.out_channels, "C", "the number of filters", (0,)), *lines)
+
+    def explain_channels(self, inputs, out):
+        seen = self.in_channels // self.groups
+        text = (f"{self.out_channels} filters of {sizes_text((seen, *self.kernel_size))}, one per output feature "
+                f"map: {maps(out)}")
+        if self.groups == self.in_channels and self.groups > 1:
+            each = self.out_channels // self.in_channels
+            return text + (f"; depthwise: each of the {self.in_channels} input channels is filtered on its own, "
+                           f"by {each} filter{'s' if each != 1 else ''}")
+        if self.groups > 1:
+            text += (f"; in {self.groups} groups: each filter sees in_c/groups = {self.in_channels}/{self.groups} "
+                     f"= {seen} of the {self.in_channels} input channels")
+        return text
+
+    def explain_params(self):
+        seen = self.in_channels // self.groups
+        weights = self.out_channels * seen * prod(self.kernel_size)
+        numbers = f"{self.out_channels} x ({product((seen, *self.kernel_size))})"
+        if self.bias:
+            return Formula(numbers + f" + {self.out_channels} biases", weights + self.out_channels)
+        return Formula(numbers, weights, note="no bias")
+
+    def explain_macs(self, inputs, out):
+        seen = self.in_channels // self.groups
+        return Formula(f"{product(out.shape)} outputs x ({product((seen, *self.kernel_size))})",
+                       out.numel * seen * prod(self.kernel_size))
 
     def label(self) -> str:
         text = f"{self.name} {sizes_text(self.kernel_size)}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType, sizes_text
 from .base import Arg, Bound, Family, Op, OpError, Window, axes, need_spatial, register
+from .formula import Formula, maps, per_axis
 
 
 @register
@@ -81,6 +82,14 @@ class Crop(Op):
         g.node("Slice", [inputs[0], g.const("starts", np.array(starts, np.int64)),
                          g.const("ends", np.array(ends, np.int64)),
                          g.const("axes", np.arange(2, 2 + len(starts), dtype=np.int64))], [output])
+
+    def explain_shape(self, inputs, out):
+        (x,) = inputs
+        return per_axis([Formula("", o, "O = size", f"the middle: from floor((I - O)/2) = floor(({i} - {o})/2) = {off}")
+                         for i, o, off in zip(x.spatial, self.sizes, self.offsets)])
+
+    def explain_channels(self, inputs, out):
+        return f"every map cut to its middle {sizes_text(self.sizes)}: {maps(out)}"
 
     def label(self) -> str:
         return f"crop {sizes_text(self.sizes)}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, register
+from .formula import Formula
 
 
 @register
@@ -63,6 +64,24 @@ class FC(Op):
     def onnx_nodes(self, g, inputs, output, types):
         args = [inputs[0], g.weight("weight")] + ([g.weight("bias")] if self.bias else [])
         g.node("Gemm", args, [output], transB=1)
+
+    def explain_shape(self, inputs, out):
+        return (Formula("", self.out_features, "F", "the number of neurons", (0,)),)
+
+    def explain_channels(self, inputs, out):
+        return (f"{self.out_features} neurons, each a weighted sum of all {self.in_features} input features"
+                + (" plus a bias" if self.bias else ""))
+
+    def explain_params(self):
+        numbers = f"{self.out_features} x {self.in_features}"
+        if self.bias:
+            return Formula(numbers + f" + {self.out_features} biases",
+                           self.out_features * self.in_features + self.out_features)
+        return Formula(numbers, self.out_features * self.in_features, note="no bias")
+
+    def explain_macs(self, inputs, out):
+        return Formula(f"{self.out_features} x {self.in_features}", self.out_features * self.in_features,
+                       note="one per weight")
 
     def label(self) -> str:
         return f"fc {self.out_features}"

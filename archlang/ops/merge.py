@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType
 from .base import Family, Op, OpError, register
+from .formula import Formula, maps
 
 
 def _fold_fx(graph, function, args):
@@ -70,6 +71,9 @@ class Add(_Merge):
     def onnx_nodes(self, g, inputs, output, types):
         _fold_onnx(g, "Add", "sum", inputs, output)
 
+    def explain_channels(self, inputs, out):
+        return f"the branches summed element by element: {maps(out)}"
+
     def infer(self, inputs):
         first = inputs[0]
         for i, t in enumerate(inputs[1:], 1):
@@ -102,6 +106,13 @@ class Concat(_Merge):
 
     def onnx_nodes(self, g, inputs, output, types):
         g.node("Concat", inputs, [output], axis=1)
+
+    def explain_shape(self, inputs, out):
+        rule = "C = " + " + ".join(f"C{i + 1}" for i in range(len(inputs)))
+        return (Formula(" + ".join(str(t.channels) for t in inputs), out.channels, rule, axes=(0,)),)
+
+    def explain_channels(self, inputs, out):
+        return f"the branches' channels one after another, in order: {maps(out)}"
 
     def infer(self, inputs):
         first = inputs[0]
@@ -136,6 +147,19 @@ class Mul(_Merge):
 
     def onnx_nodes(self, g, inputs, output, types):
         _fold_onnx(g, "Mul", "prod", inputs, output)
+
+    def explain_shape(self, inputs, out):
+        lines = []
+        for axis, size in enumerate(out.shape):
+            sizes = [t.shape[axis] for t in inputs]
+            if len(set(sizes)) > 1:
+                name = "C" if axis == 0 else "O"
+                lines.append(Formula(f"max({', '.join(map(str, sizes))})", size, name,
+                                     "a size of 1 is repeated along the other", (axis,)))
+        return tuple(lines)
+
+    def explain_channels(self, inputs, out):
+        return f"the branches multiplied element by element, sizes of 1 broadcast: {maps(out)}"
 
     def infer(self, inputs):
         shape = list(inputs[0].shape)

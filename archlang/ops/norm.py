@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType
 from .base import REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, nd, need_spatial, register
+from .formula import Formula, maps, product
 
 
 @register
@@ -50,6 +51,13 @@ class BatchNorm(Op):
 
     init = (Init("weight", "ones"), Init("bias", "zeros"), Init("running_mean", "zeros"), Init("running_var", "ones"),
             Init("num_batches_tracked", "zeros"))
+
+    def explain_params(self):
+        c = self.num_features
+        return Formula(f"2 x {c} (scale, shift)", 2 * c, note=f"plus 2 x {c} running statistics, not trained")
+
+    def explain_channels(self, inputs, out):
+        return f"each channel normalised by its batch statistics, then scaled and shifted: {maps(out)}"
     init_is_torch_default = True
 
     def torch_spec(self, inputs):
@@ -106,6 +114,9 @@ class LRN(Op):
         g.node("LRN", [g.temp("4d")], [g.temp("lrn")], suffix="lrn", **attrs)
         g.node("Reshape", [g.temp("lrn"), g.const("back", np.array([0, *x.shape], np.int64))], [output])
 
+    def explain_channels(self, inputs, out):
+        return f"each value divided by the energy of its {self.size} neighbouring channels: {maps(out)}"
+
     def label(self) -> str:
         return f"lrn {self.size}"
 
@@ -127,6 +138,15 @@ class LayerNorm(Op):
 
     def tensors(self):
         return StateTensor("weight", self.normalized_shape), StateTensor("bias", self.normalized_shape)
+
+    def explain_params(self):
+        n = 1
+        for v in self.normalized_shape:
+            n *= v
+        return Formula(f"2 x {product(self.normalized_shape)} (scale, shift)", 2 * n, note="one pair per element")
+
+    def explain_channels(self, inputs, out):
+        return f"each sample normalised over all its values: {maps(out)}"
 
     init = (Init("weight", "ones"), Init("bias", "zeros"))
     init_is_torch_default = True
@@ -174,6 +194,13 @@ class GroupNorm(Op):
         g.node("GroupNormalization", [inputs[0], g.weight("weight"), g.weight("bias")], [output],
                num_groups=self.groups, epsilon=self.eps)
 
+    def explain_params(self):
+        return Formula(f"2 x {self.num_channels} (scale, shift)", 2 * self.num_channels, note="one pair per channel")
+
+    def explain_channels(self, inputs, out):
+        return (f"normalised in {self.groups} groups of {self.num_channels // self.groups} channels, then each channel "
+                f"scaled and shifted: {maps(out)}")
+
     def label(self) -> str:
         return f"groupnorm {self.groups}"
 
@@ -199,6 +226,12 @@ class LayerNorm2d(Op):
 
     init = (Init("weight", "ones"), Init("bias", "zeros"))
     init_is_torch_default = True
+
+    def explain_params(self):
+        return Formula(f"2 x {self.num_channels} (scale, shift)", 2 * self.num_channels, note="one pair per channel")
+
+    def explain_channels(self, inputs, out):
+        return f"at every position, the {self.num_channels} channels normalised together: {maps(out)}"
 
     def torch_spec(self, inputs):
         return "LayerNorm2d", (self.num_channels,), {"eps": self.eps}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..ir import TensorType
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, StateTensor, register
+from .formula import Formula, maps, product
 
 
 @register
@@ -34,6 +35,15 @@ class Flatten(Op):
 
     def window(self):
         return GLOBAL
+
+    def explain_shape(self, inputs, out):
+        (x,) = inputs
+        rule = "F = " + " x ".join(("C", *{1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(x.rank, ())))
+        return (Formula(product(x.shape), x.numel, rule, axes=(0,)),)
+
+    def explain_channels(self, inputs, out):
+        (x,) = inputs
+        return f"every value of {x} becomes one feature: {maps(out)}"
 
     def torch_spec(self, inputs):
         return "Flatten", (), {}
@@ -151,6 +161,12 @@ class LayerScale(Op):
 
     def tensors(self):
         return (StateTensor("weight", (self.num_channels,) + (1,) * self.rank),)
+
+    def explain_params(self):
+        return Formula(f"{self.num_channels} (gamma)", self.num_channels, note="one scale per channel")
+
+    def explain_channels(self, inputs, out):
+        return f"each channel times its own learnt gamma: {maps(out)}"
 
     init = (Init("weight", "constant", value=1e-6),)  # the default; `init_rules` gives this layer's
     init_is_torch_default = True  # LayerScale's constructor fills in the value

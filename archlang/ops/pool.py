@@ -21,6 +21,7 @@ from fractions import Fraction
 
 from ..ir import TensorType, compact, sizes_text
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Op, OpError, Window, axes, nd, need_spatial, register, window_out
+from .formula import Formula, maps, per_axis, window_rule
 
 
 def _need_spatial(op: str, x: TensorType) -> None:
@@ -102,6 +103,14 @@ class _WindowPool(Op):
                          g.const("ends", np.array(out, np.int64)), g.const("axes", np.arange(2, 2 + rank, dtype=np.int64))],
                [output])
 
+    def explain_shape(self, inputs, out):
+        (x,) = inputs
+        return per_axis([window_rule(i, k, s, p, ceil=self.ceil_mode)
+                         for i, k, s, p in zip(x.spatial, self.kernel_size, self.stride, self.padding)])
+
+    def explain_channels(self, inputs, out):
+        return f"each map pooled on its own, {sizes_text(self.kernel_size)} windows: {maps(out)}"
+
     def label(self) -> str:
         text = f"{self.name} {sizes_text(self.kernel_size)}"
         if self.stride != self.kernel_size:
@@ -162,6 +171,12 @@ class _GlobalPool(Op):
 
     def window(self):
         return GLOBAL
+
+    def explain_shape(self, inputs, out):
+        return (Formula("", 1, "O", "global: each whole map becomes one value", tuple(range(1, self.rank + 1))),)
+
+    def explain_channels(self, inputs, out):
+        return f"one value per channel: {maps(out)}"
 
     def torch_spec(self, inputs):
         return nd(self.torch_class, self.rank), ((1,) * self.rank,), {}
@@ -273,6 +288,14 @@ class AdaptiveAvgPool(Op):
             if axis != rank - 1:
                 g.node("Transpose", [x], [result], suffix="" if result == output else f"b{step}", perm=perm)
                 x = result
+
+    def explain_shape(self, inputs, out):
+        return per_axis([Formula("", n, "O = size", f"bin o averages inputs floor(o x I/O) to ceil((o + 1) x I/O) - 1, "
+                                 f"I/O = {Fraction(i, n)}")
+                         for i, n in zip(self.input_size, self.output_size)])
+
+    def explain_channels(self, inputs, out):
+        return f"each map averaged over {sizes_text(self.output_size)} bins: {maps(out)}"
 
     def label(self) -> str:
         return f"adaptiveavgpool {sizes_text(self.output_size)}"

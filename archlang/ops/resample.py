@@ -27,6 +27,7 @@ from math import lcm
 
 from ..ir import TensorType, compact, sizes_text
 from .base import Arg, Bound, Family, Op, OpError, Window, axes, need_spatial, register
+from .formula import Formula, maps, per_axis
 
 _LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -98,6 +99,17 @@ class Upsample(Op):
         axes_ = [_axis_window(i, o, self.linear, self.align_corners) for i, o in zip(self.input_size, self.output_size)]
         kernel, stride, padding = (tuple(t) for t in zip(*axes_))
         return Window(kernel, stride, padding, (1,) * len(kernel))
+
+    def explain_shape(self, inputs, out):
+        if self.scale is not None:
+            return per_axis([Formula(f"{i} x {f}", i * f, "O = I x scale")
+                             for i, f in zip(self.input_size, self.scale)])
+        return per_axis([Formula("", o, "O = size") for o in self.output_size])
+
+    def explain_channels(self, inputs, out):
+        how = ("each output unit copies input floor(o x I/O)" if not self.linear
+               else f"{self.mode()} interpolation between the nearest inputs")
+        return f"each map resized on its own ({how}): {maps(out)}"
 
     def mode(self) -> str:
         return _LINEAR[len(self.output_size)] if self.linear else "nearest"

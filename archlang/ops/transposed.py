@@ -25,6 +25,7 @@ from math import prod
 
 from ..ir import TensorType, compact, sizes_text
 from .base import Arg, Bound, Family, Init, Op, OpError, StateTensor, Window, axes, nd, need_spatial, register
+from .formula import Formula, maps, per_axis, product
 
 
 def transposed_out(size: int, k: int, s: int, p: int, op_: int, d: int) -> int:
@@ -176,6 +177,38 @@ class ConvTranspose(Op):
             shape = g.const("bias_shape", np.array([self.out_channels, *(1,) * rank], np.int64))
             g.node("Reshape", [bias[0], shape], [g.temp("bias")], suffix="bias")
             g.node("Add", [padded, g.temp("bias")], [output])
+
+    def explain_shape(self, inputs, out):
+        (x,) = inputs
+        lines = per_axis([
+            Formula(f"({i} - 1) x {s} - {2 * p} + {d} x ({k} - 1) + {e} + 1", (i - 1) * s - 2 * p + d * (k - 1) + e + 1,
+                    "O = (I - 1)S - 2P + D(K - 1) + output_padding + 1")
+            for i, k, s, p, e, d in zip(x.spatial, self.kernel_size, self.stride, self.padding, self.output_padding,
+                                        self.dilation)])
+        return (Formula("", self.out_channels, "C", "the number of filters", (0,)), *lines)
+
+    def explain_channels(self, inputs, out):
+        each = self.out_channels // self.groups
+        text = (f"each of the {self.in_channels} input channels spreads a {sizes_text(self.kernel_size)} stamp into "
+                f"{each} output channels; {maps(out)}")
+        if self.groups > 1:
+            text += f"; in {self.groups} groups of {self.in_channels // self.groups} input channels"
+        return text
+
+    def explain_params(self):
+        each = self.out_channels // self.groups
+        weights = self.in_channels * each * prod(self.kernel_size)
+        numbers = f"{self.in_channels} x ({product((each, *self.kernel_size))})"
+        if self.bias:
+            return Formula(numbers + f" + {self.out_channels} biases", weights + self.out_channels)
+        return Formula(numbers, weights, note="no bias")
+
+    def explain_macs(self, inputs, out):
+        (x,) = inputs
+        each = self.out_channels // self.groups
+        return Formula(f"{product(x.shape)} inputs x ({product((each, *self.kernel_size))})",
+                       x.numel * each * prod(self.kernel_size),
+                       note="every input element meets C_out/G filters of K taps")
 
     def label(self) -> str:
         text = f"convtranspose {sizes_text(self.kernel_size)}"
