@@ -1,6 +1,7 @@
 """The `archlang` command.
 
     archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N]
+    archlang explain SPEC [-n NAME] [--layer NAME] [--json]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
                     [--show params,macs,rf]
@@ -85,6 +86,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="ir: print the lowered graph, one node per line (name = op{arguments}(inputs) : type)")
     check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
     check.set_defaults(run=_check)
+    expl = sub.add_parser(
+        "explain",
+        help="explain every layer's shape, channels, parameters, MACs and receptive field, with the numbers",
+        description="For each layer (or one, --layer), its rules in plain words with the numbers filled in: the "
+        "shape rule, what the channels are, the parameter and MAC formulas, the receptive-field recurrence and, "
+        "where branches meet, which layers meet and the residual's shortcut.",
+    )
+    _spec_arguments(expl, "the network to explain (default: every network in SPEC)")
+    expl.add_argument("--layer", metavar="NAME", help="one layer, named as `archlang check` prints it (conv1, "
+                      "bottleneck2.cbn1.conv1)")
+    expl.add_argument("--json", action="store_true", help="print JSON instead of text")
+    expl.set_defaults(run=_explain)
     comp = sub.add_parser(
         "compile",
         help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
@@ -206,6 +219,25 @@ def _check(args) -> int:
 
     for net in networks:
         print_summary(net)
+    return EXIT_OK
+
+
+def _explain(args) -> int:
+    from .explain import UnknownLayer, explain, print_explanation, to_dict
+
+    networks = _networks(args)
+    if args.layer is not None and len(networks) != 1:
+        raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for --layer")
+    try:
+        results = [(net, explain(net, args.layer)) for net in networks]
+    except UnknownLayer as err:
+        raise UsageError(str(err)) from None
+    if args.json:
+        data = [to_dict(net, exps) for net, exps in results]
+        _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        return EXIT_OK
+    for net, exps in results:
+        print_explanation(net, exps)
     return EXIT_OK
 
 
