@@ -24,13 +24,16 @@ __all__ = ["parse_module", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
 MAX_NESTING = 64  # parentheses inside one another
 MAX_OPERATORS = 256  # arithmetic operators in one expression
 
-KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in")
+KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in",
+            "where")
 
 _TERMINALS = {
     "NAME": "a name",
     "INT": "an integer",
     "FLOAT": "a number",
     "SHAPE": "a shape such as 3x224x224",
+    "QUANTITY": "a count such as 5M",
+    "HOLE": "a hole (? or ?name)",
     "STRING": 'a quoted file name such as "blocks.arch"',
     "LPAR": "'('",
     "RPAR": "')'",
@@ -125,15 +128,64 @@ class _Builder(Transformer):
         (tok,) = children
         return S.Use(str(tok)[1:-1], self._span(meta))
 
+    @staticmethod
+    def _network_parts(children):
+        """(the name, the inputs' parts, the declared outputs, the body, the budgets)."""
+        name, *rest = children
+        budgets = rest.pop() if rest and isinstance(rest[-1], list) else []
+        body = rest.pop()
+        outputs = rest.pop() if rest and isinstance(rest[-1], tuple) else None
+        return name, rest, outputs, body, tuple(budgets)
+
     @v_args(meta=True)
     def network(self, meta, children):
-        name, shape, body = children
-        return S.Network(str(name), self._tok(name), (S.InputDecl("input", shape.span, shape),), body, self._span(meta))
+        name, (shape,), outputs, body, budgets = self._network_parts(children)
+        return S.Network(str(name), self._tok(name), (S.InputDecl("input", shape.span, shape),), body, self._span(meta),
+                         outputs=outputs, budgets=budgets)
 
     @v_args(meta=True)
     def network_inputs(self, meta, children):
-        name, *inputs, body = children
-        return S.Network(str(name), self._tok(name), tuple(inputs), body, self._span(meta), named_inputs=True)
+        name, inputs, outputs, body, budgets = self._network_parts(children)
+        return S.Network(str(name), self._tok(name), tuple(inputs), body, self._span(meta), named_inputs=True,
+                         outputs=outputs, budgets=budgets)
+
+    def outputs(self, children):
+        return tuple(c for c in children if isinstance(c, S.Shape))
+
+    def where(self, children):
+        return list(children[1:])
+
+    @v_args(meta=True)
+    def budget(self, meta, children):
+        name, op, value = children
+        return S.Budget(str(name), self._tok(name), str(op), self._tok(op), self._quantity(value), self._span(meta))
+
+    def _quantity(self, tok: Token) -> int:
+        """`5M` is 5,000,000 (k, M, G are decimal); `1.5G` too; a plain integer as written."""
+        from fractions import Fraction
+
+        text = str(tok)
+        scale = {"k": 10**3, "M": 10**6, "G": 10**9}.get(text[-1], 1)
+        digits = text[:-1] if scale > 1 else text
+        if len(digits.replace(".", "").lstrip("0")) > MAX_DIGITS:
+            raise LimitError(f"a number with {len(digits):,} digits is too large", self._tok(tok))
+        value = Fraction(digits) * scale
+        if value.denominator != 1:
+            raise ArchSyntaxError(
+                f"a budget counts whole parameters or MACs; {text} is {float(value):g}", self._tok(tok),
+                hint="write a whole number: 1.5M, 600k, 250000",
+            )
+        return int(value)
+
+    @v_args(meta=True)
+    def assert_(self, meta, children):
+        body, shape = children
+        return S.Assert(self._span(meta), body, shape)
+
+    @v_args(meta=True)
+    def hole(self, meta, children):
+        text = str(children[0])
+        return S.Hole(self._span(meta), text[1:] or None)
 
     @v_args(meta=True)
     def input_decl(self, meta, children):
@@ -182,12 +234,17 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def shape(self, meta, children):
         (tok,) = children
+        if tok.type == "HOLE" and str(tok) != "?":
+            raise ArchSyntaxError(
+                f"a shape leaves a size open with ? alone, not {tok}", self._tok(tok),
+                hint="named holes (?k) stand for arguments; write ? for a size any value may take",
+            )
         parts = str(tok).replace("@", "x").split("x")
         if any(len(p.lstrip("0")) > MAX_DIGITS for p in parts):
             raise LimitError(
                 "a size in the shape is too large", self._tok(tok), hint="sizes must fit in a 32-bit integer"
             )
-        return S.Shape(tuple(int(p) for p in parts), self._tok(tok))
+        return S.Shape(tuple(None if p == "?" else int(p) for p in parts), self._tok(tok), str(tok))
 
     @v_args(meta=True)
     def alt(self, meta, children):
@@ -364,7 +421,8 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
     terminals = getattr(err, "expected", None) or getattr(err, "allowed", None) or ()
     described = {_describe(t) for t in terminals}
     expected = sorted(described - _OPERATORS or described)  # operators may follow almost anything
-    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'", "'not'", "'if'", "'for'"}
+    value_words = {"a name", "an integer", "a number", "'true'", "'false'", "'('", "'-'", "'not'", "'if'", "'for'",
+                   "a hole (? or ?name)"}
     if "a name" in expected and "'('" in expected:
         expected = ["a layer or a value"] + [e for e in expected if e not in value_words]
     expect_text = ("expected " + ", ".join(expected)) if expected else None

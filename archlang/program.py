@@ -21,6 +21,7 @@ from . import syntax as S
 from .analysis import ReceptiveField, mac_counts, param_counts, receptive_fields
 from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
 from .ir import Graph, Node, TensorType
+from .analysis.budgets import check_budgets, check_names
 from .lower import Definitions, Limits, lower_network
 from .lower.evaluate import SPECIAL_FORMS
 from .lower.instantiate import PROJECTION
@@ -213,7 +214,11 @@ class Program:
                 + "networks here: " + (", ".join(self.networks) or "none"),
             )
         if name not in self._cache:
-            self._cache[name] = Network(lower_network(self.defs.networks[name], self.defs, self.limits))
+            spec = self.defs.networks[name]
+            check_names(spec.budgets)
+            network = Network(lower_network(spec, self.defs, self.limits))
+            check_budgets(spec.budgets, {"params": network.total_params, "macs": network.total_macs}, name)
+            self._cache[name] = network
         return self._cache[name]
 
     def __repr__(self) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from .errors import Source, Span
 
 __all__ = [
-    "Expr", "Num", "Bool", "Name", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As", "If", "For", "Not",
-    "Param", "Shape", "InputDecl", "Use", "Network", "Block", "Module",
+    "Expr", "Num", "Bool", "Name", "Hole", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As", "Assert",
+    "If", "For", "Not", "Param", "Shape", "InputDecl", "Budget", "Use", "Network", "Block", "Module",
 ]
 
 
@@ -33,6 +33,15 @@ class Bool(Expr):
 @dataclass(frozen=True)
 class Name(Expr):
     id: str
+
+
+@dataclass(frozen=True)
+class Hole(Expr):
+    """`?` (an unknown integer of its own) or `?k` (named: every `?k` of a network is one
+    unknown). `archlang solve` finds the values that meet the network's assertions, output
+    declaration and budgets."""
+
+    name: str | None
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,14 @@ class As(Expr):
 
 
 @dataclass(frozen=True)
+class Assert(Expr):
+    """`f : 6@28x28`: the value `f` gives must have this shape; no layer, no name."""
+
+    body: Expr
+    shape: "Shape"
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     span: Span
@@ -127,9 +144,30 @@ class Param:
 
 @dataclass(frozen=True)
 class Shape:
-    """`3x224x224`, or LeCun's `6@28x28`: channels, then 0 to 3 spatial sizes."""
+    """`3x224x224`, or LeCun's `6@28x28`: channels, then 0 to 3 spatial sizes; None where the
+    spec writes `?` (an open size: `3x?x?`)."""
 
-    dims: tuple[int, ...]
+    dims: tuple[int | None, ...]
+    span: Span
+    written: str = ""  # as the spec writes it (`6@28x28`), for messages
+
+    @property
+    def open(self) -> bool:
+        return None in self.dims
+
+    def text(self) -> str:
+        return self.written or "x".join("?" if d is None else str(d) for d in self.dims)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`params <= 5M` after `where`: a bound on a network's total."""
+
+    quantity: str
+    quantity_span: Span
+    op: str  # < <= > >= ==
+    op_span: Span
+    value: int
     span: Span
 
 
@@ -156,6 +194,8 @@ class Network:
     body: Expr
     span: Span
     named_inputs: bool = False  # declared as `network n(a : ..., b : ...)`, not `network n : SHAPE`
+    outputs: tuple[Shape, ...] | None = None  # `-> 10` or `-> (256x8x8, 512x4x4)`: declared output shapes
+    budgets: tuple[Budget, ...] = ()  # `where params <= 5M, macs <= 600M`
 
     @property
     def shape(self) -> Shape:

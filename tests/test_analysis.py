@@ -267,7 +267,10 @@ def test_fractional_receptive_fields_hold_every_dependence(layers):
     assume(net.output_shape[1] <= 500)
     rf = net.layers[-1].receptive_field
     spans = _dependence(net)
-    assert any(spans)
+    # a transposed convolution's stride leaves units that hold no input, which a later
+    # stride may pick alone (convtranspose(k=1, stride=2) -> conv(k=1, stride=2, pad=1)):
+    # such an output depends on nothing and any field holds it
+    assume(any(spans))
     for u, span in enumerate(spans):
         if span is not None:
             lo, hi = _bounds(rf, u)

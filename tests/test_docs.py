@@ -52,8 +52,11 @@ def test_error_catalogue_is_current():
     assert (ROOT / "docs" / "errors.md").read_text() == make_errors.page(), "run .venv/bin/python docs/make_errors.py"
     errors = [make_errors.error_of(files) for _, _, files, _ in make_errors.EXAMPLES]
     assert all(err.span is not None for err in errors)  # file:line:col on every message
+    from archlang.analysis.budgets import BudgetError
+    from archlang.lower.evaluate import UnsolvedHole
+
     spec_kinds = {cls.kind for cls in (E.ArchSyntaxError, E.UnknownNameError, E.ArgumentError, E.ShapeError,
-                                       E.DefinitionError, E.SpecImportError, E.LimitError)}
+                                       E.DefinitionError, E.SpecImportError, E.LimitError, BudgetError, UnsolvedHole)}
     assert {err.kind for err in errors} == spec_kinds
 
 

@@ -26,6 +26,16 @@ __all__ = ["Limits", "Definitions", "lower_network", "input_type"]
 
 def input_type(shape: S.Shape) -> TensorType:
     dims = shape.dims
+    if dims[0] is None:
+        raise ShapeError(
+            "the input's channel count cannot be open", shape.span,
+            hint="write it (3x?x? leaves only the spatial sizes open)",
+        )
+    if None in dims:
+        raise ShapeError(
+            f"the input's sizes are open ({shape.text()}); analysing the network needs them", shape.span,
+            hint="write the sizes to analyse, such as " + "x".join(str(d or 64) for d in dims),
+        )
     if len(dims) > 4:
         raise ShapeError(
             f"the input shape has {len(dims) - 1} spatial axes; archlang handles 0 to 3",
@@ -89,9 +99,27 @@ def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = Non
         raise ShapeError(f"network {net.name} computes nothing", net.body.span,
                          hint="end the body with a value: a layer, a named value, or a tuple of them")
     outputs = (out,) if isinstance(out, str) else out
+    if net.outputs is not None:
+        _check_outputs(net, outputs, builder)
     graph = Graph(net.name, tuple(builder.nodes), outputs, net.span, _output_names(outputs, frame, inputs))
     verify(graph)
     return graph
+
+
+def _check_outputs(net: S.Network, outputs: tuple[str, ...], builder: GraphBuilder) -> None:
+    """The declared output shapes (`-> 10`, `-> (256x8x8, 512x4x4)`): assertions on what the body gives."""
+    declared = net.outputs
+    if len(declared) != len(outputs):
+        def count(n: int) -> str:
+            return "one output" if n == 1 else f"{n} outputs"
+        raise ShapeError(
+            f"network {net.name} declares {count(len(declared))} but its body gives {count(len(outputs))}",
+            declared[0].span.to(declared[-1].span),
+            notes=[Note("the body", net.body.span)],
+            hint="declare one shape per output, in order: -> (256x8x8, 512x4x4)",
+        )
+    for node, shape in zip(outputs, declared):
+        builder.check_shape(node, shape, f"network {net.name} declares")
 
 
 def _output_names(outputs: tuple[str, ...], frame: Frame, inputs) -> tuple[str, ...]:

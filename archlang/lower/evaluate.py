@@ -12,11 +12,11 @@ import operator
 from dataclasses import dataclass, field
 
 from .. import syntax as S
-from ..errors import ArgumentError, DefinitionError, LimitError, Note, Span, UnknownNameError, suggest
+from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note, Span, UnknownNameError, suggest
 from ..ops import REGISTRY, Op, lookup, split_suffix
 from .limits import MAX_INT, Work
 from .values import (
-    LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
+    LayerAssert, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
     Value, kind_of, show,
 )
 
@@ -109,6 +109,17 @@ OPERATORS = {
 }
 
 
+INTEGER_KINDS = ("channels", "int", "int0", "ints", "ints0")  # the op arguments a hole may stand for
+ARG_WORDS = {"float": "a number", "pos_float": "a positive number", "prob": "a probability", "bool": "true or false",
+             "like": "a named value"}
+
+
+class UnsolvedHole(ArchError):
+    """A `?` met where its value is needed, outside `archlang solve`."""
+
+    kind = "hole"
+
+
 class Evaluator:
     def __init__(self, defs: Definitions, work: Work, limits_repeat: int = 100_000) -> None:
         self.defs = defs
@@ -127,6 +138,11 @@ class Evaluator:
         return method(e, env)
 
     def layer(self, e: S.Expr, env: dict[str, Value], what: str = "here") -> LayerValue:
+        if isinstance(e, S.Hole):
+            raise ArgumentError(
+                f"expected a layer {what}, but a hole stands for a whole number", e.span,
+                hint="holes go where a number goes: an argument (conv(?, k=?)) or a repeat count (block * ?)",
+            )
         value = self.eval(e, env)
         if not isinstance(value, LayerValue):
             raise ArgumentError(
@@ -165,6 +181,16 @@ class Evaluator:
     def _As(self, e: S.As, env):
         frame = env[FRAME]
         return LayerNamed(e.span, self.layer(e.body, env, f"before 'as {e.name}'"), e.name, e.name_span, frame)
+
+    def _Assert(self, e: S.Assert, env):
+        return LayerAssert(e.span, self.layer(e.body, env, f"before ': {e.shape.text()}'"), e.shape)
+
+    def _Hole(self, e: S.Hole, env):
+        raise UnsolvedHole(
+            f"{'?' + e.name if e.name else '?'} leaves a value open, and analysing the network needs every value",
+            e.span,
+            hint="write the number here",
+        )
 
     def _Name(self, e: S.Name, env):
         return self.resolve(e.id, e.span, env)
@@ -213,6 +239,8 @@ class Evaluator:
         op = lookup(e.func) if builtin else None
         if op is not None and op.merge:
             return self._merge(e, op, env)
+        if op is not None:
+            _check_holes(op, e)
         for a in e.args:
             if isinstance(a, S.Alt):
                 raise ArgumentError(
@@ -401,6 +429,20 @@ class Evaluator:
         if isinstance(value, complex):
             raise ArgumentError("the result is not a real number", e.span)
         return _check_number(value, e.span)
+
+
+def _check_holes(op: type[Op], e: S.Call) -> None:
+    """A hole stands for a whole number: refuse one where the op takes something else."""
+    given = [(spec, a) for spec, a in zip(op.args, e.args)]
+    by_name = {spec.name: spec for spec in op.args}
+    given += [(by_name[k.name], k.value) for k in e.kwargs if k.name in by_name]
+    for spec, a in given:
+        if isinstance(a, S.Hole) and spec.kind not in INTEGER_KINDS:
+            raise ArgumentError(
+                f"a hole stands for a whole number, but {op.name}'s '{spec.name}' is {ARG_WORDS.get(spec.kind, spec.kind)}",
+                a.span,
+                hint="holes go in integer arguments: channels, kernel, stride, pad, dilation, groups, widths, repeats",
+            )
 
 
 def _check_number(value, span: Span):

@@ -26,8 +26,8 @@ from ..ops import Op, OpError, lookup
 from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
 from .limits import MAX_INT, Limits, Work
 from .values import (
-    Frame, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
-    Value, key, show,
+    Frame, LayerAssert, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple,
+    LayerValue, Value, key, show,
 )
 
 __all__ = ["GraphBuilder", "counted_name", "Flow", "check_used", "PROJECTION"]
@@ -40,6 +40,27 @@ Flow = "str | tuple[str, ...] | None"  # what flows along a chain: one value, se
 def counted_name(base: str, n: int) -> str:
     """The n-th name made from `base` in a scope: `conv3`, `fc1_2` (see the module docstring)."""
     return f"{base}_{n}" if base[-1:].isdigit() or base.endswith("_") else f"{base}{n}"
+
+
+def shape_matches(t: TensorType, shape: S.Shape) -> bool:
+    dims = t.shape
+    return len(dims) == len(shape.dims) and all(w is None or w == d for d, w in zip(dims, shape.dims))
+
+
+def shape_difference(t: TensorType, shape: S.Shape) -> list[str]:
+    """What differs, axis by axis, in words: `channels: 16, not 6`."""
+    if len(t.shape) != len(shape.dims):
+        def axes(n: int) -> str:
+            return "a flat vector" if n == 1 else f"channels and {n - 1} spatial ax{'is' if n == 2 else 'es'}"
+        return [f"{t} has {axes(len(t.shape))}; {shape.text()} has {axes(len(shape.dims))}"]
+    if t.rank == 0:
+        return [f"features: {t.channels}, not {shape.dims[0]}"]
+    out = [f"channels: {t.channels}, not {shape.dims[0]}"] if shape.dims[0] not in (None, t.channels) else []
+    wanted = shape.dims[1:]
+    if any(w is not None and w != d for d, w in zip(t.spatial, wanted)):
+        sizes = "x".join(map(str, t.spatial))
+        out.append(f"spatial size{'s' if t.rank > 1 else ''}: {sizes}, not {'x'.join('?' if w is None else str(w) for w in wanted)}")
+    return out
 
 
 class GraphBuilder:
@@ -97,6 +118,21 @@ class GraphBuilder:
             hint="join them first (concat, add, mul), or pass them to a block declared with several inputs",
         )
 
+    def check_shape(self, node: str, shape: S.Shape, how: str) -> None:
+        """ShapeError at `shape` unless `node`'s type has it (`?` matches any size)."""
+        t = self.types[node]
+        if shape_matches(t, shape):
+            return
+        producer = next(n for n in reversed(self.nodes) if n.name == node)
+        made = "the input" if not producer.inputs else f"{producer.name} ({producer.op.label()})"
+        raise ShapeError(
+            f"the shape here is {t}, not {shape.text()} as {how}",
+            shape.span,
+            notes=[Note(f"{t} is what {made} gives", producer.span)],
+            detail=shape_difference(t, shape),
+            hint="change the layers before it to give this shape, or the assertion to say what they give",
+        )
+
     def shown(self, node: str) -> str:
         return f"{node.rpartition('.')[2]} {self.types[node]}"
 
@@ -123,6 +159,10 @@ class GraphBuilder:
             return y
         if isinstance(layer, LayerTuple):
             return tuple(self.one(self.inst(item, x, scopes), item, "a tuple item") for item in layer.items)
+        if isinstance(layer, LayerAssert):
+            y = self.inst(layer.body, x, scopes)
+            self.check_shape(self.one(y, layer, "a shape assertion"), layer.shape, "asserted")
+            return y
         if isinstance(layer, LayerChain):
             for item in layer.items:
                 x = self.inst(item, x, scopes)

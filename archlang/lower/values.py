@@ -8,7 +8,8 @@ A layer value is a layer not yet applied to a tensor, with its arguments evaluat
 - `LayerResidual`: `residual(f)` and `residual(f, shortcut=g)`;
 - `LayerNamed`: `f as x`, and `LayerRef`: a use of the named value `x`, both tied to the
   `Frame` (the network or block instance) whose body wrote them;
-- `LayerTuple`: `(a, b, c)`, several values at once.
+- `LayerTuple`: `(a, b, c)`, several values at once;
+- `LayerAssert`: `f : 6@28x28`, the value `f` gives, checked to have that shape.
 `instantiate` applies them to tensors; `show` prints any value as the language writes it, and
 `key` gives a value's structural identity (equal for equal values written in different places).
 """
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LayerValue", "LayerCall", "LayerChain", "LayerRepeat", "LayerMerge", "LayerResidual", "LayerNamed",
-    "LayerRef", "LayerTuple", "Frame", "Value", "show", "kind_of", "key",
+    "LayerRef", "LayerTuple", "LayerAssert", "Frame", "Value", "show", "kind_of", "key",
 ]
 
 
@@ -111,6 +112,12 @@ class LayerTuple(LayerValue):
     items: tuple[LayerValue, ...]
 
 
+@dataclass(frozen=True)
+class LayerAssert(LayerValue):
+    body: LayerValue
+    shape: "S.Shape"
+
+
 Value = Union[int, float, bool, tuple, LayerValue]
 
 SHOW_LIMIT = 120  # characters of a printed value before it is cut with '...'
@@ -183,6 +190,8 @@ def show(value: Value, limit: int = SHOW_LIMIT) -> str:
             return (not tight or put("(")) and walk(v.body, True) and put(f" as {v.name}") and (not tight or put(")"))
         if isinstance(v, LayerRef):
             return put(v.name)
+        if isinstance(v, LayerAssert):
+            return walk(v.body, True) and put(f" : {v.shape.text()}")
         if isinstance(v, LayerTuple):
             if not put("("):
                 return False
@@ -233,6 +242,8 @@ def key(value: Value) -> Any:
         return ("named", key(value.body), value.name, id(value.frame))
     if isinstance(value, LayerRef):
         return ("ref", value.name, id(value.frame))
+    if isinstance(value, LayerAssert):
+        return ("assert", key(value.body), value.shape.dims)
     if isinstance(value, LayerTuple):
         return ("values", tuple(key(v) for v in value.items))
     if isinstance(value, LayerCall):
