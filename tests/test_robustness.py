@@ -23,6 +23,7 @@ VOCAB = [
     "(", ")", ",", "=", ":", "->", "|", "*", "+", "-", "//", "/", "%", "**", "k", "stride", "pad", "shortcut",
     '"x.arch"', "#", "\n", "\t", "as", "x", "if", "then", "else", "and", "or", "not", "==", "<", ">=", "in_c", "for", "in", "min", "ceil",
     "(x, identity)", "network n(a : 4, b : 4) =", "block f : (p, q) =",
+    "?", "?k", "3x?x?", "where", "params", "macs", "<=", "5M", "1.5k", "-> 10 =", ": 4x8x8",
 ]
 
 
@@ -133,7 +134,7 @@ OPS = sorted(op.name for op in canonical_ops() if not op.merge)
 SUFFIXED = ["conv3x3", "conv1x1", "conv5", "conv3x3x3", "conv1x7", "maxpool3x3", "avgpool2", "maxpool2x2x2"]
 ARG_NAMES = ["c", "k", "stride", "pad", "dilation", "groups", "bias", "p", "size", "slope", "eps", "alpha", "n"]
 
-numbers = st.one_of(st.integers(-2, 12), st.sampled_from(["0.5", "1e-4", "2.0", "c", "n", "2*c", "c//2", "n-1"]))
+numbers = st.one_of(st.integers(-2, 12), st.sampled_from(["0.5", "1e-4", "2.0", "c", "n", "2*c", "c//2", "n-1", "?", "?k"]))
 values = st.one_of(numbers.map(str), st.sampled_from(["true", "false", "(1, 3)", "(2, 2, 2)", "relu", "bn", "identity"]))
 
 
@@ -161,12 +162,17 @@ def chains(names):
             st.tuples(inner, inner).map(lambda t: f"(if in_c > 2 then {t[0]} else {t[1]})"),
             inner.map(lambda b: f"(for i in 2: {b})"),
             st.tuples(inner, inner).map(lambda t: f"residual({t[0]}, shortcut={t[1]})"),
+            st.tuples(inner, shapes_or_open).map(lambda t: f"{t[0]} : {t[1]}"),
         )
 
     return st.recursive(layer, extend, max_leaves=10)
 
 
 shapes = st.lists(st.integers(1, 12), min_size=1, max_size=4).map(lambda d: "x".join(map(str, d)))
+shapes_or_open = st.lists(st.one_of(st.integers(1, 12).map(str), st.just("?")), min_size=1, max_size=4).map("x".join)
+budgets = st.lists(st.builds("{} {} {}".format, st.sampled_from(["params", "macs", "flops"]),
+                             st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+                             st.sampled_from(["0", "5", "1k", "2.5M", "1G", "0.5k", "1.0001k"])), max_size=2)
 
 
 @st.composite
@@ -177,7 +183,10 @@ def specs(draw):
     for b in blocks:
         params = draw(st.sampled_from(["", "(c)", "(c, n=2)", "(c=4, act=relu)"]))
         lines.append(f"block {b}{params} = {draw(chains(st.sampled_from(OPS + SUFFIXED)))}")
-    lines.append(f"network net : {draw(shapes)} = {draw(chains(names))}")
+    output = draw(st.one_of(st.just(""), shapes_or_open.map(lambda s: f" -> {s}")))
+    where = draw(budgets)
+    lines.append(f"network net : {draw(st.one_of(shapes, shapes_or_open))}{output} = {draw(chains(names))}"
+                 + (f" where {', '.join(where)}" if where else ""))
     return "\n".join(lines) + "\n"
 
 
