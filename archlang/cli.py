@@ -2,6 +2,7 @@
 
     archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N]
     archlang explain SPEC [-n NAME] [--layer NAME] [--json]
+    archlang solve SPEC [-n NAME] [--all] [--limit N] [--json] [-o filled.arch] [--max-width N] [--max-repeat N]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
                     [--show params,macs,rf]
@@ -98,6 +99,26 @@ def _parser() -> argparse.ArgumentParser:
                       "bottleneck2.cbn1.conv1)")
     expl.add_argument("--json", action="store_true", help="print JSON instead of text")
     expl.set_defaults(run=_explain)
+    sol = sub.add_parser(
+        "solve",
+        help="find the values of a network's holes (?) that meet its assertions, output shape and budgets",
+        description="Every assignment of the holes (?, ?name) of a network that meets every layer's rules, its "
+        "shape assertions, its output declaration and its budgets, ranked by the field's conventions (stride 1 "
+        "first, then smaller padding, odd and smaller kernels; widths and repeats larger first). Holes range over "
+        "documented domains: kernels up to the input size + 2, strides and dilations up to it, padding up to "
+        "the dilated kernel - 1, widths up to --max-width, repeats up to --max-repeat.",
+    )
+    _spec_arguments(sol, "the network to solve (required when SPEC has several)")
+    sol.add_argument("--all", action="store_true", help="list every solution found, not the first 10")
+    sol.add_argument("--limit", type=_positive, default=1_000, metavar="N",
+                     help="stop after N solutions (default 1000; the count then says 'at least')")
+    sol.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sol.add_argument("-o", "--output", metavar="FILE", help="write the spec with the first solution filled in")
+    sol.add_argument("--max-width", type=_positive, default=1024, metavar="N",
+                     help="the largest channel count or width a hole may take (default 1024)")
+    sol.add_argument("--max-repeat", type=_positive, default=16, metavar="N",
+                     help="the largest repeat count a hole may take (default 16)")
+    sol.set_defaults(run=_solve)
     comp = sub.add_parser(
         "compile",
         help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
@@ -148,7 +169,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _networks(args) -> list:
+def _networks(args, solve_unique: bool = False) -> list:
+    """The analysed networks SPEC and -n name. With `solve_unique` (check), a network with
+    holes is analysed with their values where exactly one assignment meets its constraints
+    (`solved` on the network); elsewhere a hole is an error that says to run solve."""
+    from .lower.holes import UnsolvedHole
+
+    program, names = _program(args)
+    networks = []
+    for name in names:
+        try:
+            networks.append(program.network(name))
+        except UnsolvedHole as err:
+            if not solve_unique:
+                raise
+            networks.append(_the_one_solution(program, name, err))
+    return networks
+
+
+def _the_one_solution(program, name: str, err: ArchError):
+    """The network analysed with its holes' only solution; an error where there are several."""
+    solved = program.solve(name)
+    if len(solved.solutions) > 1:
+        count = f"{len(solved.solutions):,}" if solved.complete else f"at least {len(solved.solutions):,}"
+        raise ArchError(
+            f"the holes of network {name} have {count} solutions; analysing it needs one", err.span,
+            hint=f"`archlang solve {program.module.source.name} -n {name}` lists them ranked, and -o writes the "
+            "first into a copy of the spec; or add an assertion that picks one",
+        )
+    values = solved.solutions[0]
+    network = program.network(name, values)
+    network.solved = [(h, values[h.key]) for h in solved.holes if h.key in values]
+    return network
+
+
+def _program(args):
+    """The program SPEC names, and the names of the networks to work on."""
     from .lower import Limits
     from .program import load, parse
     from .reading import read_stream
@@ -181,7 +237,7 @@ def _networks(args) -> list:
         names = list(program.networks)
         if not names:
             raise UsageError(f"{args.spec} defines no network (only blocks)")
-    return [program.network(n) for n in names]
+    return program, names
 
 
 def _input_files(args) -> list[str]:
@@ -207,18 +263,58 @@ def _check_output(args, inputs: list[str]) -> None:
 
 
 def _check(args) -> int:
-    networks = _networks(args)
+    networks = _networks(args, solve_unique=True)
     if args.emit == "ir":
         _print_stdout("\n".join(net.graph.text() for net in networks).rstrip("\n"))
         return EXIT_OK
     if args.json:
-        data = [n.to_dict() for n in networks]
+        data = [_with_solved(n.to_dict(), n) for n in networks]
         _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return EXIT_OK
     from .report import print_summary
 
     for net in networks:
+        if getattr(net, "solved", None):
+            _print_stdout(f"{net.name}: its holes have one solution: "
+                          + ", ".join(f"{h.label} ({h.argument}) = {v}" for h, v in net.solved))
         print_summary(net)
+    return EXIT_OK
+
+
+def _with_solved(data: dict, net) -> dict:
+    if getattr(net, "solved", None):
+        data["solved_holes"] = {h.label: v for h, v in net.solved}
+    return data
+
+
+def _solve(args) -> int:
+    from .solver import Domains, solve
+
+    program, names = _program(args)
+    if len(names) != 1:
+        raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
+    if args.output:
+        from .output import OutputError, check_output
+
+        try:
+            check_output(args.output, inputs=_input_files(args), writes_spec=True)
+        except OutputError as err:
+            raise UsageError(str(err)) from None
+    solved = solve(program, names[0], args.limit, Domains(args.max_width, args.max_repeat))
+    if args.output:
+        from .output import write_atomic
+        from .solver import filled_text
+
+        write_atomic(args.output, filled_text(program, solved, solved.solutions[0]).encode("utf-8"),
+                     inputs=_input_files(args), writes_spec=True)
+    if args.json:
+        _print_stdout(json.dumps(solved.as_json(), indent=2))
+        return EXIT_OK
+    from .report import print_solutions
+
+    print_solutions(program, solved, shown=None if args.all else 10)
+    if args.output:
+        _print_stdout(f"wrote {args.output} (the first solution filled in)")
     return EXIT_OK
 
 

@@ -53,14 +53,15 @@ def system_folder(path: Path) -> Path | None:
     return None
 
 
-def check_output(path: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path:
+def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (), writes_spec: bool = False) -> Path:
     """The file that writing `path` replaces (`path` with every symlink resolved), or an
     OutputError saying why `path` cannot be an output. The rules:
 
     - a symlink is followed: the regular file it points to is replaced, the link stays;
     - what is already there must be a regular file (not a folder, device, FIFO or socket);
-    - nothing under /proc, /sys or /dev (but /dev/shm), nothing ending in .arch, never one of
-      `inputs` (the specs the command read);
+    - nothing under /proc, /sys or /dev (but /dev/shm), never one of `inputs` (the specs the
+      command read); nothing ending in .arch unless `writes_spec` (solve -o writes one),
+      and then nothing else;
     - the folder must exist and be writable, and the name must fit the file system's limit.
     """
     shown = _shown(path)
@@ -83,8 +84,10 @@ def check_output(path: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path
             same = False
         if same:
             raise OutputError(f"refusing to write over the input spec {_shown(spec)}")
-    if target.suffix == ".arch":
+    if target.suffix == ".arch" and not writes_spec:
         raise OutputError(f"refusing to write a compiled output to a .arch file: {shown}")
+    if writes_spec and target.suffix != ".arch":
+        raise OutputError(f"a spec is written to a .arch file, not {shown}")
     try:
         name_max = os.pathconf(target.parent, "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -149,7 +152,8 @@ def _exit_on_termination() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL if old is None else old)  # None: set outside Python
 
 
-def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], None], *, inputs: Iterable[str | Path] = ()) -> Path:
+def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], None], *, inputs: Iterable[str | Path] = (),
+                 writes_spec: bool = False) -> Path:
     """Write `data` (bytes, text, or a function that writes a given path) to `path` so that a
     reader sees the old file or the whole new one, never a part; a failure, Ctrl-C, SIGTERM or
     SIGHUP leaves no file behind (the last two end the process with status 128 + the signal).
@@ -158,7 +162,7 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], None], *
     temporary file in its own folder) and the link stays. Anything else already at `path`
     (a folder, a device, a FIFO, a symlink to one) is refused; see `check_output` for every
     rule. Problems with the path raise OutputError."""
-    target = check_output(path, inputs=inputs)
+    target = check_output(path, inputs=inputs, writes_spec=writes_spec)
     prefix = f".{target.stem[:_TMP_STEM]}."
     suffix = f".tmp{target.suffix[:_TMP_SUFFIX]}"
     with _exit_on_termination():

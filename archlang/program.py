@@ -64,6 +64,7 @@ class Network:
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
+        self.solved: list = []  # (solver.Hole, value) where `check` filled in holes with their one solution
         params, macs, fields = param_counts(graph), mac_counts(graph), receptive_fields(graph)
         self.layers: tuple[LayerInfo, ...] = tuple(
             LayerInfo(n.name, n.op.label(), n.op.family, n.type.shape, params[n.name], macs[n.name], fields[n.name], n)
@@ -188,24 +189,23 @@ class Program:
         self.networks: tuple[str, ...] = own
         self.default = default
         self.limits = limits
-        self._cache: dict[str, Network] = {}
+        self._cache: dict[tuple, Network] = {}
 
     @property
     def blocks(self) -> tuple[str, ...]:
         return tuple(self.defs.blocks)
 
-    def network(self, name: str | None = None) -> Network:
-        """The analysed network `name` (or the program's only or default network)."""
+    def network_name(self, name: str | None = None) -> str:
+        """`name` checked, or the program's only or default network."""
         if name is None:
             if self.default is not None:
-                name = self.default
-            elif len(self.networks) == 1:
-                name = self.networks[0]
-            else:
-                raise UnknownNameError(
-                    f"{self.module.source.name} defines {len(self.networks)} networks; choose one",
-                    hint="networks here: " + (", ".join(self.networks) or "none"),
-                )
+                return self.default
+            if len(self.networks) == 1:
+                return self.networks[0]
+            raise UnknownNameError(
+                f"{self.module.source.name} defines {len(self.networks)} networks; choose one",
+                hint="networks here: " + (", ".join(self.networks) or "none"),
+            )
         if name not in self.defs.networks:
             close = suggest(name, self.defs.networks)
             raise UnknownNameError(
@@ -213,13 +213,29 @@ class Program:
                 hint=(f"did you mean '{close}'? " if close else "")
                 + "networks here: " + (", ".join(self.networks) or "none"),
             )
-        if name not in self._cache:
+        return name
+
+    def network(self, name: str | None = None, holes: dict[str, int] | None = None) -> Network:
+        """The analysed network `name` (or the program's only or default network). `holes`
+        gives values to its holes (keys as `solve` gives them: `?k`, `?@line:col`)."""
+        name = self.network_name(name)
+        cached = (name, tuple(sorted(holes.items())) if holes else ())
+        if cached not in self._cache:
+            from .lower.holes import Assignment
+
             spec = self.defs.networks[name]
             check_names(spec.budgets)
-            network = Network(lower_network(spec, self.defs, self.limits))
+            network = Network(lower_network(spec, self.defs, self.limits, Assignment(dict(holes)) if holes else None))
             check_budgets(spec.budgets, {"params": network.total_params, "macs": network.total_macs}, name)
-            self._cache[name] = network
-        return self._cache[name]
+            self._cache[cached] = network
+        return self._cache[cached]
+
+    def solve(self, name: str | None = None, limit: int | None = 1_000, **domains):
+        """Every value of the holes of network `name` that meets its assertions, output shape
+        and budgets, ranked (archlang.solver.Solved); NoSolution when there is none."""
+        from .solver import Domains, solve
+
+        return solve(self, name, limit, Domains(**domains))
 
     def __repr__(self) -> str:
         return f"<Program {self.module.source.name}: networks {', '.join(self.networks) or 'none'}>"

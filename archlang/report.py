@@ -132,3 +132,32 @@ def print_listing(networks: list[Network], specs: dict[str, str], console: Conso
             f"{net.total_params:,}", human(net.total_macs, 3), str(len(net.layers)),
         )
     _print_wide(table, console)
+
+
+def print_solutions(program, solved, shown: int | None = 10, file=None) -> None:
+    """`archlang solve`'s table: the solutions ranked, the first marked, each with the
+    network's parameters and MACs (shown rows only)."""
+    import os
+    import sys
+
+    file = file or sys.stdout
+    console = Console(file=file, force_terminal=False, no_color=not file.isatty() or "NO_COLOR" in os.environ,
+                      width=max(100, Console(file=file).width), highlight=False)
+    count = f"{len(solved.solutions):,}" if solved.complete else f"at least {len(solved.solutions):,} (--limit)"
+    table = Table(box=box.SIMPLE_HEAD, title=f"[bold]{solved.network}[/]: {count} solution"
+                  f"{'' if len(solved.solutions) == 1 else 's'} for {len(solved.holes)} hole"
+                  f"{'' if len(solved.holes) == 1 else 's'}", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for h in solved.holes:
+        table.add_column(f"{h.label}\n{h.argument}", justify="right", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    rows = solved.solutions if shown is None else solved.solutions[:shown]
+    for i, values in enumerate(rows):
+        net = program.network(solved.network, values)
+        table.add_row("best" if i == 0 else str(i + 1), *(str(values.get(h.key, "any")) for h in solved.holes),
+                      f"{net.total_params:,}", f"{net.total_macs:,}")
+    console.print(table)
+    if shown is not None and len(solved.solutions) > shown:
+        console.print(f"  ... {len(solved.solutions) - shown:,} more (--all lists them)")
+    console.print("  holes are named as written (?k: k) or by line:column (?)")

@@ -11,7 +11,7 @@ from lark import Lark, logger
 
 from archlang.analysis.budgets import BudgetError
 from archlang.errors import ArgumentError, ShapeError
-from archlang.lower.evaluate import UnsolvedHole
+from archlang.lower.holes import UnsolvedHole
 from archlang.resources import grammar_path
 
 from .conftest import analyse, error_of, shapes

@@ -53,7 +53,7 @@ def test_error_catalogue_is_current():
     errors = [make_errors.error_of(files) for _, _, files, _ in make_errors.EXAMPLES]
     assert all(err.span is not None for err in errors)  # file:line:col on every message
     from archlang.analysis.budgets import BudgetError
-    from archlang.lower.evaluate import UnsolvedHole
+    from archlang.lower.holes import UnsolvedHole
 
     spec_kinds = {cls.kind for cls in (E.ArchSyntaxError, E.UnknownNameError, E.ArgumentError, E.ShapeError,
                                        E.DefinitionError, E.SpecImportError, E.LimitError, BudgetError, UnsolvedHole)}

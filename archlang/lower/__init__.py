@@ -17,6 +17,7 @@ from ..ir import Graph, Node, TensorType
 from ..ops.base import MAX_SIZE
 from ..ops.other import Input
 from .evaluate import FRAME, Definitions, Evaluator, declared_values
+from .holes import Assignment
 from .instantiate import GraphBuilder, check_used
 from .limits import MAX_INT, Limits, Work
 from .values import Frame
@@ -55,13 +56,16 @@ def input_type(shape: S.Shape) -> TensorType:
     return t
 
 
-def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = None) -> Graph:
-    """Lower one network definition to a verified IR graph; raises ArchError."""
+def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = None,
+                  holes: Assignment | None = None) -> Graph:
+    """Lower one network definition to a verified IR graph; raises ArchError. With `holes`
+    (the solver's), holes take their values from it, and lowering stops with NeedChoice at
+    the first one it has no value for (see holes.py)."""
     from ..verify import verify
 
     limits = limits or Limits()
     work = Work(limits)
-    builder = GraphBuilder(Evaluator(defs, work, limits.max_repeat), limits, work)
+    builder = GraphBuilder(Evaluator(defs, work, limits.max_repeat, holes), limits, work)
     inputs: dict[str, S.InputDecl] = {}
     for decl in net.inputs:
         if decl.name in inputs:

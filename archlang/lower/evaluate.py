@@ -12,8 +12,9 @@ import operator
 from dataclasses import dataclass, field
 
 from .. import syntax as S
-from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note, Span, UnknownNameError, suggest
+from ..errors import ArgumentError, DefinitionError, LimitError, Note, Span, UnknownNameError, suggest
 from ..ops import REGISTRY, Op, lookup, split_suffix
+from .holes import Assignment, HoleRef, NeedChoice, UnsolvedHole, key_of
 from .limits import MAX_INT, Work
 from .values import (
     LayerAssert, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple, LayerValue,
@@ -114,17 +115,13 @@ ARG_WORDS = {"float": "a number", "pos_float": "a positive number", "prob": "a p
              "like": "a named value"}
 
 
-class UnsolvedHole(ArchError):
-    """A `?` met where its value is needed, outside `archlang solve`."""
-
-    kind = "hole"
-
-
 class Evaluator:
-    def __init__(self, defs: Definitions, work: Work, limits_repeat: int = 100_000) -> None:
+    def __init__(self, defs: Definitions, work: Work, limits_repeat: int = 100_000,
+                 holes: Assignment | None = None) -> None:
         self.defs = defs
         self.work = work
         self.limits_repeat = limits_repeat  # Limits.max_repeat, for 'for' counts
+        self.holes = holes  # the solver's values for holes; None: a hole is an error
 
     def known_names(self, env: dict[str, Value]) -> list[str]:
         frame = env.get(FRAME)
@@ -134,6 +131,13 @@ class Evaluator:
                 "conv3x3", "conv1x1", "maxpool3x3"]
 
     def eval(self, e: S.Expr, env: dict[str, Value]) -> Value:
+        value = self.lazy(e, env)
+        if isinstance(value, HoleRef):
+            raise NeedChoice(value)
+        return value
+
+    def lazy(self, e: S.Expr, env: dict[str, Value]) -> Value:
+        """Like eval, but an unassigned hole stays a HoleRef (call arguments take it so)."""
         method = getattr(self, "_" + type(e).__name__)
         return method(e, env)
 
@@ -186,11 +190,14 @@ class Evaluator:
         return LayerAssert(e.span, self.layer(e.body, env, f"before ': {e.shape.text()}'"), e.shape)
 
     def _Hole(self, e: S.Hole, env):
-        raise UnsolvedHole(
-            f"{'?' + e.name if e.name else '?'} leaves a value open, and analysing the network needs every value",
-            e.span,
-            hint="write the number here",
-        )
+        if self.holes is None:
+            raise UnsolvedHole(
+                f"{'?' + e.name if e.name else '?'} leaves a value open, and analysing the network needs every value",
+                e.span,
+                hint="`archlang solve FILE -n NETWORK` finds the values that meet the network's assertions, "
+                "output shape and budgets; write the one you choose here (solve -o does it)",
+            )
+        return self.holes.value(key_of(e.name, e.span), e.span)
 
     def _Name(self, e: S.Name, env):
         return self.resolve(e.id, e.span, env)
@@ -248,8 +255,8 @@ class Evaluator:
                     a.span,
                     hint="only merges take branches: add(a | b), concat(a | b)",
                 )
-        args = tuple((self.eval(a, env), a.span) for a in e.args)
-        kwargs = tuple((k.name, self.eval(k.value, env), k.name_span.to(k.value.span)) for k in e.kwargs)
+        args = tuple((self.lazy(a, env), a.span) for a in e.args)
+        kwargs = tuple((k.name, self.lazy(k.value, env), k.name_span.to(k.value.span)) for k in e.kwargs)
         seen: set[str] = set()
         for k in e.kwargs:
             if k.name in seen:
@@ -401,7 +408,9 @@ class Evaluator:
         if isinstance(left, LayerValue):
             if e.op != "*":
                 raise ArgumentError(f"'{e.op}' does not apply to layers", e.op_span, hint="join layers with '->'")
-            count = self.eval(e.right, env)
+            count = self.lazy(e.right, env)
+            if isinstance(count, HoleRef):
+                raise NeedChoice(count, purpose="repeat")
             if type(count) is not int:
                 raise ArgumentError(
                     f"a repeat count must be an integer, got {kind_of(count)} ({show(count)})", e.right.span

@@ -24,6 +24,7 @@ from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note
 from ..ir import Node, Scope, TensorType
 from ..ops import Op, OpError, lookup
 from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
+from .holes import CallSite, HoleRef, NeedChoice
 from .limits import MAX_INT, Limits, Work
 from .values import (
     Frame, LayerAssert, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple,
@@ -40,6 +41,38 @@ Flow = "str | tuple[str, ...] | None"  # what flows along a chain: one value, se
 def counted_name(base: str, n: int) -> str:
     """The n-th name made from `base` in a scope: `conv3`, `fc1_2` (see the module docstring)."""
     return f"{base}_{n}" if base[-1:].isdigit() or base.endswith("_") else f"{base}{n}"
+
+
+class AssertionFailed(ShapeError):
+    """A shape assertion or output declaration that the inferred shape does not meet."""
+
+    def __init__(self, message: str, span: Span, *, got: TensorType, expected: S.Shape, **kw) -> None:
+        super().__init__(message, span, **kw)
+        self.got = got
+        self.expected = expected
+
+
+def _keeps_shape(layer: LayerValue) -> bool:
+    """An op call whose output has its input's shape (activations, norms, dropout)."""
+    return isinstance(layer, LayerCall) and layer.op is not None and layer.op.infer is Op.infer and not layer.op.merge
+
+
+def _asserted_calls(layer: LayerValue, shape: S.Shape | None, out: dict[int, S.Shape]) -> S.Shape | None:
+    """Mark the op calls whose output an assertion checks (`conv(?) : S`, `conv(?) -> bn -> relu
+    : S`, `conv(?) -> bn : S -> relu`) in `out` (id -> shape); returns the shape still owed by
+    whatever comes before `layer` (it kept the shape), None otherwise."""
+    if isinstance(layer, LayerAssert):
+        shape = layer.shape
+        layer = layer.body
+    if isinstance(layer, LayerChain):
+        for item in reversed(layer.items):
+            shape = _asserted_calls(item, shape, out)
+        return shape
+    if shape is None or _keeps_shape(layer):
+        return shape
+    if isinstance(layer, LayerCall) and layer.op is not None:
+        out[id(layer)] = shape
+    return None
 
 
 def shape_matches(t: TensorType, shape: S.Shape) -> bool:
@@ -73,6 +106,7 @@ class GraphBuilder:
         self.counters: dict[tuple[str, ...], dict[str, int]] = {}
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
+        self.targets: dict[int, S.Shape] = {}  # id(op call) -> the shape an assertion right after it asks
 
     # -- naming
 
@@ -125,9 +159,9 @@ class GraphBuilder:
             return
         producer = next(n for n in reversed(self.nodes) if n.name == node)
         made = "the input" if not producer.inputs else f"{producer.name} ({producer.op.label()})"
-        raise ShapeError(
+        raise AssertionFailed(
             f"the shape here is {t}, not {shape.text()} as {how}",
-            shape.span,
+            shape.span, got=t, expected=shape,
             notes=[Note(f"{t} is what {made} gives", producer.span)],
             detail=shape_difference(t, shape),
             hint="change the layers before it to give this shape, or the assertion to say what they give",
@@ -160,10 +194,14 @@ class GraphBuilder:
         if isinstance(layer, LayerTuple):
             return tuple(self.one(self.inst(item, x, scopes), item, "a tuple item") for item in layer.items)
         if isinstance(layer, LayerAssert):
+            if self.ev.holes is not None:  # the solver keeps only the values that give this shape
+                _asserted_calls(layer, None, self.targets)
             y = self.inst(layer.body, x, scopes)
             self.check_shape(self.one(y, layer, "a shape assertion"), layer.shape, "asserted")
             return y
         if isinstance(layer, LayerChain):
+            if self.ev.holes is not None:
+                _asserted_calls(layer, None, self.targets)
             for item in layer.items:
                 x = self.inst(item, x, scopes)
             return x
@@ -226,6 +264,9 @@ class GraphBuilder:
                     + (f", or a {xt.rank}-part size like {cls.name}{'x'.join([str(c.kernel[0])] * xt.rank)}" if xt.rank > 1 else ""),
                 )
             keyword["k"] = c.kernel[0] if len(c.kernel) == 1 else c.kernel
+        for v in [*positional, *keyword.values()]:
+            if isinstance(v, HoleRef):  # the solver tries this call's values itself
+                raise NeedChoice(v, CallSite(cls, c.name, positional, keyword, xt, c.span), target=self.targets.get(id(c)))
         try:
             op = cls.make(cls.bind(positional, keyword), xt)
             if cls.elide:

@@ -192,6 +192,8 @@ def show(value: Value, limit: int = SHOW_LIMIT) -> str:
             return put(v.name)
         if isinstance(v, LayerAssert):
             return walk(v.body, True) and put(f" : {v.shape.text()}")
+        if type(v).__name__ == "HoleRef":  # an unassigned hole, while the solver works
+            return put(str(v))
         if isinstance(v, LayerTuple):
             if not put("("):
                 return False
@@ -244,6 +246,8 @@ def key(value: Value) -> Any:
         return ("ref", value.name, id(value.frame))
     if isinstance(value, LayerAssert):
         return ("assert", key(value.body), value.shape.dims)
+    if type(value).__name__ == "HoleRef":
+        return ("hole", value.key)
     if isinstance(value, LayerTuple):
         return ("values", tuple(key(v) for v in value.items))
     if isinstance(value, LayerCall):
