@@ -4,6 +4,9 @@ An op is one frozen dataclass that states everything about a layer in one place:
 - `args`: how the language passes its arguments (names, kinds, defaults), checked by `bind`;
 - `make`: resolves defaults that depend on the input (channels kept, "same" padding, 1D/2D/3D);
 - `infer`: the shape rule; `param_count` and `macs`: the cost rules;
+- `infer_at`: the shape rule again for inputs of other spatial sizes than those the op was
+  made for (its resolved arguments kept): `archlang sizes` sweeps input sizes with it; `infer`
+  is that rule for every op whose arguments hold no input size (crop and upsample say theirs);
 - `window`: the receptive-field step (a sliding window, `None` for pointwise ops, `GLOBAL`;
   resampling ops give a window of rational sizes, see `Window`);
 - `label`, `family`, `glyph`: how tables and diagrams show it (a `Family` carries the colours);
@@ -41,7 +44,7 @@ from .state import Init, StateTensor  # the state half of the op contract, re-ex
 __all__ = [
     "REQUIRED", "MAX_SIZE", "Arg", "OpError", "Bound", "Window", "GLOBAL", "Family", "Op",
     "Init", "StateTensor", "register", "REGISTRY", "lookup", "split_suffix", "canonical_ops", "axes", "window_out", "nd", "need_spatial",
-    "torch_class", "torch_class_source", "own_torch_classes", "Formula",
+    "torch_class", "torch_class_source", "own_torch_classes", "Formula", "keep_like",
 ]
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -200,6 +203,13 @@ def need_spatial(op: str, x: TensorType, hint: str) -> None:
         )
 
 
+def keep_like(op: "Op", like: TensorType | None) -> "Op":
+    """Keep the like= value's type object on `op` (see `Op.like_type`); returns `op`."""
+    if like is not None:
+        object.__setattr__(op, "like_type", like)
+    return op
+
+
 def nd(name: str, rank: int) -> str:
     """torch's 1d/2d/3d class for a spatial rank (feature vectors use 1d)."""
     return f"{name}{max(rank, 1)}d"
@@ -324,6 +334,17 @@ class Op:
     def infer(self, inputs: tuple[TensorType, ...]) -> TensorType:
         """The output type; pointwise by default."""
         return inputs[0]
+
+    like_type: ClassVar[TensorType | None] = None
+    """For an op made with `like=x`: x's TensorType, the very object lowering gave (`keep_like`),
+    so that a graph walker finds the node it came from (the earliest node whose `type is` it).
+    Not a field: it is no part of the op's identity, equality or IR text."""
+
+    def infer_at(self, inputs: tuple[TensorType, ...], like: TensorType | None = None) -> TensorType:
+        """The output type for `inputs` of any spatial sizes (channels and rank as the op was
+        made for), `like` being the like= value's type at those sizes; OpError where the op's
+        rules fail there, with the message lowering would give. `infer` by default."""
+        return self.infer(inputs)
 
     def param_count(self) -> int:
         """Trainable parameters: the sizes of the tensors `tensors()` declares, buffers aside

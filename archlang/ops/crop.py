@@ -13,8 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import TensorType, sizes_text
-from .base import Arg, Bound, Family, Op, OpError, Window, axes, need_spatial, register
+from .base import Arg, Bound, Family, Op, OpError, Window, axes, keep_like, need_spatial, register
 from .formula import Formula, maps, per_axis
+
+
+def _check_fits(x: TensorType, sizes: tuple[int, ...], arg: str) -> None:
+    """A crop only makes maps smaller: OpError where a size is larger than the input's."""
+    for i, (have, want) in enumerate(zip(x.spatial, sizes)):
+        if want > have:
+            raise OpError(
+                f"crop: cannot cut {x} to {sizes_text(sizes)}: axis {i + 1} is {have}, smaller than {want}",
+                arg=arg, kind="shape",
+                hint="a crop only makes maps smaller; pad or upsample to grow one",
+            )
 
 
 @register
@@ -43,18 +54,18 @@ class Crop(Op):
             sizes = like.spatial
         else:
             sizes = axes(a["size"], x.rank, "size", "crop")
-        for i, (have, want) in enumerate(zip(x.spatial, sizes)):
-            if want > have:
-                raise OpError(
-                    f"crop: cannot cut {x} to {sizes_text(sizes)}: axis {i + 1} is {have}, smaller than {want}",
-                    arg="like" if a["like"] is not None else "size", kind="shape",
-                    hint="a crop only makes maps smaller; pad or upsample to grow one",
-                )
-        return cls(tuple((have - want) // 2 for have, want in zip(x.spatial, sizes)), sizes)
+        _check_fits(x, sizes, "like" if a["like"] is not None else "size")
+        return keep_like(cls(tuple((have - want) // 2 for have, want in zip(x.spatial, sizes)), sizes), a["like"])
 
     def infer(self, inputs):
         (x,) = inputs
         return TensorType(x.channels, self.sizes)
+
+    def infer_at(self, inputs, like=None):
+        (x,) = inputs
+        sizes = like.spatial if self.like_type is not None else self.sizes
+        _check_fits(x, sizes, "like" if self.like_type is not None else "size")
+        return TensorType(x.channels, sizes)
 
     def window(self) -> Window:
         rank = len(self.sizes)

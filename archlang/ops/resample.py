@@ -26,7 +26,7 @@ from fractions import Fraction
 from math import lcm
 
 from ..ir import TensorType, compact, sizes_text
-from .base import Arg, Bound, Family, Op, OpError, Window, axes, need_spatial, register
+from .base import Arg, Bound, Family, Op, OpError, Window, axes, keep_like, need_spatial, register
 from .formula import Formula, maps, per_axis
 
 _LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -80,7 +80,7 @@ class Upsample(Op):
             if like.rank != x.rank:
                 raise OpError(f"upsample: like= is {like}, with {like.rank} spatial axes, but the input {x} has "
                               f"{x.rank}", arg="like", kind="shape")
-            return cls(x.spatial, like.spatial, None, a["linear"], a["align_corners"])
+            return keep_like(cls(x.spatial, like.spatial, None, a["linear"], a["align_corners"]), like)
         if a["align_corners"] and not a["linear"]:
             raise OpError("upsample: align_corners applies to linear interpolation only", arg="align_corners",
                           hint="add linear=true, or drop align_corners (nearest copies input floor(o * I/O))")
@@ -94,6 +94,14 @@ class Upsample(Op):
 
     def infer(self, inputs):
         return TensorType(inputs[0].channels, self.output_size)
+
+    def infer_at(self, inputs, like=None):
+        (x,) = inputs
+        if self.like_type is not None:
+            return TensorType(x.channels, like.spatial)
+        if self.scale is not None:
+            return TensorType(x.channels, tuple(i * f for i, f in zip(x.spatial, self.scale)))
+        return TensorType(x.channels, self.output_size)
 
     def window(self) -> Window:
         axes_ = [_axis_window(i, o, self.linear, self.align_corners) for i, o in zip(self.input_size, self.output_size)]
