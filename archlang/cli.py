@@ -3,6 +3,7 @@
     archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N]
     archlang explain SPEC [-n NAME] [--layer NAME] [--json]
     archlang solve SPEC [-n NAME] [--all] [--limit N] [--json] [-o filled.arch] [--max-width N] [--max-repeat N]
+    archlang sizes SPEC [-n NAME] [--max N] [--json]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
                     [--show params,macs,rf]
@@ -119,6 +120,21 @@ def _parser() -> argparse.ArgumentParser:
     sol.add_argument("--max-repeat", type=_positive, default=16, metavar="N",
                      help="the largest repeat count a hole may take (default 16)")
     sol.set_defaults(run=_solve)
+    siz = sub.add_parser(
+        "sizes",
+        help="the input sizes (1 to --max) at which a network is valid, per spatial axis",
+        description="For each spatial axis a, the sizes s from 1 to --max at which the network lowers without "
+        "error and every assertion and output declaration holds, with axis a at s and every other spatial axis "
+        "at the header's size, or at s where the header writes ? (a 3x?x? network is swept on square inputs; "
+        "with several inputs, axis a of each takes s). Budgets are not checked. Printed as arithmetic "
+        "progressions, with the smallest valid size and, for invalid sizes just below valid ones, the first "
+        "layer that fails.",
+    )
+    _spec_arguments(siz, "the network to sweep (default: every network in SPEC)")
+    siz.add_argument("--max", type=_positive, default=4096, metavar="N", help="the largest size tried (default 4096)")
+    siz.add_argument("--json", action="store_true", help='print {"network", "max", "axes": [{"valid", "summary", '
+                     '"smallest"}]} instead of text')
+    siz.set_defaults(run=_sizes)
     comp = sub.add_parser(
         "compile",
         help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
@@ -334,6 +350,20 @@ def _explain(args) -> int:
         return EXIT_OK
     for net, exps in results:
         print_explanation(net, exps)
+    return EXIT_OK
+
+
+def _sizes(args) -> int:
+    from .sizes import print_sizes, sizes
+
+    program, names = _program(args)
+    results = [sizes(program, name, args.max) for name in names]
+    if args.json:
+        data = [r.to_dict() for r in results]
+        _print_stdout(json.dumps(data[0] if len(data) == 1 else data))
+        return EXIT_OK
+    for result in results:
+        print_sizes(result)
     return EXIT_OK
 
 

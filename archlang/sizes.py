@@ -84,16 +84,22 @@ class Sizes:
 
 
 def _runs(values: list[int]) -> list[tuple[int, int, int]]:
-    """The sizes as arithmetic runs (first, step, count): from the smallest size not yet
-    covered, the step (to one of the next sizes) that covers the most sizes in a row."""
+    """The sizes as arithmetic runs (first, step, count), by first size: from the smallest size
+    not yet covered, the step (to one of the next 16 sizes) that covers the most sizes in a
+    row, where that is at least three."""
     left = sorted(set(values))
     remaining = set(left)
     runs = []
-    for first in left:
+    for i, first in enumerate(left):
         if first not in remaining:
             continue
         best = (1, 1)  # (count, step)
-        later = [v for v in left if v > first and v in remaining][:16]
+        later = []
+        for v in left[i + 1:]:
+            if v in remaining:
+                later.append(v)
+                if len(later) == 16:
+                    break
         for nxt in later:
             step = nxt - first
             count = 1
@@ -101,18 +107,11 @@ def _runs(values: list[int]) -> list[tuple[int, int, int]]:
                 count += 1
             if count > best[0]:
                 best = (count, step)
-        count, step = best
+        count, step = best if best[0] >= 3 else (1, 1)  # two sizes read better as two sizes
         for k in range(count):
             remaining.discard(first + k * step)
         runs.append((first, step, count))
-    # a run of two that is not the best reading of either size reads better as two sizes
-    out = []
-    for first, step, count in runs:
-        if count == 2:
-            out += [(first, 1, 1), (first + step, 1, 1)]
-        else:
-            out.append((first, step, count))
-    return sorted(out)
+    return runs
 
 
 def _ordinal(n: int) -> str:
@@ -199,16 +198,20 @@ def brute_force(program, name: str, max_size: int = DEFAULT_MAX) -> Sizes:
     net = program.defs.networks[name]
     _check_header(net)
     axes = []
+    done: dict = {}
     for a in range(_axes(net)):
-        valid, errors = [], {}
-        for s in range(1, max_size + 1):
-            try:
-                _lower_at(program, net, a, s)
-                valid.append(s)
-            except ArchError as err:
-                errors[s] = err
-        failures = tuple(Failure(s, _where(errors[s]), errors[s].message) for s in sorted(errors)
-                         if s + 1 <= max_size and s + 1 not in errors)
+        config = tuple(tuple(_spatial_at(d.shape, a, -1)) for d in net.inputs)  # axes that take s: -1
+        if config not in done:
+            valid, errors = [], {}
+            for s in range(1, max_size + 1):
+                try:
+                    _lower_at(program, net, a, s)
+                    valid.append(s)
+                except ArchError as err:
+                    errors[s] = err
+            done[config] = valid, tuple(Failure(s, _where(errors[s]), errors[s].message) for s in sorted(errors)
+                                        if s + 1 <= max_size and s + 1 not in errors)
+        valid, failures = done[config]
         axes.append(Axis(a + 1, tuple(valid), progression_text(valid), valid[0] if valid else None, failures))
     return Sizes(name, _header(net), max_size, tuple(axes))
 
@@ -513,3 +516,26 @@ def _check_assertions(program, net, plan: _Plan, tables, pins, candidates: list[
         except ArchError as err:
             failed[k] = (_where(err), err.message)
     return kept
+
+
+def print_sizes(result: Sizes, file=None) -> None:
+    """`archlang sizes`'s report: per axis the progression, the smallest size, and the first
+    layer that fails at the invalid sizes just below valid ones (a few, the rest counted);
+    bold in a terminal, plain text in a pipe."""
+    import os
+    import sys
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    file = file or sys.stdout
+    console = Console(file=file, force_terminal=False, no_color=not file.isatty() or "NO_COLOR" in os.environ,
+                      width=max(100, Console(file=file).width), highlight=False, soft_wrap=True)
+    console.print(f"[bold]{result.network}[/]  {escape(result.header)}  sizes 1 to {result.max:,}")
+    for axis in result.axes:
+        console.print(f"  axis {axis.axis}  {escape(axis.summary)}")
+        console.print(f"          smallest {axis.smallest if axis.smallest is not None else 'none'}")
+        for failure in axis.failures[:SHOWN_FAILURES]:
+            console.print(f"          {escape(str(failure))}")
+        if len(axis.failures) > SHOWN_FAILURES:
+            console.print(f"          ... {len(axis.failures) - SHOWN_FAILURES:,} more invalid sizes just below valid ones")
