@@ -178,3 +178,15 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["sizes", str(spec)]) == 1
     assert main(["sizes", "lenet5", "-n", "nope"]) == 2
     assert main(["sizes", "lenet5", "--max", "0"]) == 2
+
+
+def test_readme_example_is_current(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    spec = re.search(r"saved as `unet.arch`:\n\n```\n(.*?)```", readme, re.S).group(1)
+    shown = re.search(r"<!-- sizes -->\n```\n\$ archlang sizes unet.arch\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "unet.arch").write_text(spec)
+    assert main(["sizes", str(tmp_path / "unet.arch")]) == 0
+    assert capsys.readouterr().out == shown
