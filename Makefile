@@ -31,6 +31,7 @@ demo: setup
 	$(VENV)/bin/archlang list
 	$(VENV)/bin/archlang check lenet5
 	$(VENV)/bin/archlang check resnet50 | tail -n 5
+	$(VENV)/bin/archlang solve lenet_ksp
 	$(VENV)/bin/archlang render resnet50 --collapse --fold -o resnet50.svg
 
 test: setup
@@ -41,6 +42,8 @@ bench: setup
 	$(PY) bench/torch_speed.py
 	$(PY) bench/onnx_speed.py
 	$(PY) bench/zoo_speed.py
+	$(PY) bench/solve_speed.py
+	$(PY) bench/sizes_speed.py
 
 # many more generated and mutated specs than CI runs (tests/conftest.py: the "fuzz" profile)
 fuzz: setup

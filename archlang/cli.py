@@ -189,34 +189,8 @@ def _networks(args, solve_unique: bool = False) -> list:
     """The analysed networks SPEC and -n name. With `solve_unique` (check), a network with
     holes is analysed with their values where exactly one assignment meets its constraints
     (`solved` on the network); elsewhere a hole is an error that says to run solve."""
-    from .lower.holes import UnsolvedHole
-
     program, names = _program(args)
-    networks = []
-    for name in names:
-        try:
-            networks.append(program.network(name))
-        except UnsolvedHole as err:
-            if not solve_unique:
-                raise
-            networks.append(_the_one_solution(program, name, err))
-    return networks
-
-
-def _the_one_solution(program, name: str, err: ArchError):
-    """The network analysed with its holes' only solution; an error where there are several."""
-    solved = program.solve(name)
-    if len(solved.solutions) > 1:
-        count = f"{len(solved.solutions):,}" if solved.complete else f"at least {len(solved.solutions):,}"
-        raise ArchError(
-            f"the holes of network {name} have {count} solutions; analysing it needs one", err.span,
-            hint=f"`archlang solve {program.module.source.name} -n {name}` lists them ranked, and -o writes the "
-            "first into a copy of the spec; or add an assertion that picks one",
-        )
-    values = solved.solutions[0]
-    network = program.network(name, values)
-    network.solved = [(h, values[h.key]) for h in solved.holes if h.key in values]
-    return network
+    return [program.network(name, solve=solve_unique) for name in names]
 
 
 def _program(args):

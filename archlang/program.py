@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import syntax as S
 from .analysis import ReceptiveField, mac_counts, param_counts, receptive_fields
-from .errors import DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
+from .errors import ArchError, DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
 from .ir import Graph, Node, TensorType
 from .analysis.budgets import check_budgets, check_names
 from .lower import Definitions, Limits, lower_network
@@ -215,9 +215,19 @@ class Program:
             )
         return name
 
-    def network(self, name: str | None = None, holes: dict[str, int] | None = None) -> Network:
+    def network(self, name: str | None = None, holes: dict[str, int] | None = None, *, solve: bool = False) -> Network:
         """The analysed network `name` (or the program's only or default network). `holes`
-        gives values to its holes (keys as `solve` gives them: `?k`, `?@line:col`)."""
+        gives values to its holes (keys as `solve` gives them: `?k`, `?@line:col`). With
+        `solve` (what `archlang check` does), a network with holes is analysed with their
+        values where exactly one assignment meets its constraints (listed in `.solved`);
+        otherwise a hole is an UnsolvedHole error."""
+        from .lower.holes import UnsolvedHole
+
+        if solve and not holes:
+            try:
+                return self.network(name)
+            except UnsolvedHole as err:
+                return self._the_one_solution(self.network_name(name), err)
         name = self.network_name(name)
         cached = (name, tuple(sorted(holes.items())) if holes else ())
         if cached not in self._cache:
@@ -229,6 +239,22 @@ class Program:
             check_budgets(spec.budgets, {"params": network.total_params, "macs": network.total_macs}, name)
             self._cache[cached] = network
         return self._cache[cached]
+
+    def _the_one_solution(self, name: str, err: ArchError) -> Network:
+        from .solver import NoSolution
+
+        solved = self.solve(name)
+        if len(solved.solutions) > 1:
+            count = f"{len(solved.solutions):,}" if solved.complete else f"at least {len(solved.solutions):,}"
+            raise NoSolution(
+                f"the holes of network {name} have {count} solutions; analysing it needs one", err.span,
+                hint=f"`archlang solve {self.module.source.name} -n {name}` lists them ranked, and -o writes the "
+                "first into a copy of the spec; or add an assertion that picks one",
+            )
+        values = solved.solutions[0]
+        network = self.network(name, values)
+        network.solved = [(h, values[h.key]) for h in solved.holes if h.key in values]
+        return network
 
     def solve(self, name: str | None = None, limit: int | None = 1_000, **domains):
         """Every value of the holes of network `name` that meets its assertions, output shape
@@ -368,12 +394,18 @@ def parse(text: str, filename: str | None = None, *, limits: Limits | None = Non
     return _program(text, filename or "<string>", key, None, limits)
 
 
-@lru_cache(maxsize=1)
-def bundled_networks() -> dict[str, Path]:
-    """Bundled network name -> the spec file that defines it (a scan, no parsing)."""
+EXERCISES = "exercises.arch"  # networks that leave something open: solve and sizes answer them
+
+
+@lru_cache(maxsize=2)
+def bundled_networks(exercises: bool = False) -> dict[str, Path]:
+    """Bundled network name -> the spec file that defines it (a scan, no parsing): the zoo,
+    and with `exercises` the networks of specs/exercises.arch too (holes, open sizes)."""
     pattern = re.compile(r"^[ \t]*network[ \t]+([A-Za-z_]\w*)", re.M)
     found: dict[str, Path] = {}
     for path in sorted(specs_dir().glob("*.arch")):
+        if path.name == EXERCISES and not exercises:
+            continue
         for name in pattern.findall(path.read_text(encoding="utf-8")):
             found.setdefault(name, path)
     return found
@@ -383,7 +415,7 @@ def load(spec: str | Path, *, limits: Limits | None = None) -> Program:
     """A program from a path, or from the name of a bundled network (`load("resnet50")`)."""
     path = Path(spec)
     default = None
-    bundled = bundled_networks()
+    bundled = bundled_networks(exercises=True)
     if isinstance(spec, str) and spec in bundled and not is_regular_file(path):
         path, default = bundled[spec], spec
     elif nothing_at(path):

@@ -144,9 +144,9 @@ def print_solutions(program, solved, shown: int | None = 10, file=None) -> None:
     console = Console(file=file, force_terminal=False, no_color=not file.isatty() or "NO_COLOR" in os.environ,
                       width=max(100, Console(file=file).width), highlight=False)
     count = f"{len(solved.solutions):,}" if solved.complete else f"at least {len(solved.solutions):,} (--limit)"
-    table = Table(box=box.SIMPLE_HEAD, title=f"[bold]{solved.network}[/]: {count} solution"
-                  f"{'' if len(solved.solutions) == 1 else 's'} for {len(solved.holes)} hole"
-                  f"{'' if len(solved.holes) == 1 else 's'}", title_justify="left")
+    console.print(f"[bold]{solved.network}[/]: {count} solution{'' if len(solved.solutions) == 1 else 's'} for "
+                  f"{len(solved.holes)} hole{'' if len(solved.holes) == 1 else 's'}, best first")
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("", no_wrap=True)
     for h in solved.holes:
         table.add_column(f"{h.label}\n{h.argument}", justify="right", no_wrap=True)

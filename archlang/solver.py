@@ -107,6 +107,8 @@ class Solved:
 
 
 class NoSolution(ArchError):
+    """No assignment of the holes meets the constraints (or, for `check`, more than one does)."""
+
     kind = "solve"
 
 
@@ -138,7 +140,7 @@ class _Failures:
         self.best: tuple | None = None
         self.error: ArchError | None = None
         self.shapes: dict[Span, set[TensorType]] = {}
-        self.figures: dict[Span, list[int]] = {}
+        self.figures: dict[Span, tuple[int, int]] = {}  # per budget: the least and the most figure seen
 
     def add(self, progress: int, err: ArchError) -> None:
         if isinstance(err, AssertionFailed):
@@ -149,7 +151,8 @@ class _Failures:
             self.best, self.error = rank, err
 
     def budget(self, span: Span, figure: int) -> None:
-        self.figures.setdefault(span, []).append(figure)
+        low, high = self.figures.get(span, (figure, figure))
+        self.figures[span] = (min(low, figure), max(high, figure))
 
 
 def solve(program, name: str | None = None, limit: int | None = DEFAULT_LIMIT, domains: Domains = Domains()) -> Solved:
@@ -248,6 +251,11 @@ def _branches(need: NeedChoice, state: _State, domains: Domains, holes: dict[Hol
     for h, arg in open_:
         holes.setdefault(h.key, _hole(h, arg, site.arg_kind(arg) == "channels"))
     ranges = [domains.for_site(site, arg) for _, arg in open_]
+    if need.target is not None and need.target.dims[0] is not None:
+        # a "channels" argument is the op's output channel count (the registry's contract,
+        # tests/test_solver.py checks it): an assertion right after the call fixes it
+        ranges = [range(need.target.dims[0], need.target.dims[0] + 1) if site.arg_kind(arg) == "channels"
+                  and need.target.dims[0] in r else r for r, (_, arg) in zip(ranges, open_)]
     named = [i for i, (h, _) in enumerate(open_) if not h.key.startswith("?@")]
     groups: dict[tuple, list[_Member]] = {}
     refused: OpError | None = None
@@ -335,23 +343,31 @@ def _split(state: _State, key: HoleKey) -> Iterator[_State]:
 
 def _expand(state: _State, params: int, macs: int, budgets, failures: _Failures) -> Iterator[dict[HoleKey, int]]:
     """Every member combination of the state's groups whose totals meet the budgets (the
-    lowering used each group's first member)."""
+    lowering used each group's first member). A budget that even the most favourable
+    combination misses rules them all out at once."""
     firsts = [g.members[0] for g in state.groups]
+    base = {"params": params - sum(f.params for f in firsts), "macs": macs - sum(f.macs for f in firsts)}
+    for b in budgets:
+        figures = [[getattr(m, b.quantity) for m in g.members] for g in state.groups]
+        low = base[b.quantity] + sum(min(f) for f in figures)
+        high = base[b.quantity] + sum(max(f) for f in figures)
+        if b.op in ("<", "<=") and not met(b.op, low, b.value):
+            failures.budget(b.span, low)
+            return
+        if b.op in (">", ">=") and not met(b.op, high, b.value):
+            failures.budget(b.span, high)
+            return
     for combo in itertools.product(*(g.members for g in state.groups)):
-        p = params + sum(m.params - f.params for m, f in zip(combo, firsts))
-        m_ = macs + sum(m.macs - f.macs for m, f in zip(combo, firsts))
-        figures = {"params": p, "macs": m_}
-        ok = True
-        for b in budgets:
-            if not met(b.op, figures[b.quantity], b.value):
-                failures.budget(b.span, figures[b.quantity])
-                ok = False
-                break
-        if ok:
-            values = dict(state.values)
-            for member in combo:
-                values.update(member.values)
-            yield values
+        figures = {"params": base["params"] + sum(m.params for m in combo),
+                   "macs": base["macs"] + sum(m.macs for m in combo)}
+        missed = next((b for b in budgets if not met(b.op, figures[b.quantity], b.value)), None)
+        if missed is not None:
+            failures.budget(missed.span, figures[missed.quantity])
+            continue
+        values = dict(state.values)
+        for member in combo:
+            values.update(member.values)
+        yield values
 
 
 def _hole(ref, argument: str, wide: bool) -> Hole:
@@ -367,17 +383,17 @@ def _preference(values: dict[HoleKey, int], holes: list[Hole]) -> tuple:
         return sum(values.get(h.key, 0) for h in holes if h.argument == arg)
 
     even_kernels = sum(1 for h in holes if h.argument == "k" and values.get(h.key, 1) % 2 == 0)
-    wide = sum(values.get(h.key, 0) for h in holes if h.wide)
-    rest = tuple(values.get(h.key, 0) for h in holes if h.argument not in _SMALLER_FIRST)
-    return (total("stride"), total("pad"), even_kernels, total("k"), total("dilation"), -wide, rest,
-            tuple(values.get(h.key, 0) for h in holes))
+    wide = tuple(-values.get(h.key, 0) for h in holes if h.wide)
+    rest = tuple(values.get(h.key, 0) for h in holes if h.argument not in _SMALLER_FIRST and not h.wide)
+    return (total("stride"), total("pad"), even_kernels, total("k"), total("dilation"), wide, rest)
 
 
 def _no_solution(name: str, spec, failures: _Failures) -> ArchError:
     if failures.figures:
         span, figures = max(failures.figures.items(), key=lambda kv: (kv[0].line, kv[0].col))
         budget = next(b for b in spec.budgets if b.span == span)
-        near = min(figures) if budget.op in ("<", "<=", "==") else max(figures)
+        near = figures[0] if budget.op in ("<", "<=") else figures[1] if budget.op in (">", ">=") else \
+            min(figures, key=lambda f: abs(f - budget.value))
         return NoSolution(
             f"no values of the holes meet the budget {budget.span.text}: the nearest {budget.quantity} they give is {near:,}",
             span, hint="widen the holes' ranges (--max-width, --max-repeat), or relax the budget",

@@ -86,8 +86,10 @@ EXAMPLES = [
      "The message says by how much; `archlang check` shows which layers hold the parameters (here the fc)."),
     ("Constraints", "A budget on something archlang does not count", {"net.arch": "network net : 3x32x32 = conv3x3(16) where flops <= 1G\n"},
      "Bound `params` or `macs` (FLOPs are usually counted as 2 x MACs)."),
-    ("Constraints", "A hole outside solve", {"net.arch": "network net : 1x32x32 = conv(6, k=?, pad=0) : 6@28x28\n"},
-     "Write the value in; every hole needs one before the network can be analysed."),
+    ("Constraints", "Holes with several solutions", {"net.arch": "network net : 1x32x32 = conv(6, k=?, pad=?) : 6@28x28\n"},
+     "Run `archlang solve` to see them ranked and pick one (`-o` writes the first in), or assert more shapes."),
+    ("Constraints", "Holes that no value fits", {"net.arch": "network net : 1x32x32 = conv5x5(6, pad=?) : 6@27x27\n"},
+     "The shapes listed are every one the holes can give there: change the assertion or the layer."),
     ("Constraints", "A hole where the layer takes no whole number", {"net.arch": "network net : 3x32x32 = conv3x3(16) -> dropout(?)\n"},
      "Holes stand for integers: channels, kernel, stride, padding, dilation, groups, widths, repeat counts."),
     ("Constraints", "Input sizes left open", {"net.arch": "network unet : 3x?x? = conv3x3(16)\n"},
@@ -116,7 +118,7 @@ def error_of(files: dict[str, str]) -> archlang.ArchError:
         try:
             program = archlang.load(first)
             for name in program.networks:
-                program.network(name)
+                program.network(name, solve=True)
         except archlang.ArchError as err:
             err.render()  # while the files exist
             return err

@@ -53,10 +53,10 @@ def test_error_catalogue_is_current():
     errors = [make_errors.error_of(files) for _, _, files, _ in make_errors.EXAMPLES]
     assert all(err.span is not None for err in errors)  # file:line:col on every message
     from archlang.analysis.budgets import BudgetError
-    from archlang.lower.holes import UnsolvedHole
+    from archlang.solver import NoSolution
 
     spec_kinds = {cls.kind for cls in (E.ArchSyntaxError, E.UnknownNameError, E.ArgumentError, E.ShapeError,
-                                       E.DefinitionError, E.SpecImportError, E.LimitError, BudgetError, UnsolvedHole)}
+                                       E.DefinitionError, E.SpecImportError, E.LimitError, BudgetError, NoSolution)}
     assert {err.kind for err in errors} == spec_kinds
 
 

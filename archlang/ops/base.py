@@ -56,7 +56,8 @@ FLOAT32_MAX = 3.4028234663852886e38
 class Arg:
     """One argument of an op as the language sees it.
 
-    kind: "channels" (positive int, default keeps the input's), "int" (positive), "int0" (>= 0), "ints"
+    kind: "channels" (positive int: the op's output channels or features, default keeps the
+    input's; the solver relies on it), "int" (positive), "int0" (>= 0), "ints"
     (positive, one per spatial axis or one for all), "ints0" (the same, zero allowed),
     "float", "pos_float" (> 0), "prob" (0 to 1), "bool", "like" (a named value: the op gets
     its TensorType, as `crop(like=skip)` takes a size from another value).
