@@ -408,15 +408,19 @@ def _render(args) -> int:
         raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
     inputs = _input_files(args)
     _check_output(args, inputs)
-    networks = _networks(args)
-    if len(networks) != 1:
-        raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
+    program, names = _program(args)
+    if len(names) != 1:
+        raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
+    network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
     try:
-        render(networks[0].graph, args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
+        render(network.graph, args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
     except OutputError as err:
         raise UsageError(str(err)) from None
-    print(f"wrote {args.output} ({networks[0].name})", file=sys.stderr)
-    return EXIT_OK
+    for err in failed:
+        _print_error(err)
+    marked = f"; {len(failed)} failed check{'s' if len(failed) > 1 else ''} marked in red" if failed else ""
+    print(f"wrote {args.output} ({network.name}{marked})", file=sys.stderr)
+    return EXIT_SPEC if failed else EXIT_OK
 
 
 def _bench(args) -> int:

@@ -9,7 +9,7 @@ block instances (`Scope`s) it sits in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from .errors import Span
 if TYPE_CHECKING:
     from .ops.base import Op
 
-__all__ = ["TensorType", "Scope", "Node", "Graph", "sizes_text", "compact"]
+__all__ = ["TensorType", "Scope", "Node", "Assertion", "Graph", "sizes_text", "compact"]
 
 
 def sizes_text(values: tuple[int, ...]) -> str:
@@ -83,12 +83,25 @@ class Node:
 
 
 @dataclass(frozen=True)
+class Assertion:
+    """A shape the spec asserts for a node's value (`: 6@28x28`, or a declared output), as
+    written, and whether the value has it (a diagram of a failing spec marks where)."""
+
+    node: str
+    shape: str
+    holds: bool
+    span: Span
+
+
+@dataclass(frozen=True)
 class Graph:
     name: str
     nodes: tuple[Node, ...]  # topological order; nodes[0] is the input
     outputs: tuple[str, ...]  # the nodes whose values the graph returns, in order
     span: Span
     output_names: tuple[str, ...] = ("output",)  # how backends name them (ONNX outputs)
+    # the spec's shape assertions and output declarations, for diagrams (no node, no name)
+    assertions: tuple["Assertion", ...] = field(default=(), compare=False)
 
     @cached_property
     def inputs(self) -> tuple[Node, ...]:

@@ -240,6 +240,20 @@ class Program:
             self._cache[cached] = network
         return self._cache[cached]
 
+    def drawable(self, name: str | None = None) -> tuple[Network, list[ArchError]]:
+        """The network for a diagram, even where its shape assertions or budgets fail: (the
+        network, the failures, which its graph's `assertions` mark). Any other error raises."""
+        name = self.network_name(name)
+        spec = self.defs.networks[name]
+        check_names(spec.budgets)
+        failed: list[ArchError] = []
+        network = Network(lower_network(spec, self.defs, self.limits, failed=failed))
+        try:
+            check_budgets(spec.budgets, {"params": network.total_params, "macs": network.total_macs}, name)
+        except ArchError as err:
+            failed.append(err)
+        return network, failed
+
     def _the_one_solution(self, name: str, err: ArchError) -> Network:
         from .solver import NoSolution
 

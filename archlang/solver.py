@@ -54,6 +54,7 @@ class Domains:
 
     max_width: int = 1024
     max_repeat: int = 16
+    max_lowerings: int = 20_000  # the search gives up (an error, never a hang) beyond this
 
     def for_site(self, site: CallSite, arg: str) -> range:
         kind = site.arg_kind(arg)
@@ -172,6 +173,16 @@ def solve(program, name: str | None = None, limit: int | None = DEFAULT_LIMIT, d
         state = stack.pop()
         assignment = Assignment(dict(state.values), state.grouped())
         lowerings += 1
+        if lowerings > domains.max_lowerings:
+            if solutions:
+                complete = False
+                break
+            raise NoSolution(
+                f"network {name}: {domains.max_lowerings:,} tries of its holes' values found no solution, and "
+                "more remain", spec.name_span,
+                hint="narrow the search: assert the shapes you expect right after the layers with holes, or "
+                "lower --max-width / --max-repeat",
+            )
         try:
             graph = lower_network(spec, program.defs, program.limits, assignment)
         except NeedChoice as need:

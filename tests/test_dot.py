@@ -353,3 +353,23 @@ def test_a_block_whose_body_is_one_call_is_one_frame():
     network n : 4x8x8 = se -> se"""
     _, clusters = svg_parts(render_bytes(analyse(spec).graph, "svg"))
     assert clusters == ["se", "se"]
+
+
+def test_assertions_label_their_edges_and_a_failing_spec_is_drawn_marked(tmp_path, capsys):
+    """A shape assertion is written on the edges of the value it checks: green where it holds,
+    red where it does not; render draws a spec whose assertion fails, says what failed, exits 1."""
+    from archlang.cli import main
+
+    spec = tmp_path / "lenet.arch"
+    spec.write_text("network lenet : 1x32x32 -> 10 =\n    conv5x5(6) : 6@28x28 -> bn -> tanh -> avgpool\n"
+                    "    -> flatten -> fc(10)\n")
+    program = archlang.load(spec)
+    network, failed = program.drawable()
+    assert [err.message for err in failed] == ["the shape here is 6x32x32, not 6@28x28 as asserted"]
+    source = to_dot(network.graph, DiagramOptions(fold=True)).source
+    assert 'label=" 6x32x32  ✗ 6@28x28 "' in source and "penwidth=2" in source  # not folded away
+    assert 'label=" 10 : 10 " fontcolor="#1e7d32"' in source
+    out = tmp_path / "lenet.dot"
+    assert main(["render", str(spec), "-o", str(out)]) == 1
+    assert "✗ 6@28x28" in out.read_text()
+    assert "1 failed check marked in red" in capsys.readouterr().err

@@ -255,3 +255,22 @@ def test_readme_solve_output_is_current(capsys):
     assert main(block[0].split()) == 0
     strip = lambda text: "\n".join(line.rstrip() for line in text.strip().splitlines())
     assert strip(block[1]) == strip(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("text, message", [
+    # contradictory assertions
+    ("network n : 3x8x8 = conv3x3(?) : 8x8x8 -> relu : 9x8x8",
+     "no values of the holes give 9x8x8 here; the shapes they give are 8x8x8"),
+    # a hole passed where a block takes a layer
+    ("block stage(c, norm=identity) = conv3x3(c) -> norm\nnetwork n : 3x8x8 = stage(8, norm=?)",
+     "no values of the holes work: the furthest the search got ends with: expected a layer in a chain, but the hole ? "
+     "given for it stands for a whole number"),
+    # a space too large to search within the bound, no solution among the tries
+    ("network n : 16 = fc(?) -> fc(?) -> fc(?) -> fc(?) where params <= 10",
+     "network n: 20,000 tries of its holes' values found no solution, and more remain"),
+])
+def test_bad_constraints_end_in_a_located_error(text, message):
+    with pytest.raises(archlang.ArchError) as info:
+        solve(archlang.parse(text))
+    assert info.value.message == message, info.value.render()
+    assert info.value.span is not None

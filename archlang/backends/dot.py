@@ -149,6 +149,7 @@ def _runs(graph: Graph) -> dict[str, tuple[tuple[Scope, ...], int, str]]:
 
 def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str, str]]:
     runs = _runs(graph) if options.collapse else {}
+    asserted = {a.node for a in graph.assertions}
     items: list[_Item] = []
     owner: dict[str, str] = {}  # IR node -> item id
     by_run: dict[str, _Item] = {}
@@ -181,6 +182,7 @@ def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str
                 prev.badge == 0
                 and prev.family not in (None, Family.INPUT)
                 and node.inputs[0] == last.name
+                and last.name not in asserted  # an asserted value stays an edge, to be labelled
                 and graph.readers(last) == 1
                 and _folds([m.op.family for m in prev.members] + [node.op.family])
             ):
@@ -272,6 +274,7 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
 
     # edges: one per pair of boxes, labelled with the tensor that flows
     rising = _rising(graph) if options.rankdir == "TB" else set()
+    asserted = _asserted(graph)
     drawn: set[tuple[str, str]] = set()
     for node in graph.layers:
         for position, src in enumerate(node.inputs):
@@ -280,6 +283,8 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
                 continue
             drawn.add((a, b))
             attrs = {"label": _text(f" {graph.node(src).type} ")}
+            if src in asserted:
+                attrs.update(asserted[src])
             if node.name in rising:
                 if src in rising or len(node.inputs) == 1:
                     # the decoder of a U climbs back up beside the encoder: laid out reversed
@@ -302,10 +307,11 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
     for i, (node, name) in enumerate(zip(graph.outputs, graph.output_names)):
         out_id = "output" if len(graph.outputs) == 1 else f"output{i}"  # identifiers are generated, never spec text
         dot.node(out_id, label=_text(f"{name}  {graph.node(node).type}"), shape="plaintext", style="")
+        attrs = dict(asserted.get(node, {}))
         if node in rising:
-            dot.edge(out_id, owner[node], dir="back", weight="4")
+            dot.edge(out_id, owner[node], dir="back", weight="4", **attrs)
         else:
-            dot.edge(owner[node], out_id, weight="4")
+            dot.edge(owner[node], out_id, weight="4", **attrs)
 
     entries: list[tuple[str, str]] = []  # (fill, words), in order of first appearance
     for item in items:
@@ -325,6 +331,26 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
     dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
              shape="plaintext", style="", fontsize="9")
     return dot
+
+
+ASSERT_COLOUR = "#1e7d32"  # an assertion that holds: the shape is what the spec says
+
+
+def _asserted(graph: Graph) -> dict[str, dict[str, str]]:
+    """Edge attributes for the values the spec asserts a shape of: the shape and the assertion
+    (`6x28x28 : 6@28x28`) on the edges that carry it, green where it holds, red and bold
+    where it does not (a diagram of a failing spec shows where it breaks)."""
+    out: dict[str, dict[str, str]] = {}
+    for node in {a.node for a in graph.assertions}:
+        mine = [a for a in graph.assertions if a.node == node]
+        broken = [a for a in mine if not a.holds]
+        shapes = " : ".join(dict.fromkeys(a.shape for a in (broken or mine)))
+        marker = "  ✗ " if broken else " : "
+        colour = SKIP_COLOUR if broken else ASSERT_COLOUR
+        out[node] = {"label": _text(f" {graph.node(node).type}{marker}{shapes} "), "fontcolor": colour}
+        if broken:
+            out[node].update(color=colour, penwidth="2")
+    return out
 
 
 def _branches_side_by_side(dot: graphviz.Digraph, graph: Graph, owner: dict[str, str]) -> None:

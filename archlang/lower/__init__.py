@@ -57,15 +57,18 @@ def input_type(shape: S.Shape) -> TensorType:
 
 
 def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = None,
-                  holes: Assignment | None = None) -> Graph:
+                  holes: Assignment | None = None, failed: list | None = None) -> Graph:
     """Lower one network definition to a verified IR graph; raises ArchError. With `holes`
     (the solver's), holes take their values from it, and lowering stops with NeedChoice at
-    the first one it has no value for (see holes.py)."""
+    the first one it has no value for (see holes.py). With a `failed` list, a shape
+    assertion that does not hold is appended there instead of raised (diagrams of a failing
+    spec draw it, marked)."""
     from ..verify import verify
 
     limits = limits or Limits()
     work = Work(limits)
     builder = GraphBuilder(Evaluator(defs, work, limits.max_repeat, holes), limits, work)
+    builder.lenient = failed is not None
     inputs: dict[str, S.InputDecl] = {}
     for decl in net.inputs:
         if decl.name in inputs:
@@ -105,8 +108,11 @@ def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = Non
     outputs = (out,) if isinstance(out, str) else out
     if net.outputs is not None:
         _check_outputs(net, outputs, builder)
-    graph = Graph(net.name, tuple(builder.nodes), outputs, net.span, _output_names(outputs, frame, inputs))
+    graph = Graph(net.name, tuple(builder.nodes), outputs, net.span, _output_names(outputs, frame, inputs),
+                  tuple(builder.assertions))
     verify(graph)
+    if failed is not None:
+        failed.extend(builder.failed)
     return graph
 
 

@@ -147,7 +147,12 @@ class Evaluator:
                 f"expected a layer {what}, but a hole stands for a whole number", e.span,
                 hint="holes go where a number goes: an argument (conv(?, k=?)) or a repeat count (block * ?)",
             )
-        value = self.eval(e, env)
+        value = self.lazy(e, env)
+        if isinstance(value, HoleRef):
+            raise ArgumentError(
+                f"expected a layer {what}, but the hole {value} given for it stands for a whole number", value.span,
+                hint="holes go where a number goes: an argument (conv(?, k=?)) or a repeat count (block * ?)",
+            )
         if not isinstance(value, LayerValue):
             raise ArgumentError(
                 f"expected a layer {what}, got {kind_of(value)} ({show(value)})",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .. import syntax as S
 from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note, ShapeError, Span, suggest
-from ..ir import Node, Scope, TensorType
+from ..ir import Assertion, Node, Scope, TensorType
 from ..ops import Op, OpError, lookup
 from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
 from .holes import CallSite, HoleRef, NeedChoice
@@ -107,6 +107,9 @@ class GraphBuilder:
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
         self.targets: dict[int, S.Shape] = {}  # id(op call) -> the shape an assertion right after it asks
+        self.assertions: list[Assertion] = []  # every assertion checked, for the graph
+        self.lenient = False  # keep failed assertions in `failed` instead of raising
+        self.failed: list[ArchError] = []
 
     # -- naming
 
@@ -153,19 +156,25 @@ class GraphBuilder:
         )
 
     def check_shape(self, node: str, shape: S.Shape, how: str) -> None:
-        """ShapeError at `shape` unless `node`'s type has it (`?` matches any size)."""
+        """AssertionFailed at `shape` unless `node`'s type has it (`?` matches any size); with
+        `lenient` (a diagram of a failing spec), the failure is kept and lowering goes on."""
         t = self.types[node]
-        if shape_matches(t, shape):
+        holds = shape_matches(t, shape)
+        self.assertions.append(Assertion(node, shape.text(), holds, shape.span))
+        if holds:
             return
         producer = next(n for n in reversed(self.nodes) if n.name == node)
         made = "the input" if not producer.inputs else f"{producer.name} ({producer.op.label()})"
-        raise AssertionFailed(
+        err = AssertionFailed(
             f"the shape here is {t}, not {shape.text()} as {how}",
             shape.span, got=t, expected=shape,
             notes=[Note(f"{t} is what {made} gives", producer.span)],
             detail=shape_difference(t, shape),
             hint="change the layers before it to give this shape, or the assertion to say what they give",
         )
+        if not self.lenient:
+            raise err
+        self.failed.append(err)
 
     def shown(self, node: str) -> str:
         return f"{node.rpartition('.')[2]} {self.types[node]}"
