@@ -257,7 +257,9 @@ class Program:
     def _the_one_solution(self, name: str, err: ArchError) -> Network:
         from .solver import NoSolution
 
-        solved = self.solve(name)
+        from .solver import DEFAULT_LIMIT
+
+        solved = self.solve(name, DEFAULT_LIMIT)
         if len(solved.solutions) > 1:
             count = f"{len(solved.solutions):,}" if solved.complete else f"at least {len(solved.solutions):,}"
             raise NoSolution(
@@ -270,9 +272,11 @@ class Program:
         network.solved = [(h, values[h.key]) for h in solved.holes if h.key in values]
         return network
 
-    def solve(self, name: str | None = None, limit: int | None = 1_000, **domains):
+    def solve(self, name: str | None = None, limit: int | None = None, **domains):
         """Every value of the holes of network `name` that meets its assertions, output shape
-        and budgets, ranked (archlang.solver.Solved); NoSolution when there is none."""
+        and budgets, ranked (archlang.solver.Solved: `.solutions`, `.as_json()`), at most
+        `limit` of them; NoSolution when there is none. `domains`: max_width, max_repeat,
+        max_lowerings (solver.Domains)."""
         from .solver import Domains, solve
 
         return solve(self, name, limit, Domains(**domains))

@@ -34,7 +34,8 @@ from . import syntax as S
 from .errors import ArchError
 from .ir import Graph, Node, TensorType
 from .lower import lower_network
-from .lower.instantiate import PROJECTION, shape_matches
+from .lower.assertions import shape_matches
+from .lower.instantiate import PROJECTION
 from .lower.limits import MAX_INT
 from .ops.base import Op, OpError
 

@@ -33,7 +33,7 @@ from .errors import ArchError, Note, ShapeError, Span
 from .ir import TensorType
 from .lower import lower_network
 from .lower.holes import Assignment, CallSite, HoleKey, NeedChoice, SplitGroup, key_of
-from .lower.instantiate import AssertionFailed, shape_matches
+from .lower.assertions import AssertionFailed, shape_matches
 from .ops import GLOBAL, OpError
 
 __all__ = ["Domains", "Hole", "Solved", "solve", "brute_force", "filled_text", "NoSolution", "DEFAULT_LIMIT"]
@@ -254,7 +254,8 @@ def _branches(need: NeedChoice, state: _State, domains: Domains, holes: dict[Hol
     if need.site is None:
         h = need.hole
         holes.setdefault(h.key, _hole(h, need.purpose, need.purpose == "repeat"))
-        for v in domains.for_purpose(need.purpose):
+        values = domains.for_purpose(need.purpose)
+        for v in (reversed(values) if need.purpose == "repeat" else values):  # the preferred first
             yield _State({**state.values, h.key: v}, list(state.groups))
         return
     site = need.site

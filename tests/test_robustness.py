@@ -8,7 +8,7 @@ runs a bounded number, `make fuzz` many more.
 
 import re
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archlang
@@ -193,6 +193,27 @@ def specs(draw):
 @given(specs())
 def test_specs_from_the_grammar(text):
     analyse_all(text)
+
+
+@settings(max_examples=60)
+@given(specs())
+def test_solve_on_specs_from_the_grammar_ends_in_an_answer_or_a_located_error(text):
+    """Holes anywhere the grammar allows them (arguments, arithmetic, repeat counts, tuples,
+    conditions): solve answers within its bounds or reports where it could not."""
+    from archlang.solver import Domains, solve
+
+    try:
+        program = archlang.parse(text, "fuzz.arch", limits=SMALL)
+    except ArchError:
+        return
+    for name in program.networks:
+        try:
+            solved = solve(program, name, 5, Domains(max_width=3, max_repeat=2, max_lowerings=300))
+        except ArchError as err:
+            assert err.span is not None, err.render()
+            continue
+        for values in solved.solutions:
+            program.network(name, values)  # every solution analyses cleanly
 
 
 # ---- names that are keywords elsewhere reach Python source and DOT safely
