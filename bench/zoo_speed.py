@@ -15,7 +15,9 @@
   (GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184,
   what a caching allocator such as jemalloc or tcmalloc also gives), freed memory stays in
   the process, neither faults, and the ratio is the modules' own. glibc reads the variable
-  once, at start, so that measurement runs in a child process of this script;
+  once, at start, so that measurement runs in a child process of this script, on one
+  thread: with no page faults and no second thread to wait for, the ratio is least disturbed
+  by whatever else runs on a shared machine (the default measurement keeps torch's threads);
 - archlang's ONNX export against torch.onnx.export of the reference: faster.
 
     .venv/bin/python bench/zoo_speed.py [--rounds-b1 N] [--rounds-b8 N]
@@ -102,6 +104,8 @@ def rounds_for(args, batch: int) -> int:
 
 def forward_only(args) -> None:
     """The child: every forward measurement, one JSON object on the last line of stdout."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results = {}
     for name in REFERENCES:
         built, hand = pair(name)
@@ -112,23 +116,24 @@ def forward_only(args) -> None:
 
 def tuned_in_a_child(args) -> dict:
     env = {**os.environ, "GLIBC_TUNABLES": TUNED}
-    done = subprocess.run([sys.executable, __file__, "--forward-only", "--rounds-b1", str(args.rounds_b1),
-                           "--rounds-b8", str(args.rounds_b8)],
+    done = subprocess.run([sys.executable, __file__, "--forward-only", "--threads", "1",
+                           "--rounds-b1", str(args.rounds_b1), "--rounds-b8", str(args.rounds_b8)],
                           env=env, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def line(label: str, r: dict) -> str:
-    return (f"    {label:8} ratio {r['ratio']:.3f} (IQR {r['q1']:.3f}-{r['q3']:.3f})   "
+    return (f"    {label:15} ratio {r['ratio']:.3f} (IQR {r['q1']:.3f}-{r['q3']:.3f})   "
             f"archlang {r['built_ms']:7.1f} ms   reference {r['hand_ms']:7.1f} ms   "
             f"page faults/forward {r['faults_built']:7.0f} / {r['faults_hand']:7.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds-b1", type=int, default=31)
-    parser.add_argument("--rounds-b8", type=int, default=15)
+    parser.add_argument("--rounds-b1", type=int, default=101)
+    parser.add_argument("--rounds-b8", type=int, default=21)
     parser.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.forward_only:
         forward_only(args)
@@ -147,7 +152,7 @@ def main() -> None:
             default = measure(built, hand, batch, rounds_for(args, batch))
             print(f"forward {name} b={batch}, built / reference  (goal <= 1.02)")
             print(line("default", default))
-            print(line("tuned", tuned[f"{name}/{batch}"]))
+            print(line("tuned, 1 thread", tuned[f"{name}/{batch}"]))
         with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as tmp:
             x = torch.randn(1, *built.network.input_shape)
 

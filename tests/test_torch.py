@@ -72,7 +72,9 @@ def test_bundled_network_builds_as_the_ir_says(name):
         assert tuple(shape) == layer_shapes[name_], name_
     functional = [n for n in net.graph.layers if n.op.torch_spec(net.graph.input_types(n)) is None]
     assert len(hooked) == len(net.layers) - len(functional)
-    merge_shapes = {tuple(s) for n, s in values.items() if n.op == "call_function"}
+    from archlang.backends.torch_module import held_until_block_end  # holds a value, computes nothing
+
+    merge_shapes = {tuple(s) for n, s in values.items() if n.op == "call_function" and n.target is not held_until_block_end}
     assert merge_shapes == {(2, *n.type.shape) for n in functional}
     assert tuple(values[next(n for n in values if n.op == "output")]) == (2, *net.output_shape)
 
@@ -462,3 +464,26 @@ def test_in_place_through_ops_that_may_return_their_input():
     with torch.no_grad():
         bn = module.get_submodule("bn1")(module.get_submodule("conv1")(x))
         assert torch.allclose(module(x), torch.relu(2 * bn))
+
+
+def test_release_plan_keeps_a_block_input_until_the_block_returns():
+    """As a hand-written forward: a value goes at its last reader, except that a block's input
+    stays until that block's last layer; outputs and inputs are never released; the module
+    and the standalone source both follow the plan."""
+    from archlang.backends.python_source import python_source
+    from archlang.backends.torch_plan import release_plan
+
+    from .conftest import analyse
+
+    net = analyse("block b = conv3x3(4) -> relu -> conv3x3(4)\n"
+                  "network n : 3x8x8 = conv3x3(4) -> b -> b -> relu")
+    plan = release_plan(net.graph)
+    released = {v: k for k, vs in plan.items() for v in vs}
+    assert released["conv1"] == "b1.conv2"  # read by b1.conv1 only, but b1 holds its input to its end
+    assert released["b1.conv1"] == "b1.relu1"  # inside the block: at its last reader
+    assert released["b1.conv2"] == "b2.conv2"
+    assert "x" not in released and "input" not in released and net.graph.output not in released
+    code = archlang.build(net).code
+    assert code.count("held_until_block_end(") == 2  # conv1 and b1.conv2 outlive their readers
+    source = python_source([net.graph])
+    assert source.split("b1_conv2 = ")[1].split("\n")[1] == "        del conv1, b1_relu1"  # right after the block's end

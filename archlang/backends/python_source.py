@@ -22,7 +22,7 @@ from ..analysis import totals
 from ..errors import ArchError
 from ..ir import Graph
 from ..ops.base import torch_class_source
-from .torch_plan import argument_name, inplace_plan, module_spec
+from .torch_plan import argument_name, inplace_plan, module_spec, release_plan
 
 __all__ = ["python_source", "class_name"]
 
@@ -125,6 +125,7 @@ def _class_source(graph: Graph) -> list[str]:
                 lines.append(f"                if m.{_ident(attr)} is not None:")
                 lines.append(f"                    {call}")
     var = {n.name: _ident(argument_name(graph, n.name)) for n in graph.inputs}
+    releases = release_plan(graph)
     lines += ["", f"    def forward(self, {', '.join(var.values())}):"]
     used = {*var.values(), "self", "torch", "nn"}
     for node in graph.layers:
@@ -141,6 +142,9 @@ def _class_source(graph: Graph) -> list[str]:
             expr = node.op.torch_source(args, plan[node.name])
         lines.append(f"        {_ident(candidate)} = {expr}  # {node.type}")
         var[node.name] = candidate
+        done = [var[v] for v in releases.get(node.name, ())]
+        if done:  # as a hand-written forward lets them go (torch_plan.release_plan)
+            lines.append(f"        del {', '.join(done)}")
     lines.append(f"        return {', '.join(var[o] for o in graph.outputs)}")
     return lines
 

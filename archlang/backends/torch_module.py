@@ -18,9 +18,15 @@ from torch import fx, nn
 
 from ..ir import Graph, Node
 from ..ops.base import torch_class
-from .torch_plan import argument_name, inplace_plan, module_spec
+from .torch_plan import argument_name, inplace_plan, module_spec, release_plan
 
 __all__ = ["build_module", "init_module"]
+
+
+def held_until_block_end(*values) -> None:
+    """Does nothing: a call placed at a block's end that reads the block's inputs, so that the
+    forward torch.fx generates keeps them until there, as a hand-written nested forward does
+    (torch_plan.release_plan says why)."""
 
 
 def init_module(node: Node, module: nn.Module) -> None:
@@ -80,12 +86,17 @@ def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") 
     g = fx.Graph()
     values = {n.name: g.placeholder(argument_name(graph, n.name)) for n in graph.inputs}
     owned = {node.name for node, _ in modules}
+    last_reader = {i: node.name for node in graph.layers for i in node.inputs}
+    releases = release_plan(graph)
     for node in graph.layers:
         args = [values[i] for i in node.inputs]
         if node.name in owned:
             values[node.name] = g.call_module(node.name, (args[0],))
         else:
             values[node.name] = node.op.torch_fx(g, args, plan[node.name])
+        held = [values[v] for v in releases.get(node.name, ()) if last_reader[v] != node.name]
+        if held:  # fx lets a value go after its last reader: this reader is the block's end
+            g.call_function(held_until_block_end, tuple(held))
     outs = tuple(values[o] for o in graph.outputs)
     g.output(outs[0] if len(outs) == 1 else outs)
     return fx.GraphModule(root, g, class_name=graph.name)
