@@ -276,7 +276,7 @@ class Program:
         """Every value of the holes of network `name` that meets its assertions, output shape
         and budgets, ranked (archlang.solver.Solved: `.solutions`, `.as_json()`), at most
         `limit` of them; NoSolution when there is none. `domains`: max_width, max_repeat,
-        max_lowerings (solver.Domains)."""
+        max_tries (solver.Domains)."""
         from .solver import Domains, solve
 
         return solve(self, name, limit, Domains(**domains))

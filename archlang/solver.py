@@ -54,7 +54,9 @@ class Domains:
 
     max_width: int = 1024
     max_repeat: int = 16
-    max_lowerings: int = 20_000  # the search gives up (an error, never a hang) beyond this
+    # the search gives up (an error, never a hang) beyond this many tries: each value tried
+    # on an op's rules is one (about 15 us), each lowering of the network ten (about as long)
+    max_tries: int = 200_000
 
     def for_site(self, site: CallSite, arg: str) -> range:
         kind = site.arg_kind(arg)
@@ -156,6 +158,32 @@ class _Failures:
         self.figures[span] = (min(low, figure), max(high, figure))
 
 
+class _OutOfTries(Exception):
+    """The search used Domains.max_tries."""
+
+
+class _Tries:
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def take(self, n: int = 1) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise _OutOfTries
+
+
+def _gave_up(name: str, spec, domains: Domains, failures: _Failures) -> NoSolution:
+    """The search ran out of tries without a solution: what stopped it where it got furthest."""
+    tried = f"network {name}: {domains.max_tries:,} tries of its holes' values found no solution, and more remain"
+    narrow = ("narrow the search: assert the shapes you expect right after the layers with holes, or "
+              "lower --max-width / --max-repeat")
+    err = failures.error
+    if err is None:
+        return NoSolution(tried, spec.name_span, hint=narrow)
+    return NoSolution(f"{tried}; the furthest they got ends with: {err.message}", err.span,
+                      notes=list(err.notes), detail=err.detail, hint=err.hint or narrow)
+
+
 def solve(program, name: str | None = None, limit: int | None = DEFAULT_LIMIT, domains: Domains = Domains()) -> Solved:
     """Every assignment of the holes of network `name` that meets its constraints (at most
     `limit` of them; None: no limit). NoSolution when there is none, located at the
@@ -168,26 +196,24 @@ def solve(program, name: str | None = None, limit: int | None = DEFAULT_LIMIT, d
     failures = _Failures()
     stack = [_State({})]
     lowerings = 0
+    tries = _Tries(domains.max_tries)
     complete = True
     while stack:
         state = stack.pop()
         assignment = Assignment(dict(state.values), state.grouped())
         lowerings += 1
-        if lowerings > domains.max_lowerings:
+        try:
+            tries.take(10)
+            try:
+                graph = lower_network(spec, program.defs, program.limits, assignment)
+            except NeedChoice as need:
+                stack.extend(reversed(list(_branches(need, state, domains, holes, failures, tries))))
+                continue
+        except _OutOfTries:
             if solutions:
                 complete = False
                 break
-            raise NoSolution(
-                f"network {name}: {domains.max_lowerings:,} tries of its holes' values found no solution, and "
-                "more remain", spec.name_span,
-                hint="narrow the search: assert the shapes you expect right after the layers with holes, or "
-                "lower --max-width / --max-repeat",
-            )
-        try:
-            graph = lower_network(spec, program.defs, program.limits, assignment)
-        except NeedChoice as need:
-            stack.extend(reversed(list(_branches(need, state, domains, holes, failures))))
-            continue
+            raise _gave_up(name, spec, domains, failures) from None
         except SplitGroup as split:
             stack.extend(reversed(list(_split(state, split.key))))
             continue
@@ -248,7 +274,7 @@ def brute_force(program, name: str | None = None, domains: Domains = Domains()) 
 
 
 def _branches(need: NeedChoice, state: _State, domains: Domains, holes: dict[HoleKey, Hole],
-              failures: _Failures) -> Iterator[_State]:
+              failures: _Failures, tries: _Tries) -> Iterator[_State]:
     """The states to try next: one per group of equivalent values of the call's holes, or
     one per value of a hole needed without a call."""
     if need.site is None:
@@ -276,6 +302,7 @@ def _branches(need: NeedChoice, state: _State, domains: Domains, holes: dict[Hol
     padded = any(arg == "pad" for arg, _ in site.slots())
     pad_cap = _pad_cap(site)
     for combo in itertools.product(*ranges):
+        tries.take()
         values = {h.key: v for (h, _), v in zip(open_, combo)}
         if pad_cap is not None and not pad_cap(values):
             overpadded = True

@@ -208,7 +208,7 @@ def test_solve_on_specs_from_the_grammar_ends_in_an_answer_or_a_located_error(te
         return
     for name in program.networks:
         try:
-            solved = solve(program, name, 5, Domains(max_width=3, max_repeat=2, max_lowerings=300))
+            solved = solve(program, name, 5, Domains(max_width=3, max_repeat=2, max_tries=3000))
         except ArchError as err:
             assert err.span is not None, err.render()
             continue
