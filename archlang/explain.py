@@ -137,12 +137,12 @@ def explain(net: Network, layer: str | None = None) -> tuple[LayerExplanation, .
                                + "; `archlang check` lists the layers")
     fields = {info.name: info.receptive_field for info in net.layers}
     fields.update({n.name: _input_field(n) for n in net.graph.inputs})
-    spatial = any(n.type.rank for n in net.graph.inputs)
+    spatial = any(n.type.rank or n.type.tokens for n in net.graph.inputs)
     return tuple(_explain_layer(net.graph, info, fields, spatial) for info in infos)
 
 
 def _input_field(node: Node) -> ReceptiveField | None:
-    rank = node.type.rank
+    rank = 1 if node.type.tokens else node.type.rank
     return ReceptiveField((1,) * rank, (1,) * rank, (0,) * rank) if rank else None
 
 
@@ -159,7 +159,7 @@ def _explain_layer(graph: Graph, info: LayerInfo, fields: dict, spatial: bool) -
         channels=op.explain_channels(inputs, node.type),
         params=op.explain_params(),
         macs=op.explain_macs(inputs, node.type),
-        receptive_field=_field_step(node, [fields[i] for i in node.inputs], fields[node.name]) if spatial else None,
+        receptive_field=_field_step(node, inputs, [fields[i] for i in node.inputs], fields[node.name]) if spatial else None,
         merge=_merge(graph, node) if op.merge else None,
     )
 
@@ -174,11 +174,11 @@ def _exact(x):
     return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
-def _field_step(node: Node, ins: list[ReceptiveField | None], out: ReceptiveField | None) -> FieldStep:
-    window = node.op.window()
+def _field_step(node: Node, types, ins: list[ReceptiveField | None], out: ReceptiveField | None) -> FieldStep:
+    window = node.op.window_on(types)
     if any(f is None for f in ins):
         return FieldStep(out, "global, as its input's is: every output unit sees the whole input")
-    if window is GLOBAL or node.type.rank == 0:
+    if window is GLOBAL or (node.type.rank == 0 and not node.type.tokens):
         return FieldStep(out, f"global: {node.op.name} makes every output see the whole input")
     field = ins[0]
     note = ""

@@ -33,10 +33,16 @@ def compact(values: tuple[int, ...]) -> str:
 
 @dataclass(frozen=True)
 class TensorType:
-    """A tensor without its batch: channels (or features) and 0 to 3 spatial sizes."""
+    """A tensor without its batch, in one of three layouts:
+    - a feature map or vector: channels (or features) and 0 to 3 spatial sizes, `3x224x224`;
+    - a token sequence: `tokens` vectors of `channels` features each, written `[197]x768`
+      (torch and ONNX hold it as batch x tokens x features, features last);
+    - token indices (`ids`): `tokens` integers, written `[1024]`, what an embedding reads."""
 
     channels: int
     spatial: tuple[int, ...] = ()
+    tokens: int = 0  # > 0: a sequence of this many tokens (spatial is then empty)
+    ids: bool = False  # integer token indices (channels is then 1)
 
     @property
     def rank(self) -> int:
@@ -44,17 +50,29 @@ class TensorType:
         return len(self.spatial)
 
     @property
+    def is_sequence(self) -> bool:
+        """A sequence of feature vectors (`[197]x768`)."""
+        return self.tokens > 0 and not self.ids
+
+    @property
     def shape(self) -> tuple[int, ...]:
+        """The sizes in the order torch and ONNX hold them (after the batch)."""
+        if self.tokens:
+            return (self.tokens,) if self.ids else (self.tokens, self.channels)
         return (self.channels, *self.spatial)
 
     @property
     def numel(self) -> int:
-        n = self.channels
+        if self.ids:
+            return self.tokens
+        n = self.channels * (self.tokens or 1)
         for s in self.spatial:
             n *= s
         return n
 
     def __str__(self) -> str:
+        if self.tokens:
+            return f"[{self.tokens}]" if self.ids else f"[{self.tokens}]x{self.channels}"
         return sizes_text(self.shape)
 
 

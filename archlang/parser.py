@@ -239,12 +239,17 @@ class _Builder(Transformer):
                 f"a shape leaves a size open with ? alone, not {tok}", self._tok(tok),
                 hint="named holes (?k) stand for arguments; write ? for a size any value may take",
             )
-        parts = str(tok).replace("@", "x").split("x")
+        text = str(tok)
+        layout = "map"
+        if text.startswith("["):
+            layout = "seq" if "x" in text else "ids"
+            text = text[1:].replace("]", "")
+        parts = text.replace("@", "x").split("x")
         if any(len(p.lstrip("0")) > MAX_DIGITS for p in parts):
             raise LimitError(
                 "a size in the shape is too large", self._tok(tok), hint="sizes must fit in a 32-bit integer"
             )
-        return S.Shape(tuple(None if p == "?" else int(p) for p in parts), self._tok(tok), str(tok))
+        return S.Shape(tuple(None if p == "?" else int(p) for p in parts), self._tok(tok), str(tok), layout)
 
     @v_args(meta=True)
     def alt(self, meta, children):

@@ -42,7 +42,7 @@ COLUMNS = (("Layer", False), ("Op", False), ("Output", True), ("Params", True), 
 
 
 def summary_rows(net: Network) -> list[tuple[str, ...]]:
-    spatial_input = any(t.rank for _, t in net.inputs)
+    spatial_input = any(t.rank or t.tokens for _, t in net.inputs)
     rows = []
     for info in net.layers:
         rf = info.receptive_field

@@ -145,11 +145,13 @@ class Param:
 @dataclass(frozen=True)
 class Shape:
     """`3x224x224`, or LeCun's `6@28x28`: channels, then 0 to 3 spatial sizes; None where the
-    spec writes `?` (an open size: `3x?x?`)."""
+    spec writes `?` (an open size: `3x?x?`). A token sequence `[197]x768` has dims (197, 768)
+    and layout "seq"; token indices `[1024]` have dims (1024,) and layout "ids"."""
 
     dims: tuple[int | None, ...]
     span: Span
     written: str = ""  # as the spec writes it (`6@28x28`), for messages
+    layout: str = "map"  # "map", "seq" or "ids"
 
     @property
     def open(self) -> bool:

@@ -74,7 +74,33 @@ CASES = {
     "crop": [("crop(3)", "2x6x6"), ("crop((2, 5))", "3x5x7"), ("crop(4)", "2x7"), ("crop(2)", "1x5x4x3")],
     "slice": [("slice(1, 3)", "4x5x5"), ("slice(0, 2)", "6"), ("slice(2, 6)", "6x3x4x5")],
     "shuffle": [("shuffle(2)", "6x3x3"), ("shuffle(3)", "6x4"), ("shuffle(2)", "4x2x3x3")],
+    "tokens": [("tokens", "4x3x5"), ("tokens", "3x6"), ("conv(8, k=2, stride=2, pad=0) -> tokens", "3x4x2x6")],
+    "grid": [("grid(3, 2)", "[6]x4"), ("tokens -> grid(3)", "2x3x3")],
+    "embed": [("embed(11, 6)", "[7]"), ("embed(5, 4) -> fc(3)", "[2]")],
+    "posembed": [("posembed", "[5]x4"), ("posembed(9)", "[5]x4")],
+    "clstoken": [("clstoken", "[5]x4"), ("clstoken -> posembed", "[1]x3")],
+    "attention": [("attention(2)", "[5]x8"), ("attention(4, causal=true)", "[6]x8"),
+                  ("attention(1, bias=false)", "[3]x4"), ("attention(2, dropout=0.1)", "[4]x6")],
+    "token": [("token", "[5]x4"), ("token(4)", "[5]x4")],
+    "meantokens": [("meantokens", "[5]x4")],
 }
+
+# the ops that work per token, on sequences too
+CASES["fc"] += [("fc(6)", "[5]x4"), ("fc(3, bias=false)", "[2]x7")]
+CASES["layernorm"] += [("layernorm", "[5]x4")]
+CASES["gelu"] += [("gelu", "[3]x4"), ("gelu(tanh=true)", "[3]x4")]
+CASES["softmax"] += [("softmax", "[3]x5")]
+CASES["add"] += [("add(attention(2) | identity)", "[4]x6")]
+CASES["mul"] += [("mul(fc(6) | fc(6) -> sigmoid)", "[4]x6")]
+CASES["dropout"] += [("dropout(0.1)", "[3]x4")]
+CASES["flatten"] += [("flatten", "[3]x4")]
+
+
+def example(net, batch: int = 2) -> torch.Tensor:
+    """An input for the network: random values, or random token indices below 5 (every
+    vocabulary in CASES is at least 5)."""
+    (_, t), = net.inputs
+    return torch.randint(0, 5, (batch, *t.shape)) if t.ids else torch.randn(batch, *t.shape)
 
 
 def test_every_op_has_cases():
@@ -90,7 +116,7 @@ ALL_CASES = [
 @pytest.mark.parametrize("text,shape", ALL_CASES)
 def test_shape_and_params_match_torch(text, shape):
     net = analyse(f"network n : {shape} = {text}")
-    values, modules = execute(net.graph, torch.randn(2, *net.input_shape))
+    values, modules = execute(net.graph, example(net))
     for node in net.graph.layers:
         assert tuple(values[node.name].shape[1:]) == node.type.shape, node.name
         if node.name in modules:
@@ -104,7 +130,7 @@ def test_built_module_computes_what_the_spec_says(text, shape):
     built = archlang.build(net, seed=0).eval()
     oracle = from_spec(text, shape).eval()
     archlang.load_weights(oracle, built)
-    x = torch.randn(2, *net.input_shape)
+    x = example(net)
     with torch.no_grad():
         assert torch.allclose(built(x), oracle(x), atol=1e-6)
 
@@ -216,7 +242,9 @@ def test_own_module_classes_are_standalone_source():
 
     assert own_torch_classes() == set(modules.__all__)
     assert torch_class("Conv2d") is nn.Conv2d and torch_class_source("Conv2d") is None
-    built = {"LayerNorm2d": ((6,), {"eps": 1e-6}), "LayerScale": ((6, 2), {"init_value": 0.5})}
+    built = {"LayerNorm2d": ((6,), {"eps": 1e-6}), "LayerScale": ((6, 2), {"init_value": 0.5}),
+             "SelfAttention": ((4, 2), {"causal": True}), "PositionEmbedding": ((5, 4), {}), "ClassToken": ((4,), {})}
+    inputs = {"SelfAttention": (2, 3, 4), "PositionEmbedding": (2, 3, 4), "ClassToken": (2, 3, 4)}
     assert set(built) == own_torch_classes()
     for name, (args, kwargs) in built.items():
         namespace = {"torch": torch, "nn": nn}
@@ -227,7 +255,7 @@ def test_own_module_classes_are_standalone_source():
             for t in real.state_dict().values():
                 t.uniform_(-1, 1)
         copied.load_state_dict(real.state_dict())
-        x = torch.randn(2, 6, 3, 4)
+        x = torch.randn(*inputs.get(name, (2, 6, 3, 4)))
         assert torch.equal(real(x), copied(x)), name
 
 

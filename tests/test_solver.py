@@ -231,6 +231,8 @@ def test_a_channels_argument_is_the_output_channel_count_of_every_op():
         for arg in (a for a in op.args if a.kind == "channels"):
             x = TensorType(6, (9, 9)) if op.name != "fc" else TensorType(6)
             keyword = {arg.name: 12}
+            if op.name == "embed":  # token indices in, vectors of c features out
+                x, keyword["vocab"] = TensorType(1, tokens=4, ids=True), 5
             if any(a.name == "k" for a in op.args):
                 keyword["k"] = 3
             built = op.make(op.bind([], keyword), x)

@@ -87,6 +87,75 @@ class RowDrop(nn.Module):
         return x * (keep / (1 - self.p) if self.p < 1 else keep)
 
 
+class ToTokens(nn.Module):
+    """N x C x H x W -> N x HW x C, as torchvision's ViT reshapes and permutes its patches."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+
+
+class ToGrid(nn.Module):
+    def __init__(self, size) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        return x.permute(0, 2, 1).reshape(x.shape[0], x.shape[2], *self.size)
+
+
+class ClassTokenFirst(nn.Module):
+    """ViT's class token, held as torchvision holds it: 1 x 1 x D."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionTable(nn.Module):
+    """x + the first L rows of a learned positions x D table (torchvision holds it 1 x L x D)."""
+
+    def __init__(self, positions: int, dim: int) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.zeros(1, positions, dim))
+
+    def forward(self, x):
+        return x + self.pos_embedding[:, : x.shape[1]]
+
+
+class SelfAttentionMHA(nn.Module):
+    """nn.MultiheadAttention over a sequence with itself, batch first, as torchvision's ViT
+    calls it; causal: a mask of -inf above the diagonal."""
+
+    def __init__(self, dim: int, heads: int, causal: bool, bias: bool, dropout: float) -> None:
+        super().__init__()
+        self.causal = causal
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x):
+        mask = None
+        if self.causal:
+            n = x.shape[1]
+            mask = torch.triu(torch.full((n, n), float("-inf")), 1)
+        return self.attn(x, x, x, need_weights=False, attn_mask=mask)[0]
+
+
+class Pick(nn.Module):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, x):
+        return x[:, self.index]
+
+
+class TokenMean(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=1)
+
+
 _LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
@@ -94,6 +163,8 @@ def oracle(op, x_shape):
     """The torch module a user would write for this op, from torch's own documentation."""
     r = len(x_shape) - 1
     name = op.name
+    if name in ("tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens"):
+        return _sequence_module(name, {f: getattr(op, f) for f in op.__dataclass_fields__}, x_shape)
     if name in ("conv", "dwconv"):
         return _rank_nd("Conv", r)(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
                                    op.dilation, op.groups, op.bias)
@@ -151,6 +222,28 @@ def oracle(op, x_shape):
     simple = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
               "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
     return simple[name]()
+
+
+def _sequence_module(name: str, a: dict, shape: tuple) -> nn.Module:
+    """The sequence ops, from what docs/language.md says of them (`shape`: the input's, [L, D]
+    for a sequence, [L] for token indices, [C, *spatial] for a map)."""
+    if name == "tokens":
+        return ToTokens()
+    if name == "grid":
+        h = a.get("h", a.get("size", (0,))[0] if "size" in a else 0)
+        size = a["size"] if "size" in a else (h, a.get("w") or h)
+        return ToGrid(size)
+    if name == "embed":
+        return nn.Embedding(a["vocab"], a.get("c", a.get("dim")))
+    if name == "posembed":
+        return PositionTable(a.get("positions") or shape[0], shape[-1])
+    if name == "clstoken":
+        return ClassTokenFirst(shape[-1])
+    if name == "attention":
+        return SelfAttentionMHA(shape[-1], a["heads"], a.get("causal", False), a.get("bias", True), a.get("dropout", 0.0))
+    if name == "token":
+        return Pick(a.get("index", 0))
+    return TokenMean()
 
 
 
@@ -225,7 +318,9 @@ SIGNATURES = {
     "adaptiveavgpool": ("size",), "fc": ("c", "bias"), "linear": ("c", "bias"),
     "dropout": ("p",), "bn": ("eps", "momentum"), "batchnorm": ("eps", "momentum"),
     "lrn": ("size", "alpha", "beta", "k"), "layernorm": ("eps",), "groupnorm": ("groups", "eps"),
-    "leakyrelu": ("slope",), "elu": ("alpha",),
+    "leakyrelu": ("slope",), "elu": ("alpha",), "gelu": ("tanh",),
+    "grid": ("h", "w"), "embed": ("vocab", "c"), "posembed": ("positions",),
+    "attention": ("heads", "causal", "bias", "dropout"), "token": ("index",),
 }
 
 
@@ -255,11 +350,45 @@ def _call(e: S.Expr, shape: tuple) -> tuple[nn.Module, tuple]:
     a.update({k.name: _literal(k.value) for k in kwargs})
     if suffix is not None:
         a["k"] = suffix[0] if len(suffix) == 1 else suffix
-    c, r = shape[0], len(shape) - 1
-    module = _module(base, a, c, r, shape)
+    layout = _LAYOUT.get(id(shape), "map")
+    if base in ("tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens"):
+        module = _sequence_module(base, a, shape)
+    elif layout != "map":
+        module = _sequence_layer(base, a, shape)
+    else:
+        c, r = shape[0], len(shape) - 1
+        module = _module(base, a, c, r, shape)
+    x = torch.zeros(2, *shape, dtype=torch.long) if layout == "ids" else torch.zeros(2, *shape)
     with torch.no_grad():
-        out = module.eval()(torch.zeros(2, *shape)).shape[1:]
-    return module, tuple(out)
+        out = tuple(module.eval()(x).shape[1:])
+    new_layout = "seq" if base in ("tokens", "embed") or (layout == "seq" and base not in ("grid", "token", "meantokens", "flatten")) else "map"
+    out = _Shape(out)
+    _LAYOUT[id(out)] = new_layout
+    return module, out
+
+
+class _Shape(tuple):
+    """A shape the layout table can key (a tuple subclass: its id is stable while it lives)."""
+
+
+_LAYOUT: dict[int, str] = {}  # id of a shape tuple -> "map", "seq" or "ids"
+
+
+
+def _sequence_layer(base: str, a: dict, shape: tuple) -> nn.Module:
+    """A per-token layer on a sequence [L, D]: what torch does on the last axis."""
+    d = shape[-1]
+    if base in ("fc", "linear"):
+        return nn.Linear(d, a["c"], bias=a.get("bias", True))
+    if base == "layernorm":
+        return nn.LayerNorm(d, eps=a.get("eps", 1e-5))
+    if base == "softmax":
+        return nn.Softmax(dim=-1)
+    if base == "logsoftmax":
+        return nn.LogSoftmax(dim=-1)
+    if base == "gelu":
+        return nn.GELU(approximate="tanh" if a.get("tanh", False) else "none")
+    return _module(base, a, d, 0, shape)
 
 
 def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
@@ -346,5 +475,7 @@ def _module(base: str, a: dict, c: int, r: int, shape: tuple) -> nn.Module:
 def from_spec(text: str, shape: str) -> nn.Module:
     """The module a user would write by hand for the layer `text` on an input of `shape`."""
     (network,) = parse_module(f"network n : {shape} = {text}").items
-    module, _ = _call(network.body, network.shape.dims)
+    dims = _Shape(network.shape.dims)
+    _LAYOUT[id(dims)] = network.shape.layout
+    module, _ = _call(network.body, dims)
     return module

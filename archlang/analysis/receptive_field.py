@@ -27,7 +27,9 @@ size up by the most that moves any of the layer's O output units' centres (O * 2
 still holds them, the cost per layer stays constant, and realistic networks stay exact.
 
 Pointwise ops keep the field;
-flatten, fc and global pooling make it global (None here); at a merge it is the largest over
+flatten, fc and global pooling make it global (None here); a token sequence keeps the field
+it had (in tokens for a sequence input; a ViT's patch tokens keep their 16x16 pixels) until
+attention, which mixes every token, makes it global; at a merge it is the largest over
 the branches, axis by axis. A field whose size or jump passes BEYOND_ANY_INPUT (2^62, far past
 the largest input a spec can have) sees every input whole: it is global too, so the numbers
 stay bounded however the strides multiply (`maxpool(k=1, stride=2147483647) * 40`).
@@ -111,7 +113,7 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
     out: dict[str, ReceptiveField | None] = {}
     for node in graph.nodes:
         if not node.inputs:
-            rank = node.type.rank
+            rank = 1 if node.type.tokens else node.type.rank  # a sequence: one axis, in tokens
             out[node.name] = ReceptiveField((1,) * rank, (1,) * rank, (0,) * rank) if rank else None
             continue
         fields = [out[i] for i in node.inputs]
@@ -127,11 +129,11 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
                 jump.append(max(f.jump[axis] for f in fields))
                 start.append(widest.start[axis])
             field = ReceptiveField(tuple(size), tuple(jump), tuple(start))
-        window = node.op.window()
-        if window is GLOBAL or node.type.rank == 0:
+        window = node.op.window_on(graph.input_types(node))
+        if window is GLOBAL or (node.type.rank == 0 and not node.type.tokens):
             out[node.name] = None
-        elif window is None:
-            out[node.name] = field
+        elif window is None:  # a map laid out from tokens (grid) whose field has other axes: unknown
+            out[node.name] = None if node.type.rank and len(field.size) != node.type.rank else field
         else:
             size, jump, start = [], [], []
             for step in zip(field.size, field.jump, field.start, window.kernel, window.stride, window.padding,
@@ -140,6 +142,6 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
                 size.append(r)
                 jump.append(j)
                 start.append(s)
-            beyond = max(*size, *jump) > BEYOND_ANY_INPUT
+            beyond = max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != node.type.rank
             out[node.name] = None if beyond else ReceptiveField(tuple(size), tuple(jump), tuple(start))
     return out

@@ -43,7 +43,7 @@ def _draw(rule: Init, tensor: StateTensor, shapes: Mapping[str, tuple[int, ...]]
     if rule.rule == "constant":
         return np.full(tensor.shape, rule.value, dtype)
     scale = dtype.type(rule.scale(shapes))
-    if rule.rule == "kaiming_normal":
+    if rule.rule in ("kaiming_normal", "normal"):
         out = rng.standard_normal(tensor.shape, dtype=dtype)
         out *= scale
         return out

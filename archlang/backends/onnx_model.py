@@ -93,12 +93,19 @@ class OnnxBuilder:
         key = self.temp(suffix)
         if key not in self._names:
             self._names.add(key)
-            self.consts.append(numpy_helper.from_array(np.ascontiguousarray(value), key))
+            # a scalar stays a scalar (np.ascontiguousarray would make it 1-d: Gather then keeps the axis)
+            self.consts.append(numpy_helper.from_array(np.ascontiguousarray(value) if value.ndim else value, key))
         return key
 
 
-def _value_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *shape])
+def _value_info(name: str, t, dynamic_tokens: bool = False) -> onnx.ValueInfoProto:
+    """A graph input or output: float, or int64 for token indices, with a dynamic batch; in a
+    network that reads token indices, sequences have a dynamic length too (`tokens`, up to
+    the length the spec declares)."""
+    shape = ["batch", *t.shape]
+    if dynamic_tokens and t.tokens:
+        shape[1] = "tokens"
+    return helper.make_tensor_value_info(name, TensorProto.INT64 if t.ids else TensorProto.FLOAT, shape)
 
 
 def _skeleton(graph: Graph, weights: Mapping[str, np.ndarray]) -> tuple[onnx.ModelProto, list]:
@@ -126,8 +133,10 @@ def _skeleton(graph: Graph, weights: Mapping[str, np.ndarray]) -> tuple[onnx.Mod
     params, macs = totals(graph)
     g.doc_string = f"{graph.name}: {params:,} parameters, {macs:,} MACs"
     g.node.extend(builder.nodes)
-    g.input.extend(_value_info(n.name, n.type.shape) for n in graph.inputs)
-    g.output.extend(_value_info(name, graph.node(node).type.shape) for node, name in zip(graph.outputs, graph.output_names))
+    dynamic = any(n.type.ids for n in graph.inputs)
+    g.input.extend(_value_info(n.name, n.type, dynamic) for n in graph.inputs)
+    g.output.extend(_value_info(name, graph.node(node).type, dynamic)
+                    for node, name in zip(graph.outputs, graph.output_names))
     g.initializer.extend(builder.consts)
     return model, builder.used
 

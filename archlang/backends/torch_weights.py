@@ -10,8 +10,9 @@ by the first of two rules that pairs every tensor:
    level, tensors registered directly on a module (torchvision's CNBlock `layer_scale`) come
    after all its submodules' tensors, as archlang registers them. Shapes must be equal, or be
    a weight O x I and a convolution weight O x I x 1 (x 1 (x 1)): the same elements, reshaped
-   (torchvision's ConvNeXt applies as Linear layers what archlang's 1x1 convolutions do).
-   Nothing else is reshaped.
+   (torchvision's ConvNeXt applies as Linear layers what archlang's 1x1 convolutions do), or
+   the same sizes behind leading 1s (ViT's class token 1 x 1 x D and position table 1 x L x D,
+   archlang's D and L x D). Nothing else is reshaped.
 
 Nothing is silent: when neither rule pairs every tensor, the error names the first pair that
 differs under rule 1. Everything is checked before anything is copied (shapes, the kind of
@@ -63,8 +64,12 @@ def _child_first(items: list[tuple[str, T]]) -> list[tuple[str, T]]:
 
 
 def _reshapes(mine: torch.Tensor, tensor: torch.Tensor) -> bool:
-    """A weight O x I against a convolution weight O x I x 1, x 1 x 1 or x 1 x 1 x 1."""
+    """A weight O x I against a convolution weight O x I x 1, x 1 x 1 or x 1 x 1 x 1; or the
+    same sizes with leading 1s (a 1 x 1 x D class token against a D vector)."""
     short, long = sorted((tuple(mine.shape), tuple(tensor.shape)), key=len)
+    if short and len(long) > len(short) and long[len(long) - len(short):] == short and \
+            set(long[:len(long) - len(short)]) == {1}:
+        return True
     return len(short) == 2 and 3 <= len(long) <= 5 and long[:2] == short and set(long[2:]) == {1}
 
 
@@ -88,7 +93,7 @@ def _pair(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]) -> lis
         if _first_mismatch(child_first, reshape=True) is None:
             return cast(list[TensorPair], child_first)
     tried = (f"{SAME} (each module's own tensors after its submodules' was tried too, "
-             "and O x I weights as O x I x 1 x 1 convolutions)")
+             "with O x I weights as O x I x 1 x 1 convolutions and leading 1s dropped)")
     i = _first_mismatch(by_order, reshape=False)
     if i is not None:
         name, mine, other, tensor = by_order[i]

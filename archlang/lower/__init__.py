@@ -37,6 +37,18 @@ def input_type(shape: S.Shape) -> TensorType:
             f"the input's sizes are open ({shape.text()}); analysing the network needs them", shape.span,
             hint="write the sizes to analyse, such as " + "x".join(str(d or 64) for d in dims),
         )
+    if shape.layout != "map":
+        for d in dims:
+            if d < 1:
+                raise ShapeError("every size in the input shape must be at least 1", shape.span)
+            if d > MAX_SIZE:
+                raise LimitError(f"the input size {d:,} is too large", shape.span, hint="sizes must fit in a 32-bit integer")
+        if shape.layout == "ids":
+            return TensorType(1, (), tokens=dims[0], ids=True)
+        t = TensorType(dims[1], (), tokens=dims[0])
+        if t.numel > MAX_INT:
+            raise LimitError(f"the input {t} has {t.numel:,} elements, more than a 64-bit size can count", shape.span)
+        return t
     if len(dims) > 4:
         raise ShapeError(
             f"the input shape has {len(dims) - 1} spatial axes; archlang handles 0 to 3",

@@ -45,13 +45,26 @@ def asserted_calls(layer: LayerValue, shape: S.Shape | None, out: dict[int, S.Sh
     return None
 
 
+def layout_of(t: TensorType) -> str:
+    return "ids" if t.ids else "seq" if t.tokens else "map"
+
+
 def shape_matches(t: TensorType, shape: S.Shape) -> bool:
     dims = t.shape
-    return len(dims) == len(shape.dims) and all(w is None or w == d for d, w in zip(dims, shape.dims))
+    return (layout_of(t) == shape.layout and len(dims) == len(shape.dims)
+            and all(w is None or w == d for d, w in zip(dims, shape.dims)))
 
 
 def shape_difference(t: TensorType, shape: S.Shape) -> list[str]:
     """What differs, axis by axis, in words: `channels: 16, not 6`."""
+    words = {"map": "a feature map", "seq": "a token sequence", "ids": "token indices"}
+    if layout_of(t) != shape.layout:
+        return [f"{t} is {words[layout_of(t)]}; {shape.text()} is {words[shape.layout]}"]
+    if t.tokens:
+        out = [f"tokens: {t.tokens}, not {shape.dims[0]}"] if shape.dims[0] not in (None, t.tokens) else []
+        if not t.ids and shape.dims[1] not in (None, t.channels):
+            out.append(f"features: {t.channels}, not {shape.dims[1]}")
+        return out
     if len(t.shape) != len(shape.dims):
         def axes(n: int) -> str:
             return "a flat vector" if n == 1 else f"channels and {n - 1} spatial ax{'is' if n == 2 else 'es'}"

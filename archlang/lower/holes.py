@@ -106,6 +106,7 @@ class CallSite:
         name = self.op.name
         for arg, key, spec in slots:
             filled[arg] = _check_value(name, spec, values[key])
+        self.op.check_input(self.x)
         op = self.op.make(Bound(filled, given), self.x)
         return op, op.infer((self.x,))
 

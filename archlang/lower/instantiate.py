@@ -225,6 +225,7 @@ class GraphBuilder:
             if isinstance(v, HoleRef):  # the solver tries this call's values itself
                 raise NeedChoice(v, CallSite(cls, c.name, positional, keyword, xt, c.span), target=self.targets.get(id(c)))
         try:
+            cls.check_input(xt)
             op = cls.make(cls.bind(positional, keyword), xt)
             if cls.elide:
                 return x
@@ -339,6 +340,12 @@ class GraphBuilder:
     def merge(self, op_cls: type[Op], outs: list[str], spans: list[Span], span: Span, scopes) -> str:
         types = tuple(self.types[o] for o in outs)
         try:
+            for i, t in enumerate(types):
+                try:
+                    op_cls.check_input(t)
+                except OpError as err:
+                    err.branch = err.other_branch = i
+                    raise
             op = op_cls.make(None, types)
             out = op.infer(types)
         except OpError as err:

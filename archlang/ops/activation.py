@@ -1,7 +1,8 @@
 """Pointwise activations: shape kept, no parameters, no MACs, receptive field unchanged.
 
 relu max(0, x) · relu6 min(max(0, x), 6) · leakyrelu x if x > 0 else slope * x ·
-elu x if x > 0 else alpha (e^x - 1) · gelu x * Phi(x) (exact erf form) · silu x * sigmoid(x) ·
+elu x if x > 0 else alpha (e^x - 1) · gelu x * Phi(x) (exact erf form; tanh=true: GPT-2's
+0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))) · silu x * sigmoid(x) ·
 sigmoid 1 / (1 + e^-x) · tanh · softmax over the channel axis (axis 1 with the batch) ·
 logsoftmax log(softmax(x)) over the same axis, computed stably (x - max - log sum exp) ·
 hardswish x * relu6(x + 3) / 6 · hardsigmoid relu6(x + 3) / 6 (MobileNetV3's; ONNX HardSwish,
@@ -22,6 +23,7 @@ from .base import Arg, Bound, Family, Op, register
 @dataclass(frozen=True)
 class _Activation(Op):
     family = Family.ACTIVATION
+    sequences = True  # pointwise: any layout
     torch_class = ""
     onnx_op = ""
 
@@ -107,6 +109,21 @@ class GELU(_Activation):
     name = "gelu"
     onnx_op = "Gelu"
     torch_class = "GELU"
+    args = (Arg("tanh", "bool", False, "the tanh approximation (GPT-2's), not the exact erf form"),)
+    tanh: bool = False
+
+    @classmethod
+    def make(cls, a: Bound, x):
+        return cls(a["tanh"])
+
+    def torch_spec(self, inputs):
+        return "GELU", (), ({"approximate": "tanh"} if self.tanh else {})
+
+    def onnx_attrs(self):
+        return {"approximate": "tanh"} if self.tanh else {}
+
+    def label(self) -> str:
+        return "gelu (tanh)" if self.tanh else "gelu"
 
 
 @register
@@ -145,10 +162,10 @@ class Softmax(_Activation):
     onnx_op = "Softmax"
 
     def torch_spec(self, inputs):
-        return "Softmax", (), {"dim": 1}
+        return "Softmax", (), {"dim": -1 if inputs[0].is_sequence else 1}
 
-    def onnx_attrs(self):
-        return {"axis": 1}
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node(self.onnx_op, inputs, [output], axis=-1 if types[0].is_sequence else 1)
 
 
 @register
@@ -158,10 +175,10 @@ class LogSoftmax(_Activation):
     onnx_op = "LogSoftmax"
 
     def torch_spec(self, inputs):
-        return "LogSoftmax", (), {"dim": 1}
+        return "LogSoftmax", (), {"dim": -1 if inputs[0].is_sequence else 1}
 
-    def onnx_attrs(self):
-        return {"axis": 1}
+    def onnx_nodes(self, g, inputs, output, types):
+        g.node(self.onnx_op, inputs, [output], axis=-1 if types[0].is_sequence else 1)
 
 
 @register

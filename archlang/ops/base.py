@@ -253,6 +253,8 @@ class Family(str, Enum):
     NORM = ("norm", "normalisation", "#f9e3a3", "magenta")
     ACTIVATION = ("activation", "activation", "#f7c6a3", "yellow")
     FC = ("fc", "fully connected", "#d7c4ec", "blue")
+    ATTENTION = ("attention", "attention", "#f4b6c2", "bright_red")
+    EMBED = ("embed", "embedding", "#c5e8e0", "bright_cyan")
     MERGE = ("merge", "merge", "#ffffff", "red")
     OTHER = ("other", "reshape / dropout", "#e6e6e6", "default")
     INPUT = ("input", "input", "#ffffff", "default")
@@ -283,6 +285,35 @@ class Op:
     aliases_input: ClassVar[bool] = False  # may return its input itself (dropout at inference)
     skip_inputs: ClassVar[bool] = False  # diagrams draw inputs after the first as skip edges
     glyph: ClassVar[str | None] = None  # diagrams draw it as this symbol in a circle (merges)
+    sequences: ClassVar[bool] = False  # takes token sequences ([197]x768), working per token
+    token_ids: ClassVar[bool] = False  # takes token indices ([1024]): an embedding
+    feature_maps: ClassVar[bool] = True  # takes feature maps and vectors (3x224x224, 4096)
+
+    @classmethod
+    def check_input(cls, x: TensorType) -> None:
+        """OpError where the op does not take `x`'s layout (a sequence fed to a convolution,
+        token indices to anything but an embedding), with a hint on how to convert."""
+        if x.ids and not cls.token_ids:
+            raise OpError(
+                f"{cls.name} cannot read token indices ({x}): they are integers, not features",
+                hint="embed(vocab, dim) turns each token index into a learned vector first", kind="shape",
+            )
+        if x.is_sequence and not cls.sequences:
+            raise OpError(f"{cls.name} does not work on a token sequence ({x})", hint=cls.sequence_hint(x),
+                          kind="shape")
+        if not x.tokens and not cls.feature_maps:
+            what = "a feature vector" if not x.rank else "a feature map"
+            raise OpError(f"{cls.name} works on token sequences, but this input is {x} ({what})",
+                          hint="'tokens' turns a C x H x W map into a sequence of H*W tokens of C features",
+                          kind="shape")
+
+    @classmethod
+    def sequence_hint(cls, x: TensorType) -> str:
+        """How to get from a sequence to what this op takes (a feature map, by default)."""
+        side = math.isqrt(x.tokens)
+        grid = f"grid({side}, {side})" if side * side == x.tokens else "grid(h, w) with h x w tokens"
+        return (f"a sequence is tokens x features, not channels x length; {grid} lays the tokens out as a "
+                f"{x.channels}-channel map first")
 
     @classmethod
     def bind(cls, positional: list, keyword: dict[str, Any]) -> Bound:
@@ -358,6 +389,11 @@ class Op:
     def window(self) -> Window | None:
         """The receptive-field step: a Window, None (pointwise) or GLOBAL."""
         return None
+
+    def window_on(self, inputs: tuple[TensorType, ...]) -> Window | None:
+        """The step for these inputs: `window()`, unless the layout changes it (fc on a token
+        sequence works per token)."""
+        return self.window()
 
     def label(self) -> str:
         return self.name

@@ -88,6 +88,10 @@ def window_rule(i: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) 
 def maps(t: TensorType) -> str:
     """`6@28x28 is 6 maps of 28x28`, in words for the tensor's rank."""
     c = t.channels
+    if t.ids:
+        return f"{t.tokens} token indices"
+    if t.tokens:
+        return f"{t} is {t.tokens} token{'s' if t.tokens != 1 else ''} of {c} feature{'s' if c != 1 else ''}"
     if t.rank == 0:
         return f"{c} feature{'s' if c != 1 else ''}"
     what = {1: "sequences of length", 2: "maps of", 3: "volumes of"}[t.rank] if t.rank in (1, 2, 3) else "maps of"

@@ -2,7 +2,8 @@
 
 Shape: F_in -> F_out.  Parameters: F_in * F_out (+ F_out with bias).  MACs: F_in * F_out.
 Its receptive field is the whole input. The input must be flat: `flatten` or global pooling
-and `flatten` come first.
+and `flatten` come first. On a token sequence [L]xD it maps each token's D features to F
+(torch's Linear on the last axis): MACs L * D * F, and each token sees only itself.
 torch: nn.Linear, initialised by its own reset_parameters() (uniform in +-1/sqrt(F_in)), as
 torchvision's ResNet leaves it. (torchvision's VGG draws fc weights from N(0, 0.01) instead.)
 """
@@ -22,6 +23,7 @@ from .formula import Formula
 class FC(Op):
     name = "fc"
     family = Family.FC
+    sequences = True  # per token: [L]xD -> [L]xF
     output_overwritable = True  # backward reads its input, not its output
     aliases = ("linear",)
     args = (Arg("c", "channels", REQUIRED, "output features, e.g. fc(10)"), Arg("bias", "bool", True))
@@ -31,6 +33,8 @@ class FC(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
+        if x.is_sequence:
+            return cls(x.channels, a["c"], a["bias"])
         if x.rank:
             raise OpError(
                 f"fc needs a flat input, but this input is {x}",
@@ -41,14 +45,19 @@ class FC(Op):
         return cls(x.channels, a["c"], a["bias"])
 
     def infer(self, inputs):
+        if inputs[0].is_sequence:  # per token
+            return TensorType(self.out_features, tokens=inputs[0].tokens)
         return TensorType(self.out_features)
 
 
     def macs(self, inputs, out) -> int:
-        return self.in_features * self.out_features
+        return self.in_features * self.out_features * (out.tokens or 1)
 
     def window(self):
         return GLOBAL
+
+    def window_on(self, inputs):
+        return None if inputs[0].is_sequence else GLOBAL  # per token: each token sees itself
 
     def tensors(self):
         weight = StateTensor("weight", (self.out_features, self.in_features))
@@ -62,11 +71,20 @@ class FC(Op):
         return "Linear", (self.in_features, self.out_features), {"bias": self.bias}
 
     def onnx_nodes(self, g, inputs, output, types):
+        if types[0].is_sequence:  # per token: x W^T (+ b) on the last axis
+            g.node("Transpose", [g.weight("weight")], [g.temp("weight_t")], suffix="weight_t", perm=[1, 0])
+            if not self.bias:
+                g.node("MatMul", [inputs[0], g.temp("weight_t")], [output])
+                return
+            g.node("MatMul", [inputs[0], g.temp("weight_t")], [g.temp("product")], suffix="product")
+            g.node("Add", [g.temp("product"), g.weight("bias")], [output])
+            return
         args = [inputs[0], g.weight("weight")] + ([g.weight("bias")] if self.bias else [])
         g.node("Gemm", args, [output], transB=1)
 
     def explain_shape(self, inputs, out):
-        return (Formula("", self.out_features, "F", "the number of neurons", (0,)),)
+        return (Formula("", self.out_features, "F", "the number of neurons" + (", for each token" if out.tokens else ""),
+                        (1 if out.tokens else 0,)),)
 
     def explain_channels(self, inputs, out):
         return (f"{self.out_features} neurons, each a weighted sum of all {self.in_features} input features"
@@ -80,6 +98,9 @@ class FC(Op):
         return Formula(numbers, self.out_features * self.in_features, note="no bias")
 
     def explain_macs(self, inputs, out):
+        if out.tokens:
+            return Formula(f"{out.tokens} x {self.out_features} x {self.in_features}", self.macs(inputs, out),
+                           note="one per weight, for each token")
         return Formula(f"{self.out_features} x {self.in_features}", self.out_features * self.in_features,
                        note="one per weight")
 

@@ -58,6 +58,7 @@ class _Merge(Op):
 @dataclass(frozen=True)
 class Add(_Merge):
     name = "add"
+    sequences = True
     inplace = True
     skip_inputs = True
     glyph = "+"
@@ -134,7 +135,10 @@ class Mul(_Merge):
     """Elementwise product with broadcasting: every branch has the same number of axes, and
     on each axis a size either equals the largest or is 1 (squeeze-and-excitation: a Cx1x1
     gate times a CxHxW map). The output has the largest size of each axis. No parameters;
-    no MACs (an elementwise op, like add). torch: `a * b`; ONNX: Mul."""
+    no MACs (an elementwise op, like add). torch: `a * b`; ONNX: Mul. Token sequences
+    multiply with sequences (`[1]x768` broadcasts over the tokens)."""
+
+    sequences = True
 
     name = "mul"
     glyph = "×"
@@ -164,6 +168,12 @@ class Mul(_Merge):
     def infer(self, inputs):
         shape = list(inputs[0].shape)
         for i, t in enumerate(inputs[1:], 1):
+            if t.is_sequence != inputs[0].is_sequence:
+                raise OpError(
+                    f"mul: branch {i + 1} gives {t} but branch 1 gives {inputs[0]}: a token sequence and a feature map",
+                    branch=i, other_branch=0, kind="shape",
+                    hint="multiply sequences with sequences ([1]xD broadcasts over the tokens)",
+                )
             if len(t.shape) != len(shape):
                 raise OpError(
                     f"mul: branch {i + 1} gives {t} but branch 1 gives {inputs[0]}: their numbers of axes differ",
@@ -172,7 +182,8 @@ class Mul(_Merge):
                 )
             for axis, (a, b) in enumerate(zip(shape, t.shape)):
                 if a != b and 1 not in (a, b):
-                    which = "channels" if axis == 0 else f"spatial axis {axis}"
+                    which = (("tokens", "features")[axis] if t.is_sequence else
+                             "channels" if axis == 0 else f"spatial axis {axis}")
                     raise OpError(
                         f"mul: branch {i + 1} gives {t} but branch 1 gives {inputs[0]}; on {which}, {b} and {a} "
                         "neither match nor broadcast",
@@ -180,4 +191,6 @@ class Mul(_Merge):
                         hint="each axis must be equal, or 1 in one branch (it is then repeated along the other)",
                     )
                 shape[axis] = max(a, b)
+        if inputs[0].is_sequence:
+            return TensorType(shape[1], tokens=shape[0])
         return TensorType(shape[0], tuple(shape[1:]))

@@ -8,6 +8,13 @@ LayerNorm2d: nn.LayerNorm over the channel axis of an N x C x ... map, as torchv
              LayerNorm2d (ConvNeXt), for any spatial rank: channels last, normalise, back.
 LayerScale:  x * weight with one learnable factor per channel, shaped C x 1 x ... x 1 as
              torchvision's ConvNeXt holds its `layer_scale`, starting at `init_value`.
+SelfAttention: multi-head self-attention on N x L x D: one D -> 3D projection for queries,
+             keys and values (nn.MultiheadAttention's in_proj_weight / in_proj_bias), heads of
+             D/H features, torch's scaled_dot_product_attention (causal or not), a D -> D
+             output projection. Its state is nn.MultiheadAttention's (and GPT-2's c_attn,
+             c_proj) in order and shape.
+PositionEmbedding: x + weight[:L], a learned vector per position (`positions` rows).
+ClassToken:  a learned D-vector put before the tokens (ViT's class token).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LayerNorm2d", "LayerScale"]
+__all__ = ["LayerNorm2d", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken"]
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -41,3 +48,71 @@ class LayerScale(nn.Module):
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, rank={self.weight.dim() - 1}, init_value={self.init_value}"
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the tokens of an N x L x D sequence."""
+
+    def __init__(self, dim, heads, causal=False, bias=True, dropout=0.0):
+        super().__init__()
+        self.heads, self.causal, self.dropout = heads, causal, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim)) if bias else None
+        self.out_proj_weight = nn.Parameter(torch.empty(dim, dim))
+        self.out_proj_bias = nn.Parameter(torch.empty(dim)) if bias else None
+        self.reset_parameters()
+
+    def forward(self, x):
+        n, length, dim = x.shape
+        qkv = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.view(n, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        y = nn.functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal)
+        return nn.functional.linear(y.transpose(1, 2).reshape(n, length, dim), self.out_proj_weight, self.out_proj_bias)
+
+    def reset_parameters(self):  # nn.MultiheadAttention's
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.kaiming_uniform_(self.out_proj_weight, a=5 ** 0.5)
+        if self.in_proj_bias is not None:
+            nn.init.zeros_(self.in_proj_bias)
+            nn.init.zeros_(self.out_proj_bias)
+
+    def extra_repr(self):
+        return (f"{self.out_proj_weight.shape[0]}, heads={self.heads}, causal={self.causal}, "
+                f"bias={self.in_proj_bias is not None}, dropout={self.dropout}")
+
+
+class PositionEmbedding(nn.Module):
+    """x + weight[:L]: one learned vector per position, for sequences up to `positions` long."""
+
+    def __init__(self, positions, dim, std=0.02):
+        super().__init__()
+        self.std = std
+        self.weight = nn.Parameter(torch.empty(positions, dim))
+        self.reset_parameters()
+
+    def forward(self, x):
+        return x + self.weight[: x.shape[1]]
+
+    def reset_parameters(self):
+        nn.init.normal_(self.weight, std=self.std)
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}, std={self.std}"
+
+
+class ClassToken(nn.Module):
+    """A learned D-vector put before the tokens: N x L x D -> N x (L + 1) x D."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x):
+        return torch.cat([self.weight.expand(x.shape[0], 1, -1), x], dim=1)
+
+    def reset_parameters(self):
+        nn.init.zeros_(self.weight)
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}"

@@ -6,7 +6,8 @@ bn:        batch norm over channels (BatchNorm1d for C and CxL, 2d for CxHxW, 3d
 lrn:       local response norm across channels, b = a / (k + alpha/n * sum a^2)^beta
            (AlexNet's n=5, alpha=1e-4, beta=0.75, k=2 by default). No parameters.
 layernorm: over every non-batch axis (nn.LayerNorm(shape), ONNX LayerNormalization axis=1),
-           elementwise weight and bias: parameters 2 * C * prod(spatial).
+           elementwise weight and bias: parameters 2 * C * prod(spatial). On a token sequence
+           over each token's features (nn.LayerNorm(D), as every transformer): parameters 2D.
 groupnorm: G groups of channels, per-channel weight and bias: parameters 2C.
 layernorm2d: over the channels alone, at every position (ConvNeXt's; torchvision's
            LayerNorm2d, for any spatial rank), per-channel weight and bias: parameters 2C.
@@ -126,6 +127,7 @@ class LRN(Op):
 class LayerNorm(Op):
     name = "layernorm"
     family = Family.NORM
+    sequences = True
     output_overwritable = True  # backward reads its input, not its output
     args = (Arg("eps", "pos_float", 1e-5),)
     normalized_shape: tuple[int, ...]
@@ -133,7 +135,7 @@ class LayerNorm(Op):
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
-        return cls(x.shape, a["eps"])
+        return cls((x.channels,) if x.is_sequence else x.shape, a["eps"])
 
 
     def tensors(self):
@@ -146,6 +148,8 @@ class LayerNorm(Op):
         return Formula(f"2 x {product(self.normalized_shape)} (scale, shift)", 2 * n, note="one pair per element")
 
     def explain_channels(self, inputs, out):
+        if out.is_sequence:
+            return f"each token normalised over its {out.channels} features: {maps(out)}"
         return f"each sample normalised over all its values: {maps(out)}"
 
     init = (Init("weight", "ones"), Init("bias", "zeros"))
@@ -155,8 +159,8 @@ class LayerNorm(Op):
         return "LayerNorm", (self.normalized_shape,), {"eps": self.eps}
 
     def onnx_nodes(self, g, inputs, output, types):
-        g.node("LayerNormalization", [inputs[0], g.weight("weight"), g.weight("bias")], [output], axis=1,
-               epsilon=self.eps)
+        g.node("LayerNormalization", [inputs[0], g.weight("weight"), g.weight("bias")], [output],
+               axis=-len(self.normalized_shape), epsilon=self.eps)
 
 
 @register

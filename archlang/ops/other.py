@@ -29,6 +29,7 @@ from .formula import Formula, maps, product
 class Flatten(Op):
     name = "flatten"
     family = Family.OTHER
+    sequences = True  # [L]xD -> L*D features
 
     def infer(self, inputs):
         return TensorType(inputs[0].numel)
@@ -57,6 +58,7 @@ class Flatten(Op):
 class Identity(Op):
     name = "identity"
     family = Family.OTHER
+    sequences = token_ids = True
     elide = True  # lowering drops it; these rules serve code that keeps it
 
     def torch_spec(self, inputs):
@@ -71,6 +73,7 @@ class Identity(Op):
 class Dropout(Op):
     name = "dropout"
     family = Family.OTHER
+    sequences = True
     aliases_input = True  # nn.Dropout returns its input itself at inference
     args = (Arg("p", "prob", 0.5, "the probability of zeroing an element"),)
     p: float
@@ -108,6 +111,7 @@ def stochastic_depth(x, p: float, batch: bool, training: bool):
 class StochasticDepth(Op):
     name = "stochasticdepth"
     family = Family.OTHER
+    sequences = True
     aliases_input = True  # at inference its output is its input: as overwritable as that is
     args = (
         Arg("p", "prob", REQUIRED, "the probability of dropping a sample's branch, e.g. stochasticdepth(0.1)"),

@@ -34,6 +34,8 @@ class Init:
     constant:         the constant `value` (layerscale's starting gamma).
     kaiming_normal:   N(0, std^2), std = gain / sqrt(fan).
     kaiming_uniform:  U(-b, b), b = gain * sqrt(3 / fan).
+    normal:           N(0, value^2): a fixed std (embeddings' 1, ViT's positions' 0.02).
+    xavier_uniform:   U(-b, b), b = sqrt(6 / (fan_in + fan_out)) (attention's projections).
     fan_in_uniform:   U(-b, b), b = 1 / sqrt(fan_in of the tensor `of`) (0 when that is 0):
                       torch's default for the bias of a Linear or Conv.
     fan is fan_in or fan_out by `mode` (see `fans`); gain as torch.nn.init.calculate_gain:
@@ -49,8 +51,8 @@ class Init:
     of: str = ""
     value: float = 0.0
 
-    RULES: ClassVar[tuple[str, ...]] = ("zeros", "ones", "constant", "kaiming_normal", "kaiming_uniform",
-                                        "fan_in_uniform")
+    RULES: ClassVar[tuple[str, ...]] = ("zeros", "ones", "constant", "normal", "kaiming_normal", "kaiming_uniform",
+                                        "xavier_uniform", "fan_in_uniform")
 
     def __post_init__(self) -> None:  # a registry bug, not user input
         if self.rule not in self.RULES:
@@ -61,8 +63,8 @@ class Init:
             raise AssertionError(f"unknown nonlinearity {self.nonlinearity!r}")
         if (self.rule == "fan_in_uniform") != bool(self.of):
             raise AssertionError("fan_in_uniform, and only it, names the tensor whose fan-in it takes (`of`)")
-        if self.value and self.rule != "constant":
-            raise AssertionError("only the constant rule takes a value")
+        if self.value and self.rule not in ("constant", "normal"):
+            raise AssertionError("only the constant rule (its value) and the normal rule (its std) take a value")
 
     def gain(self) -> float:
         if self.nonlinearity == "leaky_relu":
@@ -79,6 +81,11 @@ class Init:
             return 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         if self.rule in ("zeros", "ones"):
             return 0.0
+        if self.rule == "normal":
+            return self.value
+        if self.rule == "xavier_uniform":
+            fan_in, fan_out = fans(shapes[self.tensor])
+            return math.sqrt(6.0 / (fan_in + fan_out))
         fan = fans(shapes[self.tensor])[self.mode == "fan_out"]
         if fan == 0:
             raise ValueError(f"cannot initialise '{self.tensor}' of shape {shapes[self.tensor]}: its {self.mode} is 0")
@@ -95,6 +102,10 @@ class Init:
             return "constant_", {"val": self.value}
         if self.rule == "fan_in_uniform":
             return None
+        if self.rule == "normal":
+            return "normal_", {"std": self.value}
+        if self.rule == "xavier_uniform":
+            return "xavier_uniform_", {}
         kwargs: dict[str, Any] = {}
         if self.a:
             kwargs["a"] = self.a
