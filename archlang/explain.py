@@ -39,10 +39,11 @@ class ShapeRule:
 
     lines: tuple[Formula, ...]
     value: tuple[int, ...]
+    written: str = ""  # the shape as tables print it (`[197]x768` for a sequence)
 
     @property
     def text(self) -> str:
-        return "\n".join(line.text for line in self.lines) or f"kept: {'x'.join(map(str, self.value))}"
+        return "\n".join(line.text for line in self.lines) or f"kept: {self.written or 'x'.join(map(str, self.value))}"
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class LayerExplanation:
     macs: Formula
     receptive_field: FieldStep | None  # None: the network has no spatial axes to see
     merge: Merge | None
+    shapes_text: str = ""  # `[16]x32 -> [16]x32`, the shapes as tables print them
 
     def to_dict(self) -> dict:
         return {
@@ -155,12 +157,13 @@ def _explain_layer(graph: Graph, info: LayerInfo, fields: dict, spatial: bool) -
         op=info.op,
         input_shapes=tuple(t.shape for t in inputs),
         output_shape=node.type.shape,
-        shape=ShapeRule(op.explain_shape(inputs, node.type), node.type.shape),
+        shape=ShapeRule(op.explain_shape(inputs, node.type), node.type.shape, str(node.type)),
         channels=op.explain_channels(inputs, node.type),
         params=op.explain_params(),
         macs=op.explain_macs(inputs, node.type),
         receptive_field=_field_step(node, inputs, [fields[i] for i in node.inputs], fields[node.name]) if spatial else None,
         merge=_merge(graph, node) if op.merge else None,
+        shapes_text=f"{', '.join(str(t) for t in inputs)} -> {node.type}",
     )
 
 
@@ -271,8 +274,7 @@ def explanation_lines(exp: LayerExplanation) -> list[tuple[str, str]]:
 
 
 def _heading(exp: LayerExplanation) -> str:
-    ins = ", ".join(_shape(s) for s in exp.input_shapes)
-    return f"{exp.name}  {exp.op}  {ins} -> {_shape(exp.output_shape)}"
+    return f"{exp.name}  {exp.op}  {exp.shapes_text}"
 
 
 def plain_text(net: Network, explanations: tuple[LayerExplanation, ...]) -> str:
@@ -309,7 +311,7 @@ def print_explanation(net: Network, explanations: tuple[LayerExplanation, ...], 
             grid.add_row(key, Text(text))
         style = info.family.style if info.family.style != "default" else "white"
         title = Text.assemble((exp.name, "bold"), "  ", (exp.op, style), "  ",
-                              f"{', '.join(_shape(s) for s in exp.input_shapes)} -> {_shape(exp.output_shape)}")
+                              exp.shapes_text)
         console.print(Panel(grid, title=title, title_align="left", border_style=style))
 
 

@@ -1,0 +1,80 @@
+"""Token sequences: their notation, the analyses on them (attention's quadratic cost, fields in
+tokens), causal masking, and the errors of layers given the wrong layout. Each op against
+torch and ONNX Runtime is in the registry-wide tests (test_ops.py, test_onnx.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import archlang
+
+from .conftest import analyse, error_of
+
+
+def test_sequences_print_with_their_token_axis_marked():
+    net = analyse("network n : 3x32x32 = conv(16, k=8, stride=8, pad=0) : 16x4x4 -> tokens : [16]x16 -> clstoken "
+                  "-> token(0)")
+    assert [str(n.type) for n in net.graph.nodes] == ["3x32x32", "16x4x4", "[16]x16", "[17]x16", "16"]
+    ids = analyse("network n : [12] = embed(50, 8)")
+    assert str(ids.input_type) == "[12]" and ids.input_type.ids and str(ids.output_type) == "[12]x8"
+
+
+def test_attention_costs_grow_with_the_square_of_the_length():
+    """4LD^2 + 2L^2D: analysed at two lengths, the difference leaves the quadratic term."""
+    def macs(length: int) -> int:
+        return analyse(f"network n : [{length}]x64 = attention(8)").total_macs
+
+    d = 64
+    assert macs(100) == 4 * 100 * d * d + 2 * 100 * 100 * d
+    # doubling L doubles the linear term and quadruples the quadratic one
+    assert macs(200) - 2 * macs(100) == 2 * (200 * 200 - 2 * 100 * 100) * d
+
+
+def test_fields_are_in_tokens_until_attention_makes_them_global():
+    net = analyse("network n : [10]x8 = fc(8) -> layernorm -> attention(2) -> fc(8)")
+    fields = [layer.receptive_field for layer in net.layers]
+    assert [f.size if f else None for f in fields] == [(1,), (1,), None, None]
+    vit = analyse("network v : 3x32x32 = conv(8, k=8, stride=8, pad=0) -> tokens -> fc(8) -> attention(2)")
+    assert [l.receptive_field.size if l.receptive_field else None for l in vit.layers] == [(8, 8), (8, 8), (8, 8), None]
+
+
+def test_causal_attention_never_lets_a_later_token_change_an_earlier_output():
+    net = analyse("network lm : [12] = embed(40, 16) -> posembed -> attention(4, causal=true) -> fc(40)")
+    model = archlang.build(net, seed=0).eval()
+    x = torch.randint(0, 40, (3, 12))
+    later = x.clone()
+    later[:, 7] = (later[:, 7] + 1) % 40
+    with torch.no_grad():
+        a, b = model(x), model(later)
+    assert torch.equal(a[:, :7], b[:, :7])
+    assert not torch.allclose(a[:, 7:], b[:, 7:])
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("network n : [196]x8 = conv3x3(8)", "conv does not work on a token sequence ([196]x8)",
+     "grid(14, 14) lays the tokens out as a 8-channel map first"),
+    ("network n : [10]x8 = bn", "bn does not work on a token sequence", "grid(h, w) with h x w tokens"),
+    ("network n : 3x8x8 = embed(10, 4)", "embed reads token indices ([L]), but this input is 3x8x8",
+     "network lm : [1024] = embed(...)"),
+    ("network n : [8] = fc(4)", "fc cannot read token indices ([8])", "embed(vocab, dim) turns each token index"),
+    ("network n : [10]x12 = attention(5)", "attention: 5 heads do not divide the 12 features", "1, 2, 3, 4, 6, 12"),
+    ("network n : [10]x12 = posembed(8)", "the sequence has 10 tokens, more than the 8 positions of posembed",
+     "posembed(10)"),
+    ("network n : 16x4x4 = attention(2)", "attention works on token sequences, but this input is 16x4x4",
+     "'tokens' turns a C x H x W map"),
+    ("network n : [6]x4 = grid(4)", "grid(4, 4) holds 16 tokens, but the sequence has 6", None),
+    ("network n : [6]x4 = token(6)", "token(6) is past the 6 tokens", "from 0 to 5"),
+    ("network n : [6]x4 = concat(identity | identity)", "concat does not work on a token sequence", None),
+    ("network n : 3x4x4 = conv3x3(4) : [16]x4", "no", None),
+])
+def test_a_layer_given_the_wrong_layout_says_how_to_convert(text, message, hint):
+    err = error_of(text)
+    rendered = err.render()
+    if message == "no":  # an assertion of a sequence on a map names both layouts
+        assert "4x4x4 is a feature map; [16]x4 is a token sequence" in rendered, rendered
+        return
+    assert message in err.message, rendered
+    if hint:
+        assert hint in (err.hint or ""), rendered
+    assert err.span is not None and "Traceback" not in rendered
