@@ -32,6 +32,7 @@ PARAMS = {
     "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496, "googlenet": 6_624_904,
     "inception_v3": 23_834_568,
     "unet": 31_030_658, "unet_bn": 31_036_546,  # Ronneberger et al.'s U-Net; unet_bn padded, with batch norm
+    "vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,
 }
 
 # torchvision's published GFLOPS (really GMACs), as printed in its model table
@@ -49,6 +50,7 @@ GMACS = {
     "densenet121": "2.834", "densenet169": "3.36", "densenet201": "4.29", "densenet161": "7.728",
     "squeezenet1_0": "0.819", "squeezenet1_1": "0.349", "googlenet": "1.498",
     "inception_v3": "5.713",
+    "vit_b_16": "17.564", "vit_b_32": "4.409", "vit_l_16": "61.555",  # attention's two L x L matmuls counted
 }
 for _plain in ("vgg11", "vgg13", "vgg16", "vgg19"):
     GMACS[_plain + "_bn"] = GMACS[_plain]

@@ -25,7 +25,7 @@ def session(model: onnx.ModelProto):
 
 
 def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
-    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     shapes = {}
     for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
         dims = vi.type.tensor_type.shape.dim

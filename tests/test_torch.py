@@ -74,7 +74,9 @@ def test_bundled_network_builds_as_the_ir_says(name):
     assert len(hooked) == len(net.layers) - len(functional)
     from archlang.backends.torch_module import held_until_block_end  # holds a value, computes nothing
 
-    merge_shapes = {tuple(s) for n, s in values.items() if n.op == "call_function" and n.target is not held_until_block_end}
+    merge_shapes = {tuple(s) for n, s in values.items()  # the ops without a module: their values' shapes
+                    if n.op in ("call_function", "call_method") and "archlang_node" in n.meta}
+    assert not any(n.target is held_until_block_end and "archlang_node" in n.meta for n in values)
     assert merge_shapes == {(2, *n.type.shape) for n in functional}
     assert tuple(values[next(n for n in values if n.op == "output")]) == (2, *net.output_shape)
 

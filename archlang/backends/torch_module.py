@@ -94,6 +94,7 @@ def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") 
             values[node.name] = g.call_module(node.name, (args[0],))
         else:
             values[node.name] = node.op.torch_fx(g, args, plan[node.name])
+        values[node.name].meta["archlang_node"] = node.name  # the fx value of each IR node (a step may take several)
         held = [values[v] for v in releases.get(node.name, ()) if last_reader[v] != node.name]
         if held:  # fx lets a value go after its last reader: this reader is the block's end
             g.call_function(held_until_block_end, tuple(held))

@@ -14,13 +14,23 @@ by the first of two rules that pairs every tensor:
    the same sizes behind leading 1s (ViT's class token 1 x 1 x D and position table 1 x L x D,
    archlang's D and L x D). Nothing else is reshaped.
 
-Nothing is silent: when neither rule pairs every tensor, the error names the first pair that
+3. Named roles, then rules 1 and 2 for the rest: a transformer's class token and position
+   table are registered where the reference's author put them (torchvision's ViT holds
+   `class_token` on the model itself, before its patch convolution), not where the
+   computation uses them. A tensor whose name says its role pairs with the other side's
+   tensor of that role, in order: the class token (`class_token`, `cls_token`; archlang's
+   `clstoken<N>.weight`) and the position table (`pos_embedding`, `pos_embed`,
+   `position_embeddings.weight`; archlang's `posembed<N>.weight`), with leading 1s dropped.
+   Every other tensor pairs by rule 1, or else rule 2.
+
+Nothing is silent: when no rule pairs every tensor, the error names the first pair that
 differs under rule 1. Everything is checked before anything is copied (shapes, the kind of
 each dtype, and that no tensor is on the meta device): a mismatch leaves the module untouched.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, TypeVar, cast
 
 import torch
@@ -82,18 +92,52 @@ def _first_mismatch(pairs: list[Pair], reshape: bool) -> int | None:
     return next((i for i, (_, mine, _, tensor) in enumerate(pairs) if not _fits(mine, tensor, reshape)), None)
 
 
+_ROLES = {
+    "class token": re.compile(r"(?:^|\.)(?:class_token|cls_token|clstoken\d*\.weight)$"),
+    "position table": re.compile(r"(?:^|\.)(?:pos_embedding|pos_embed|position_embeddings\.weight|posembed\d*\.weight)$"),
+}
+
+
+def _role(name: str) -> str | None:
+    return next((role for role, pattern in _ROLES.items() if pattern.search(name)), None)
+
+
+def _by_roles(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]) -> list[Pair] | None:
+    """Rule 3: tensors with a named role paired by role, the others by rule 1 or 2; None
+    where it does not pair every tensor."""
+    roles = [[(k, v) for k, v in side.items() if _role(k) == role] for role in _ROLES for side in (ours, theirs)]
+    if not any(roles) or any(len(roles[i]) != len(roles[i + 1]) for i in range(0, len(roles), 2)):
+        return None
+    paired = [(name, mine, other, tensor) for i in range(0, len(roles), 2)
+              for (name, mine), (other, tensor) in zip(roles[i], roles[i + 1])]
+    if _first_mismatch(paired, reshape=True) is not None:
+        return None
+    rest_ours = {k: v for k, v in ours.items() if _role(k) is None}
+    rest_theirs = {k: v for k, v in theirs.items() if _role(k) is None}
+    rest = _by_rules_1_2(rest_ours, rest_theirs)
+    return None if rest is None else paired + rest
+
+
+def _by_rules_1_2(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]) -> list[Pair] | None:
+    if len(ours) != len(theirs):
+        return None
+    by_order = [(name, mine, other, tensor) for (name, mine), (other, tensor) in zip(ours.items(), theirs.items())]
+    if _first_mismatch(by_order, reshape=False) is None:
+        return by_order
+    child_first = [(name, mine, other, tensor) for (name, mine), (other, tensor)
+                   in zip(_child_first(list(ours.items())), _child_first(list(theirs.items())))]
+    return child_first if _first_mismatch(child_first, reshape=True) is None else None
+
+
 def _pair(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]) -> list[TensorPair]:
     """The pairs of the first rule that pairs every tensor, or the error of rule 1."""
     by_order = [(name, mine, other, tensor) for (name, mine), (other, tensor) in zip(ours.items(), theirs.items())]
-    if len(ours) == len(theirs):
-        if _first_mismatch(by_order, reshape=False) is None:
-            return cast(list[TensorPair], by_order)
-        child_first = [(name, mine, other, tensor) for (name, mine), (other, tensor)
-                       in zip(_child_first(list(ours.items())), _child_first(list(theirs.items())))]
-        if _first_mismatch(child_first, reshape=True) is None:
-            return cast(list[TensorPair], child_first)
+    pairs = _by_rules_1_2(ours, theirs) or _by_roles(ours, theirs)
+    if pairs is not None:
+        return cast(list[TensorPair], pairs)
     tried = (f"{SAME} (each module's own tensors after its submodules' was tried too, "
-             "with O x I weights as O x I x 1 x 1 convolutions and leading 1s dropped)")
+             "with O x I weights as O x I x 1 x 1 convolutions and leading 1s dropped, and class tokens and "
+             "position tables paired by name)")
     i = _first_mismatch(by_order, reshape=False)
     if i is not None:
         name, mine, other, tensor = by_order[i]

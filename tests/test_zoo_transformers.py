@@ -1,0 +1,100 @@
+"""The transformer zoo against the reference implementations, written by hand in
+reference_transformers: parameters, MACs counted by hooks (linear layers, convolutions, and
+attention's projections and two L x L matmuls) equal check's at the published size on the
+meta device; the reference's weights load (load_weights' rule 3 for ViT's class token and
+position table) and compute the same at a small size, in torch and in ONNX Runtime."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import archlang
+
+from . import reference_transformers as ref
+from .test_zoo import assert_onnx_runtime_agrees
+
+# name: (reference, parameters, MACs as published or derived)
+ZOO = {
+    "vit_b_16": (ref.vit_b_16, 86_567_656, 17_563_828_224),
+    "vit_b_32": (ref.vit_b_32, 88_224_232, 4_409_186_304),
+    "vit_l_16": (ref.vit_l_16, 304_326_632, 61_554_712_576),
+}
+
+LAYOUT = {
+    "vit_b_16": {"class_token": (1, 1, 768), "conv_proj.weight": (768, 3, 16, 16), "encoder.pos_embedding": (1, 197, 768),
+                 "encoder.layers.encoder_layer_11.self_attention.in_proj_weight": (2304, 768),
+                 "encoder.layers.encoder_layer_0.mlp.3.weight": (768, 3072), "heads.head.weight": (1000, 768)},
+    "vit_b_32": {"encoder.pos_embedding": (1, 50, 768), "conv_proj.weight": (768, 3, 32, 32)},
+    "vit_l_16": {"encoder.layers.encoder_layer_23.ln_2.weight": (1024,), "heads.head.weight": (1000, 1024)},
+}
+
+
+def hooked_macs(module: nn.Module, x: torch.Tensor) -> int:
+    """Per example: convolutions and linear layers as test_zoo counts them, and each
+    nn.MultiheadAttention's in and out projections (3LD^2 + LD^2, which it computes without
+    calling its Linear) and its two matmuls, QK^T and weights x V, over the full L x L."""
+    total = 0
+
+    def count(m, inputs, out):
+        nonlocal total
+        if isinstance(m, nn.MultiheadAttention):
+            length, d = inputs[0].shape[1], m.embed_dim
+            total += 4 * length * d * d + 2 * length * length * d
+        elif isinstance(m, nn.Linear):
+            total += out.numel() // x.shape[0] * m.in_features
+        else:
+            total += out.numel() // x.shape[0] * m.in_channels // m.groups * math.prod(m.kernel_size)
+
+    hooks = [m.register_forward_hook(count) for m in module.modules()
+             if isinstance(m, (nn.Linear, nn.Conv2d, nn.MultiheadAttention))
+             and not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
+    try:
+        with torch.no_grad():
+            module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_parameters_and_macs_equal_the_reference(name):
+    make_reference, params, macs = ZOO[name]
+    net = archlang.load(name).network()
+    assert (net.total_params, net.total_macs) == (params, macs)
+    with torch.device("meta"):
+        reference = make_reference().eval()
+        assert hooked_macs(reference, torch.empty(1, *net.input_shape)) == macs
+    assert sum(p.numel() for p in reference.parameters()) == params
+    shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
+
+
+def test_vit_with_the_reference_weights_computes_the_same(tmp_path):
+    """ViT's blocks at a small size (32x32 images, 16x16 patches: 5 tokens; width 64, 2
+    blocks of 4 heads): torchvision's state_dict loads into the built module (its class
+    token and position table by rule 3) and both give the same outputs, in torch and in
+    ONNX Runtime."""
+    torch.manual_seed(0)
+    reference = ref.VisionTransformer(32, 16, 2, 4, 64, 128, num_classes=10).eval()
+    with torch.no_grad():
+        reference.class_token.normal_()
+        for m in reference.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+            if isinstance(m, nn.MultiheadAttention):
+                m.in_proj_bias.uniform_(-0.1, 0.1)
+    net = archlang.parse('use "vit"\nnetwork small : 3x32x32 -> 10 = vit(16, 64, 2, 4, 128, classes=10)').network()
+    built = archlang.build(net, seed=1)
+    archlang.load_weights(built, reference.state_dict())
+    built.eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected, got = reference(x), built(x)
+    assert (got - expected).abs().max().item() <= 1e-5
+    assert_onnx_runtime_agrees(built, x, got, tmp_path / "vit.onnx", atol=1e-5, rtol=1e-4)
