@@ -66,11 +66,12 @@ def _engines(network, batch: int, compile_: bool, threads: int | None):
     import torch
 
     from .backends.onnx_model import export_onnx
+    from .backends.torch_module import example_input
 
     if threads:
         torch.set_num_threads(threads)
     module = network.to_torch(seed=0).eval()
-    xs = [torch.randn(batch, *t.shape) for _, t in network.inputs]
+    xs = [example_input(t, batch) for _, t in network.inputs]
     engines: dict[str, Callable[[], object]] = {}
 
     def eager():

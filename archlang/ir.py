@@ -229,5 +229,6 @@ def _op_text(op: "Op") -> str:
             return "(" + ", ".join(value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
         return str(v)
 
-    args = ", ".join(f"{f.name}={value(getattr(op, f.name))}" for f in fields(op))
+    shown = [f for f in fields(op) if not (f.metadata.get("quiet") and getattr(op, f.name) == f.default)]
+    args = ", ".join(f"{f.name}={value(getattr(op, f.name))}" for f in shown)
     return f"{op.name}{{{args}}}" if args else op.name

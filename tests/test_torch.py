@@ -63,7 +63,8 @@ def test_bundled_network_builds_as_the_ir_says(name):
     net = archlang.load(name).network()
     module = build_module(net.graph, device="meta")
     assert sum(p.numel() for p in module.parameters()) == net.total_params
-    x = torch.empty(2, *net.input_shape, device="meta")  # 2: batch norm in training mode on a 1x1 map
+    x = torch.empty(2, *net.input_shape, device="meta",  # 2: batch norm in training mode on a 1x1 map
+                    dtype=torch.long if net.input_type.ids else torch.float)
     with FlopCounterMode(display=False) as counter:
         hooked, values = activations(module, x)
     assert counter.get_total_flops() == 2 * 2 * net.total_macs

@@ -22,6 +22,8 @@ ZOO = {
     "vit_b_16": (ref.vit_b_16, 86_567_656, 17_563_828_224),
     "vit_b_32": (ref.vit_b_32, 88_224_232, 4_409_186_304),
     "vit_l_16": (ref.vit_l_16, 304_326_632, 61_554_712_576),
+    # 12 x (12LD^2 + 2L^2D) + the tied output layer's L x D x 50257, L = 1024
+    "gpt2": (ref.GPT, 124_439_808, 145_824_153_600),
 }
 
 LAYOUT = {
@@ -30,6 +32,9 @@ LAYOUT = {
                  "encoder.layers.encoder_layer_0.mlp.3.weight": (768, 3072), "heads.head.weight": (1000, 768)},
     "vit_b_32": {"encoder.pos_embedding": (1, 50, 768), "conv_proj.weight": (768, 3, 32, 32)},
     "vit_l_16": {"encoder.layers.encoder_layer_23.ln_2.weight": (1024,), "heads.head.weight": (1000, 1024)},
+    "gpt2": {"transformer.wte.weight": (50257, 768), "transformer.wpe.weight": (1024, 768),
+             "transformer.h.11.attn.c_attn.weight": (2304, 768), "transformer.h.0.mlp.c_proj.weight": (768, 3072),
+             "transformer.ln_f.bias": (768,), "lm_head.weight": (50257, 768)},
 }
 
 
@@ -44,13 +49,16 @@ def hooked_macs(module: nn.Module, x: torch.Tensor) -> int:
         if isinstance(m, nn.MultiheadAttention):
             length, d = inputs[0].shape[1], m.embed_dim
             total += 4 * length * d * d + 2 * length * length * d
+        elif isinstance(m, ref.CausalSelfAttention):  # its projections are Linear layers, hooked apart
+            length, d = inputs[0].shape[1], m.n_embd
+            total += 2 * length * length * d
         elif isinstance(m, nn.Linear):
             total += out.numel() // x.shape[0] * m.in_features
         else:
             total += out.numel() // x.shape[0] * m.in_channels // m.groups * math.prod(m.kernel_size)
 
     hooks = [m.register_forward_hook(count) for m in module.modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d, nn.MultiheadAttention))
+             if isinstance(m, (nn.Linear, nn.Conv2d, nn.MultiheadAttention, ref.CausalSelfAttention))
              and not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
     try:
         with torch.no_grad():
@@ -68,8 +76,10 @@ def test_parameters_and_macs_equal_the_reference(name):
     assert (net.total_params, net.total_macs) == (params, macs)
     with torch.device("meta"):
         reference = make_reference().eval()
-        assert hooked_macs(reference, torch.empty(1, *net.input_shape)) == macs
-    assert sum(p.numel() for p in reference.parameters()) == params
+        t = net.input_type
+        x = torch.empty(1, *t.shape, dtype=torch.long if t.ids else torch.float)
+        assert hooked_macs(reference, x) == macs
+    assert sum(p.numel() for p in reference.parameters()) == params  # a tied tensor once
     shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
 
@@ -98,3 +108,36 @@ def test_vit_with_the_reference_weights_computes_the_same(tmp_path):
         expected, got = reference(x), built(x)
     assert (got - expected).abs().max().item() <= 1e-5
     assert_onnx_runtime_agrees(built, x, got, tmp_path / "vit.onnx", atol=1e-5, rtol=1e-4)
+
+
+def test_gpt_with_the_reference_weights_computes_the_same_and_stays_causal(tmp_path):
+    """GPT-2's blocks at a small size (vocabulary 50, context 16, width 32, 2 blocks of 4
+    heads): nanoGPT's state_dict, tied weight listed twice, loads in order; the outputs
+    agree in torch, and in ONNX Runtime at the full and at a shorter length (the token axis is
+    dynamic); the output layer shares the embedding's tensor; a later token never changes
+    an earlier output."""
+    torch.manual_seed(0)
+    reference = ref.GPT(vocab_size=50, block_size=16, n_layer=2, n_head=4, n_embd=32).eval()
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    net = archlang.parse('use "gpt2"\nnetwork small : [16] = gpt(50, 16, 32, 2, 4)').network()
+    built = archlang.build(net, seed=1)
+    archlang.load_weights(built, reference.state_dict())
+    built.eval()
+    (node,) = [n for n in net.graph.layers if n.op.ties()]
+    assert built.get_submodule(node.name).weight is built.get_submodule(node.op.tied).weight
+    x = torch.randint(0, 50, (3, 16))
+    with torch.no_grad():
+        expected, got = reference(x), built(x)
+        assert (got - expected).abs().max().item() <= 1e-5
+        later = x.clone()
+        later[:, 9] = (later[:, 9] + 1) % 50
+        changed = built(later)
+    assert torch.equal(changed[:, :9], got[:, :9]) and not torch.allclose(changed[:, 9:], got[:, 9:])
+    assert_onnx_runtime_agrees(built, x, got, tmp_path / "gpt.onnx", atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        shorter = reference(x[:, :9])
+    assert_onnx_runtime_agrees(built, x[:, :9], shorter, tmp_path / "gpt9.onnx", atol=1e-5, rtol=1e-4)

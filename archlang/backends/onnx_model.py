@@ -72,6 +72,7 @@ class OnnxBuilder:
         self.used: list[tuple[str, np.ndarray]] = []  # the network's weights, in order of use
         self._names: set[str] = set()
         self.node_name = ""
+        self.dynamic_tokens = False  # sequences may be shorter at run time than declared
 
     def node(self, op_type: str, inputs: list[str], outputs: list[str], suffix: str = "", **attrs: Any) -> None:
         name = self.node_name + (f"/{suffix}" if suffix else "")
@@ -81,9 +82,10 @@ class OnnxBuilder:
         """A name for an intermediate value inside one layer's lowering."""
         return f"{self.node_name}/{suffix}"
 
-    def weight(self, tensor: str) -> str:
-        """The initializer holding this node's `tensor` (`weight`, `bias`, `running_mean`...)."""
-        key = f"{self.node_name}.{tensor}"
+    def weight(self, tensor: str, of: str | None = None) -> str:
+        """The initializer holding this node's `tensor` (`weight`, `bias`, `running_mean`...),
+        or node `of`'s (a tied layer reads its partner's)."""
+        key = f"{of or self.node_name}.{tensor}"
         if key not in self._names:
             self._names.add(key)
             self.used.append((key, np.ascontiguousarray(self.weights[key])))
@@ -113,6 +115,7 @@ def _skeleton(graph: Graph, weights: Mapping[str, np.ndarray]) -> tuple[onnx.Mod
     from .. import __version__
 
     builder = OnnxBuilder(weights)
+    builder.dynamic_tokens = any(n.type.ids for n in graph.inputs)
     values = {n.name: n.name for n in graph.inputs}
     for node in graph.layers:
         out = value_name(graph, node.name)
@@ -340,8 +343,9 @@ def _module_weights(module, graph: Graph) -> dict[str, np.ndarray]:
         if dtype != t.dtype:
             raise ArchError(f"the module's tensor '{key}' is {dtype}; ONNX export takes {t.dtype}",
                             hint="call module.float() before exporting" if t.dtype == "float32" else hint)
+    shared = {f"{node.name}.{attr}" for node in graph.layers for attr, _, _ in node.op.ties()}
     for key in state:
-        if key not in declared:
+        if key not in declared and key not in shared:
             raise ArchError(f"the module has a tensor '{key}' that network {graph.name} does not have: "
                             "was a layer replaced?", hint=hint)
     return {key: state[key].detach().cpu().numpy() for key in declared}

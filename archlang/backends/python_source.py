@@ -113,6 +113,9 @@ def _class_source(graph: Graph) -> list[str]:
         rules = type(node.op).torch_init
         if rules:
             init_rules.setdefault(cls, rules)
+    for node in graph.layers:  # shared tensors: one Parameter in two places
+        for attr, other, tensor in node.op.ties():
+            lines.append(f"        self.{_attr_path(node.name)}.{_ident(attr)} = self.{_attr_path(other)}.{_ident(tensor)}")
     if init_rules:
         lines.append("        self.reset_parameters()")
         lines += ["", "    def reset_parameters(self):", "        for m in self.modules():"]

@@ -16,11 +16,19 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from ..ir import Graph, Node
+from ..ir import Graph, Node, TensorType
 from ..ops.base import torch_class
 from .torch_plan import argument_name, inplace_plan, module_spec, release_plan
 
 __all__ = ["build_module", "init_module"]
+
+
+def example_input(t: TensorType, batch: int, random: bool = True) -> torch.Tensor:
+    """An input of type `t` for `batch` examples: normal values, or for token indices
+    index 0 (valid for every vocabulary)."""
+    if t.ids:
+        return torch.zeros(batch, *t.shape, dtype=torch.long)
+    return torch.randn(batch, *t.shape) if random else torch.zeros(batch, *t.shape)
 
 
 def held_until_block_end(*values) -> None:
@@ -83,6 +91,9 @@ def build_module(graph: Graph, seed: int | None = None, *, device: str = "cpu") 
                 for node, module in modules:
                     init_module(node, module)
 
+    for node in graph.layers:  # shared tensors (fc(tie=wte)): the partner's Parameter, after initialisation
+        for attr, other, tensor in node.op.ties():
+            setattr(root.get_submodule(node.name), attr, getattr(root.get_submodule(other), tensor))
     g = fx.Graph()
     values = {n.name: g.placeholder(argument_name(graph, n.name)) for n in graph.inputs}
     owned = {node.name for node, _ in modules}

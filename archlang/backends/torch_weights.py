@@ -132,7 +132,9 @@ def _by_rules_1_2(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]
 def _pair(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, object]) -> list[TensorPair]:
     """The pairs of the first rule that pairs every tensor, or the error of rule 1."""
     by_order = [(name, mine, other, tensor) for (name, mine), (other, tensor) in zip(ours.items(), theirs.items())]
-    pairs = _by_rules_1_2(ours, theirs) or _by_roles(ours, theirs)
+    pairs = _by_rules_1_2(ours, theirs)
+    if pairs is None:
+        pairs = _by_roles(ours, theirs)
     if pairs is not None:
         return cast(list[TensorPair], pairs)
     tried = (f"{SAME} (each module's own tensors after its submodules' was tried too, "

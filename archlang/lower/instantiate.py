@@ -23,6 +23,7 @@ from .. import syntax as S
 from ..errors import ArchError, ArgumentError, DefinitionError, LimitError, Note, ShapeError, Span, suggest
 from ..ir import Assertion, Node, Scope, TensorType
 from ..ops import Op, OpError, lookup
+from ..ops.base import LayerOf
 from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
 from .assertions import AssertionFailed, asserted_calls, shape_difference, shape_matches
 from .holes import CallSite, HoleRef, NeedChoice
@@ -51,6 +52,7 @@ class GraphBuilder:
         self.work = work
         self.nodes: list[Node] = []
         self.types: dict[str, TensorType] = {}
+        self.ops: dict[str, Op] = {}  # every layer node's op, for arguments that name a layer (tie=)
         self.counters: dict[tuple[str, ...], dict[str, int]] = {}
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
@@ -83,6 +85,7 @@ class GraphBuilder:
         name = ".".join([*(s.name for s in scopes), self.fresh(scopes, base)])
         self.nodes.append(Node(name, op, inputs, type_, span, scopes))
         self.types[name] = type_
+        self.ops[name] = op
         return name
 
     # -- application of layer values
@@ -193,9 +196,13 @@ class GraphBuilder:
         xt = self.types[x]
         kinds = {a.name: a.kind for a in cls.args}
 
-        def like(value, kind):  # a named value given for a "like" argument: its type
-            return self.types[self.one(self.inst(value, x, scopes), value, "like=")] if (
-                kind == "like" and isinstance(value, LayerRef)) else value
+        def like(value, kind):  # a named value for a "like" argument: its type; "layer": its layer
+            if kind == "like" and isinstance(value, LayerRef):
+                return self.types[self.one(self.inst(value, x, scopes), value, "like=")]
+            if kind == "layer" and isinstance(value, LayerRef):
+                made = self.one(self.inst(value, x, scopes), value, "tie=")
+                return LayerOf(made, self.ops[made]) if made in self.ops else value
+            return value
 
         positional = [like(v, cls.args[i].kind if i < len(cls.args) else None) for i, (v, _) in enumerate(c.args)]
         keyword = {k: like(v, kinds.get(k)) for k, v, _ in c.kwargs}

@@ -60,13 +60,22 @@ class Arg:
     input's; the solver relies on it), "int" (positive), "int0" (>= 0), "ints"
     (positive, one per spatial axis or one for all), "ints0" (the same, zero allowed),
     "float", "pos_float" (> 0), "prob" (0 to 1), "bool", "like" (a named value: the op gets
-    its TensorType, as `crop(like=skip)` takes a size from another value).
+    its TensorType, as `crop(like=skip)` takes a size from another value), "layer" (a named
+    value: the op gets the layer that made it, a `LayerOf`, as `fc(tie=wte)` shares its weight).
     """
 
     name: str
     kind: str
     default: Any = REQUIRED
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class LayerOf:
+    """What a "layer" argument (`tie=wte`) gets: the node that made the named value, and its op."""
+
+    node: str
+    op: "Op"
 
 
 class OpError(Exception):
@@ -163,6 +172,10 @@ def _check_value(op: str, arg: Arg, value: Any) -> Any:
     if kind == "bool":
         if type(value) is not bool:
             raise fail("true or false")
+        return value
+    if kind == "layer":  # a named value, which lowering has replaced by the layer that made it
+        if not isinstance(value, LayerOf):
+            raise fail("a named value (`as x` earlier), whose layer's weight it shares")
         return value
     if kind == "like":  # a named value, which lowering has replaced by its type
         if not isinstance(value, TensorType):
@@ -426,6 +439,12 @@ class Op:
     def tensors(self) -> tuple[StateTensor, ...]:
         """This layer's state, in torch's state_dict order: the names and shapes of its
         parameters (whose sizes sum to `param_count`) and buffers. Empty: no state."""
+        return ()
+
+    def ties(self) -> tuple[tuple[str, str, str], ...]:
+        """Tensors this layer shares with another, not its own (not in `tensors()`, not
+        counted): (its attribute, the other layer's node, that layer's tensor). Backends make
+        them one tensor: `fc(tie=wte)` reads the embedding's weight."""
         return ()
 
     init: ClassVar[tuple[Init, ...]] = ()

@@ -221,6 +221,10 @@ class PosEmbed(_SequenceOp):
     def onnx_nodes(self, g, inputs, output, types):
         import numpy as np
 
+        (x,) = types
+        if x.tokens == self.positions and not g.dynamic_tokens:  # the whole table, as declared
+            g.node("Add", [inputs[0], g.weight("weight")], [output])
+            return
         # the rows for the sequence's length, which may be shorter at run time than declared
         g.node("Shape", [inputs[0]], [g.temp("length")], suffix="length", start=1, end=2)
         g.node("Slice", [g.weight("weight"), g.const("zero", np.array([0], np.int64)), g.temp("length"),
