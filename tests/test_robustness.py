@@ -23,6 +23,8 @@ VOCAB = [
     "(", ")", ",", "=", ":", "->", "|", "*", "+", "-", "//", "/", "%", "**", "k", "stride", "pad", "shortcut",
     '"x.arch"', "#", "\n", "\t", "as", "x", "if", "then", "else", "and", "or", "not", "==", "<", ">=", "in_c", "for", "in", "min", "ceil",
     "(x, identity)", "network n(a : 4, b : 4) =", "block f : (p, q) =",
+    "[8]x4", "[5]", "[?]x4", "tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens",
+    "tie", "causal",
     "?", "?k", "3x?x?", "where", "params", "macs", "<=", "5M", "1.5k", "-> 10 =", ": 4x8x8",
 ]
 
@@ -168,7 +170,9 @@ def chains(names):
     return st.recursive(layer, extend, max_leaves=10)
 
 
-shapes = st.lists(st.integers(1, 12), min_size=1, max_size=4).map(lambda d: "x".join(map(str, d)))
+shapes = st.one_of(st.lists(st.integers(1, 12), min_size=1, max_size=4).map(lambda d: "x".join(map(str, d))),
+                   st.builds("[{}]x{}".format, st.integers(1, 12), st.integers(1, 12)),  # token sequences
+                   st.integers(1, 12).map("[{}]".format))  # token indices
 shapes_or_open = st.lists(st.one_of(st.integers(1, 12).map(str), st.just("?")), min_size=1, max_size=4).map("x".join)
 budgets = st.lists(st.builds("{} {} {}".format, st.sampled_from(["params", "macs", "flops"]),
                              st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
@@ -259,6 +263,8 @@ KEEP_SPATIAL = ["relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "elu(0.5)", 
                 "lrn(3)", "groupnorm(1)", "conv3({c})", "conv1({c}, bias=false)", "maxpool3(stride=1, pad=1)",
                 "avgpool3(stride=1, pad=1)", "dropout(0.3)", "conv({c}, k=3, dilation=2, pad=2)"]
 KEEP_FLAT = ["relu", "tanh", "gelu", "bn", "layernorm", "fc({c})", "dropout", "softmax"]
+KEEP_TOKENS = ["relu", "gelu", "gelu(tanh=true)", "layernorm", "fc({c})", "dropout", "softmax", "posembed",
+               "attention(1)", "attention(1, causal=true, bias=false)", "fc({c}, bias=false)"]
 # numbers written the long way, the same value
 SPELLINGS = [lambda v: str(v), lambda v: "0" * 25 + str(v), lambda v: f"{v} * 1", lambda v: f"({v + 3} - 3)",
              lambda v: f"2 ** 0 * {v}"]
@@ -271,18 +277,19 @@ def valid_specs(draw):
     """A network that must lower: channels are tracked while it is drawn. Block names end in
     digits and '_' (the naming rule's hard cases), numbers are written the long way, and
     comments hold characters that other tools count as line breaks."""
-    rank = draw(st.integers(0, 2))
+    rank = draw(st.sampled_from([0, 1, 2, "tokens", "ids"]))  # a sequence from a map, or from token indices
     c = draw(st.integers(1, 4))
-    pool = KEEP_SPATIAL if rank else KEEP_FLAT
+    pool = KEEP_TOKENS if rank in ("tokens", "ids") else KEEP_SPATIAL if rank else KEEP_FLAT
     number = lambda v: draw(st.sampled_from(SPELLINGS))(v)
     layer = lambda channels: draw(st.sampled_from(pool)).format(c=channels)
     comment = lambda: draw(st.sampled_from(COMMENTS))
     blocks = [(name, " -> ".join(layer("c") for _ in range(draw(st.integers(1, 3)))))
               for name in draw(st.lists(st.sampled_from(["b1", "b1_", "fc1", "u2"]), max_size=2, unique=True))]
     lines = [f"block {name}(c) = {body}{comment()}" for name, body in blocks]
-    shape = "x".join([str(c)] + [str(draw(st.integers(4, 7)))] * rank)
+    length = draw(st.integers(4, 7))
+    shape = {"tokens": f"{c}x{length}x2", "ids": f"[{length}]"}.get(rank) or "x".join([str(c)] + [str(length)] * rank)
     lines.append(f"network net : {shape} ={comment()}")
-    steps = ["identity"]
+    steps = {"tokens": ["tokens -> clstoken"], "ids": [f"embed(9, {c})"]}.get(rank, ["identity"])
     for _ in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["layer", "layer", "block", "repeat", "add", "concat", "residual"]))
         if kind == "block" and blocks:
@@ -293,12 +300,13 @@ def valid_specs(draw):
             steps.append(f"add({layer(number(c))} | {layer(number(c))} | identity)")
         elif kind == "residual":
             steps.append(f"residual({layer(number(c))} -> {layer(number(c))})")
-        elif kind == "concat":
+        elif kind == "concat" and rank not in ("tokens", "ids"):
             steps.append(f"concat({layer(number(c))} | identity)")
             c *= 2
         else:
             steps.append(layer(number(c)))
-    steps.append("flatten -> fc(3)" if rank else "fc(3)")
+    steps.append({"tokens": "token(0) -> fc(3)", "ids": "meantokens -> fc(3)"}.get(rank)
+                 or ("flatten -> fc(3)" if rank else "fc(3)"))
     lines += [f"    {'' if i == 0 else '-> '}{step}{comment()}" for i, step in enumerate(steps)]
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     return newline.join(lines) + newline
@@ -314,7 +322,8 @@ def test_generated_networks_agree_in_torch_and_onnx_runtime(text):
 
     net = archlang.parse(text, "gen.arch").network()  # a valid spec must lower
     module = archlang.build(net, seed=0).eval()
-    x = torch.randn(2, *net.input_shape)
+    t = net.input_type
+    x = torch.randint(0, 9, (2, *t.shape)) if t.ids else torch.randn(2, *t.shape)
     with torch.no_grad():
         expected = module(x).numpy()
     session = ort_session(archlang.export_onnx(module).SerializeToString(), threads=1)
