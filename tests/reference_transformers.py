@@ -7,6 +7,7 @@ layout (names and shapes). They share no code with archlang.
   GPT2LMHeadModel's with Linear layers where Hugging Face has Conv1D (transposed weights):
   transformer.wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj},
   ln_f, and lm_head tied to wte.
+- LSTMForecaster, GRUClassifier: specs/recurrent.arch's networks as a user writes them.
 """
 
 from __future__ import annotations
@@ -174,3 +175,27 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x)
         return self.lm_head(self.transformer.ln_f(x))
+
+
+class LSTMForecaster(nn.Module):
+    def __init__(self, sensors: int = 8, hidden: int = 64) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(sensors, hidden, num_layers=2, batch_first=True)
+        self.head = nn.Linear(hidden, sensors)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.lstm(x)
+        return self.head(h[-1])
+
+
+class GRUClassifier(nn.Module):
+    def __init__(self, vocab: int = 20000, dim: int = 128, classes: int = 2) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, dim)
+        self.gru = nn.GRU(dim, dim, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(0.5)
+        self.fc = nn.Linear(2 * dim, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        _, h = self.gru(self.embedding(tokens))
+        return self.fc(self.dropout(torch.cat([h[-2], h[-1]], dim=1)))

@@ -41,7 +41,7 @@ def test_declared_state_is_the_modules_state_dict(text, shape):
         assert (t.shape, t.dtype, t.buffer) == (tuple(state[key].shape), str(state[key].dtype)[6:], key in buffers), key
     for node in net.graph.layers:
         tensors = node.op.tensors()  # param_count is derived from them (test_ops checks it against torch)
-        ruled = [rule.tensor for rule in type(node.op).init]
+        ruled = [rule.tensor for rule in node.op.init_rules()]  # per layer where they depend on it
         assert len(set(ruled)) == len(ruled) and {t.name for t in tensors} <= set(ruled), node.name
     drawn = draw_weights(net.graph, seed=0)
     assert list(drawn) == list(state)

@@ -83,6 +83,11 @@ CASES = {
                   ("attention(1, bias=false)", "[3]x4"), ("attention(2, dropout=0.1)", "[4]x6")],
     "token": [("token", "[5]x4"), ("token(4)", "[5]x4")],
     "meantokens": [("meantokens", "[5]x4")],
+    "lstm": [("lstm(6)", "[5]x3"), ("lstm(4, layers=2, bidirectional=true)", "[6]x3"),
+             ("lstm(5, last=true)", "[4]x2"), ("lstm(3, bidirectional=true, last=true)", "[4]x2"),
+             ("embed(7, 4) -> lstm(4, layers=2, last=true)", "[6]")],
+    "gru": [("gru(6)", "[5]x3"), ("gru(4, layers=2, bidirectional=true)", "[6]x3"),
+            ("gru(3, layers=3, bidirectional=true, last=true)", "[4]x2")],
 }
 
 # the ops that work per token, on sequences too
@@ -243,8 +248,11 @@ def test_own_module_classes_are_standalone_source():
     assert own_torch_classes() == set(modules.__all__)
     assert torch_class("Conv2d") is nn.Conv2d and torch_class_source("Conv2d") is None
     built = {"LayerNorm2d": ((6,), {"eps": 1e-6}), "LayerScale": ((6, 2), {"init_value": 0.5}),
-             "SelfAttention": ((4, 2), {"causal": True}), "PositionEmbedding": ((5, 4), {}), "ClassToken": ((4,), {})}
-    inputs = {"SelfAttention": (2, 3, 4), "PositionEmbedding": (2, 3, 4), "ClassToken": (2, 3, 4)}
+             "SelfAttention": ((4, 2), {"causal": True}), "PositionEmbedding": ((5, 4), {}), "ClassToken": ((4,), {}),
+             "SequenceLSTM": ((4, 3), {"num_layers": 2, "bidirectional": True, "last": True}),
+             "SequenceGRU": ((4, 3), {})}
+    inputs = {"SelfAttention": (2, 3, 4), "PositionEmbedding": (2, 3, 4), "ClassToken": (2, 3, 4),
+              "SequenceLSTM": (2, 3, 4), "SequenceGRU": (2, 3, 4)}
     assert set(built) == own_torch_classes()
     for name, (args, kwargs) in built.items():
         namespace = {"torch": torch, "nn": nn}

@@ -67,6 +67,13 @@ def test_causal_attention_never_lets_a_later_token_change_an_earlier_output():
     ("network n : [6]x4 = token(6)", "token(6) is past the 6 tokens", "from 0 to 5"),
     ("network n : [6]x4 = concat(identity | identity)", "concat does not work on a token sequence", None),
     ("network n : 3x4x4 = conv3x3(4) : [16]x4", "no", None),
+    ("network n : 3x8x8 = lstm(16)", "lstm reads a token sequence ([L]xD), but this input is 3x8x8",
+     "'tokens' turns a C x H x W map into [H*W]xC"),
+    ("network n : [9] = gru(4)", "gru cannot read token indices ([9])", "embed(vocab, dim)"),
+    ("network n : [9] = embed(20, 8) as e -> fc(20, tie=e) -> fc(9, tie=e)", "fc(9) on 20 features has a 9 x 20 weight",
+     "fc(20) on 8 features"),
+    ("network n : [9]x8 = relu as r -> fc(8, tie=r)", "fc(tie=...) shares the weight of an embed or fc layer",
+     "embed(...) as wte"),
 ])
 def test_a_layer_given_the_wrong_layout_says_how_to_convert(text, message, hint):
     err = error_of(text)

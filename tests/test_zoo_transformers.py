@@ -141,3 +141,24 @@ def test_gpt_with_the_reference_weights_computes_the_same_and_stays_causal(tmp_p
     with torch.no_grad():
         shorter = reference(x[:, :9])
     assert_onnx_runtime_agrees(built, x[:, :9], shorter, tmp_path / "gpt9.onnx", atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name, reference, x", [
+    ("lstm_forecaster", ref.LSTMForecaster, lambda: torch.randn(2, 48, 8)),
+    ("gru_classifier", ref.GRUClassifier, lambda: torch.randint(0, 20000, (2, 256))),
+])
+def test_recurrent_networks_load_a_hand_written_models_weights(name, reference, x, tmp_path):
+    """specs/recurrent.arch against the modules a user writes with nn.LSTM and nn.GRU: the
+    same parameters, in the same order; the same outputs in torch and ONNX Runtime."""
+    torch.manual_seed(0)
+    model = reference().eval()
+    net = archlang.load(name).network()
+    assert sum(p.numel() for p in model.parameters()) == net.total_params
+    built = archlang.build(net, seed=1)
+    archlang.load_weights(built, model.state_dict())
+    built.eval()
+    inputs = x()
+    with torch.no_grad():
+        expected, got = model(inputs), built(inputs)
+    assert (got - expected).abs().max().item() <= 1e-5
+    assert_onnx_runtime_agrees(built, inputs, got, tmp_path / f"{name}.onnx", atol=1e-5, rtol=1e-4)

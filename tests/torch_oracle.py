@@ -151,6 +151,24 @@ class Pick(nn.Module):
         return x[:, self.index]
 
 
+class Recurrent(nn.Module):
+    """nn.LSTM or nn.GRU as a user writes it, batch first: the output sequence, or the last
+    layer's final hidden state (h_n; both directions' side by side)."""
+
+    def __init__(self, kind: str, input_size: int, hidden: int, layers: int, bidirectional: bool, last: bool) -> None:
+        super().__init__()
+        self.last, self.bidirectional = last, bidirectional
+        self.rnn = getattr(nn, kind)(input_size, hidden, layers, batch_first=True, bidirectional=bidirectional)
+
+    def forward(self, x):
+        out, h = self.rnn(x)
+        if isinstance(h, tuple):  # the LSTM's (h_n, c_n)
+            h = h[0]
+        if not self.last:
+            return out
+        return torch.cat([h[-2], h[-1]], dim=1) if self.bidirectional else h[-1]
+
+
 class TokenMean(nn.Module):
     def forward(self, x):
         return x.mean(dim=1)
@@ -163,8 +181,11 @@ def oracle(op, x_shape):
     """The torch module a user would write for this op, from torch's own documentation."""
     r = len(x_shape) - 1
     name = op.name
-    if name in ("tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens"):
-        return _sequence_module(name, {f: getattr(op, f) for f in op.__dataclass_fields__}, x_shape)
+    if name in ("tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens", "lstm", "gru"):
+        fields = {f: getattr(op, f) for f in op.__dataclass_fields__}
+        if name in ("lstm", "gru"):
+            fields["c"] = fields["hidden"]
+        return _sequence_module(name, fields, x_shape)
     if name in ("conv", "dwconv"):
         return _rank_nd("Conv", r)(op.in_channels, op.out_channels, op.kernel_size, op.stride, op.padding,
                                    op.dilation, op.groups, op.bias)
@@ -243,6 +264,9 @@ def _sequence_module(name: str, a: dict, shape: tuple) -> nn.Module:
         return SelfAttentionMHA(shape[-1], a["heads"], a.get("causal", False), a.get("bias", True), a.get("dropout", 0.0))
     if name == "token":
         return Pick(a.get("index", 0))
+    if name in ("lstm", "gru"):
+        return Recurrent(name.upper(), shape[-1], a["c"], a.get("layers", 1), a.get("bidirectional", False),
+                         a.get("last", False))
     return TokenMean()
 
 
@@ -321,6 +345,7 @@ SIGNATURES = {
     "leakyrelu": ("slope",), "elu": ("alpha",), "gelu": ("tanh",),
     "grid": ("h", "w"), "embed": ("vocab", "c"), "posembed": ("positions",),
     "attention": ("heads", "causal", "bias", "dropout"), "token": ("index",),
+    "lstm": ("c", "layers", "bidirectional", "last"), "gru": ("c", "layers", "bidirectional", "last"),
 }
 
 
@@ -351,7 +376,7 @@ def _call(e: S.Expr, shape: tuple) -> tuple[nn.Module, tuple]:
     if suffix is not None:
         a["k"] = suffix[0] if len(suffix) == 1 else suffix
     layout = _LAYOUT.get(id(shape), "map")
-    if base in ("tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens"):
+    if base in ("tokens", "grid", "embed", "posembed", "clstoken", "attention", "token", "meantokens", "lstm", "gru"):
         module = _sequence_module(base, a, shape)
     elif layout != "map":
         module = _sequence_layer(base, a, shape)
@@ -361,7 +386,9 @@ def _call(e: S.Expr, shape: tuple) -> tuple[nn.Module, tuple]:
     x = torch.zeros(2, *shape, dtype=torch.long) if layout == "ids" else torch.zeros(2, *shape)
     with torch.no_grad():
         out = tuple(module.eval()(x).shape[1:])
-    new_layout = "seq" if base in ("tokens", "embed") or (layout == "seq" and base not in ("grid", "token", "meantokens", "flatten")) else "map"
+    ends = ("grid", "token", "meantokens", "flatten")  # a sequence in, a map or vector out
+    new_layout = "seq" if base in ("tokens", "embed") or (layout == "seq" and base not in ends and not (
+        base in ("lstm", "gru") and a.get("last", False))) else "map"
     out = _Shape(out)
     _LAYOUT[id(out)] = new_layout
     return module, out

@@ -87,7 +87,7 @@ class _Item:
     extra: list[str] = field(default_factory=list)
 
 
-_WEIGHTED = (Family.CONV, Family.FC, Family.ATTENTION)
+_WEIGHTED = (Family.CONV, Family.FC, Family.ATTENTION, Family.RECURRENT)
 
 
 def _folds(families: list[Family]) -> bool:

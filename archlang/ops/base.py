@@ -268,6 +268,7 @@ class Family(str, Enum):
     FC = ("fc", "fully connected", "#d7c4ec", "blue")
     ATTENTION = ("attention", "attention", "#f4b6c2", "bright_red")
     EMBED = ("embed", "embedding", "#c5e8e0", "bright_cyan")
+    RECURRENT = ("recurrent", "recurrent", "#e3d7c1", "bright_magenta")
     MERGE = ("merge", "merge", "#ffffff", "red")
     OTHER = ("other", "reshape / dropout", "#e6e6e6", "default")
     INPUT = ("input", "input", "#ffffff", "default")

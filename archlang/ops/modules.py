@@ -15,6 +15,9 @@ SelfAttention: multi-head self-attention on N x L x D: one D -> 3D projection fo
              c_proj) in order and shape.
 PositionEmbedding: x + weight[:L], a learned vector per position (`positions` rows).
 ClassToken:  a learned D-vector put before the tokens (ViT's class token).
+SequenceLSTM, SequenceGRU: nn.LSTM and nn.GRU, batch first, returning the whole output
+             sequence, or with last=True the last layer's final hidden state (both directions'
+             side by side); their state is torch's own (weight_ih_l0, weight_hh_l0, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LayerNorm2d", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken"]
+__all__ = ["LayerNorm2d", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken", "SequenceLSTM",
+           "SequenceGRU"]
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -116,3 +120,31 @@ class ClassToken(nn.Module):
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}"
+
+
+class SequenceLSTM(nn.LSTM):
+    """nn.LSTM on N x L x D: the output sequence, or (last=True) the final hidden state."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, last=False):
+        super().__init__(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+        self.last = last
+
+    def forward(self, x):
+        out, (h, _) = super().forward(x)
+        if not self.last:
+            return out
+        return torch.cat([h[-2], h[-1]], 1) if self.bidirectional else h[-1]
+
+
+class SequenceGRU(nn.GRU):
+    """nn.GRU on N x L x D: the output sequence, or (last=True) the final hidden state."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, last=False):
+        super().__init__(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+        self.last = last
+
+    def forward(self, x):
+        out, h = super().forward(x)
+        if not self.last:
+            return out
+        return torch.cat([h[-2], h[-1]], 1) if self.bidirectional else h[-1]
