@@ -7,6 +7,8 @@ layout (names and shapes). They share no code with archlang.
   GPT2LMHeadModel's with Linear layers where Hugging Face has Conv1D (transposed weights):
   transformer.wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj},
   ln_f, and lm_head tied to wte.
+- BertModel: Hugging Face's transformers.BertModel (embeddings.word_embeddings ...,
+  encoder.layer.N.attention.self.query/key/value, ..., pooler.dense), post-norm.
 - LSTMForecaster, GRUClassifier: specs/recurrent.arch's networks as a user writes them.
 """
 
@@ -199,3 +201,128 @@ class GRUClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         _, h = self.gru(self.embedding(tokens))
         return self.fc(self.dropout(torch.cat([h[-2], h[-1]], dim=1)))
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, vocab: int, positions: int, width: int) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, width)
+        self.position_embeddings = nn.Embedding(positions, width)
+        self.token_type_embeddings = nn.Embedding(2, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
+        self.dropout = nn.Dropout(0.1)
+        self.register_buffer("position_ids", torch.arange(positions).expand((1, -1)), persistent=False)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        positions = self.position_ids[:, : input_ids.shape[1]]
+        embeddings = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        embeddings = embeddings + self.position_embeddings(positions)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.num_attention_heads, self.attention_head_size = heads, width // heads
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(width, width)
+        self.value = nn.Linear(width, width)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        n, length, width = hidden.shape
+        split = lambda t: t.view(n, length, self.num_attention_heads, self.attention_head_size).permute(0, 2, 1, 3)
+        q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / self.attention_head_size ** 0.5
+        context = torch.matmul(self.dropout(scores.softmax(dim=-1)), v)
+        return context.permute(0, 2, 1, 3).reshape(n, length, width)
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(width, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, hidden: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(width, heads)
+        self.output = BertSelfOutput(width)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.output(self.self(hidden), hidden)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(width, 4 * width)
+        self.intermediate_act_fn = nn.GELU()
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.intermediate_act_fn(self.dense(hidden))
+
+
+class BertOutput(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(4 * width, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, hidden: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden)) + input_tensor)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.attention = BertAttention(width, heads)
+        self.intermediate = BertIntermediate(width)
+        self.output = BertOutput(width)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        attended = self.attention(hidden)
+        return self.output(self.intermediate(attended), attended)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, width: int, depth: int, heads: int) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList([BertLayer(width, heads) for _ in range(depth)])
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        for layer in self.layer:
+            hidden = layer(hidden)
+        return hidden
+
+
+class BertPooler(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(width, width)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden[:, 0]))
+
+
+class BertModel(nn.Module):
+    """(sequence output, pooled output), as BertModel returns them."""
+
+    def __init__(self, vocab: int = 30522, positions: int = 512, width: int = 768, depth: int = 12,
+                 heads: int = 12) -> None:
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab, positions, width)
+        self.encoder = BertEncoder(width, depth, heads)
+        self.pooler = BertPooler(width)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor):
+        sequence = self.encoder(self.embeddings(input_ids, token_type_ids))
+        return sequence, self.pooler(sequence)

@@ -35,6 +35,7 @@ PARAMS = {
     "vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,
     "gpt2": 124_439_808,  # the output layer tied to the token embedding: its weight counted once
     "lstm_forecaster": 52_744, "gru_classifier": 2_758_658,  # derived in specs/recurrent.arch
+    "bert_base": 109_482_240,
 }
 
 # torchvision's published GFLOPS (really GMACs), as printed in its model table

@@ -95,7 +95,8 @@ def test_bundled_network_graph_in_onnx(name):
     graph = archlang.load(name).network().graph
     model = weightless_model(graph)
     onnx.checker.check_model(model, full_check=True)
-    assert model.graph.input[0].name == "input" and [o.name for o in model.graph.output] == ["output"]
+    assert [i.name for i in model.graph.input][: len(graph.inputs)] == [n.name for n in graph.inputs]
+    assert [o.name for o in model.graph.output] == list(graph.output_names)
     shapes = inferred_shapes(model)
     dynamic = any(n.type.ids for n in graph.inputs)  # the token axis is `tokens`, of any length
     for node in graph.nodes:

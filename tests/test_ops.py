@@ -80,7 +80,8 @@ CASES = {
     "posembed": [("posembed", "[5]x4"), ("posembed(9)", "[5]x4")],
     "clstoken": [("clstoken", "[5]x4"), ("clstoken -> posembed", "[1]x3")],
     "attention": [("attention(2)", "[5]x8"), ("attention(4, causal=true)", "[6]x8"),
-                  ("attention(1, bias=false)", "[3]x4"), ("attention(2, dropout=0.1)", "[4]x6")],
+                  ("attention(1, bias=false)", "[3]x4"), ("attention(2, dropout=0.1)", "[4]x6"),
+                  ("attention(2, separate=true)", "[5]x8"), ("attention(2, separate=true, bias=false, causal=true)", "[4]x6")],
     "token": [("token", "[5]x4"), ("token(4)", "[5]x4")],
     "meantokens": [("meantokens", "[5]x4")],
     "lstm": [("lstm(6)", "[5]x3"), ("lstm(4, layers=2, bidirectional=true)", "[6]x3"),
@@ -249,15 +250,18 @@ def test_own_module_classes_are_standalone_source():
     assert torch_class("Conv2d") is nn.Conv2d and torch_class_source("Conv2d") is None
     built = {"LayerNorm2d": ((6,), {"eps": 1e-6}), "LayerScale": ((6, 2), {"init_value": 0.5}),
              "SelfAttention": ((4, 2), {"causal": True}), "PositionEmbedding": ((5, 4), {}), "ClassToken": ((4,), {}),
+             "SelfAttention(separate)": ((4, 2), {"separate": True}),
              "SequenceLSTM": ((4, 3), {"num_layers": 2, "bidirectional": True, "last": True}),
              "SequenceGRU": ((4, 3), {})}
-    inputs = {"SelfAttention": (2, 3, 4), "PositionEmbedding": (2, 3, 4), "ClassToken": (2, 3, 4),
+    inputs = {"SelfAttention": (2, 3, 4), "SelfAttention(separate)": (2, 3, 4), "PositionEmbedding": (2, 3, 4),
+              "ClassToken": (2, 3, 4),
               "SequenceLSTM": (2, 3, 4), "SequenceGRU": (2, 3, 4)}
-    assert set(built) == own_torch_classes()
+    assert {name.partition("(")[0] for name in built} == own_torch_classes()
     for name, (args, kwargs) in built.items():
+        cls = name.partition("(")[0]
         namespace = {"torch": torch, "nn": nn}
-        exec(torch_class_source(name), namespace)
-        real, copied = torch_class(name)(*args, **kwargs), namespace[name](*args, **kwargs)
+        exec(torch_class_source(cls), namespace)
+        real, copied = torch_class(cls)(*args, **kwargs), namespace[cls](*args, **kwargs)
         assert real.state_dict().keys() == copied.state_dict().keys()
         with torch.no_grad():
             for t in real.state_dict().values():

@@ -24,7 +24,7 @@ def test_bundled_names():
         "convnext_tiny", "convnext_small", "convnext_base",
         "densenet121", "densenet169", "densenet201", "densenet161", "squeezenet1_0", "squeezenet1_1", "googlenet",
         "inception_v3", "vit_b_16", "vit_b_32", "vit_l_16", "gpt2",
-        "lstm_forecaster", "gru_classifier",
+        "lstm_forecaster", "gru_classifier", "bert_base",
         "unet", "unet_bn",
     }
 

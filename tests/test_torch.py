@@ -27,7 +27,7 @@ def exec_source(source: str) -> dict:
     return namespace
 
 
-def activations(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+def activations(module: nn.Module, *x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every node's value: forward hooks on the layer modules, fx for the merges between them."""
     seen: dict[str, torch.Tensor] = {}
     hooks = [
@@ -46,7 +46,7 @@ def activations(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
             return out
 
         interp.run_node = record
-        interp.run(x)
+        interp.run(*x)
     finally:
         for h in hooks:
             h.remove()
@@ -63,10 +63,10 @@ def test_bundled_network_builds_as_the_ir_says(name):
     net = archlang.load(name).network()
     module = build_module(net.graph, device="meta")
     assert sum(p.numel() for p in module.parameters()) == net.total_params
-    x = torch.empty(2, *net.input_shape, device="meta",  # 2: batch norm in training mode on a 1x1 map
-                    dtype=torch.long if net.input_type.ids else torch.float)
+    xs = [torch.empty(2, *t.shape, device="meta",  # 2: batch norm in training mode on a 1x1 map
+                      dtype=torch.long if t.ids else torch.float) for _, t in net.inputs]
     with FlopCounterMode(display=False) as counter:
-        hooked, values = activations(module, x)
+        hooked, values = activations(module, *xs)
     assert counter.get_total_flops() == 2 * 2 * net.total_macs
     layer_shapes = {info.name: (2, *info.output_shape) for info in net.layers}
     for name_, shape in hooked.items():
@@ -79,7 +79,9 @@ def test_bundled_network_builds_as_the_ir_says(name):
                     if n.op in ("call_function", "call_method") and "archlang_node" in n.meta}
     assert not any(n.target is held_until_block_end and "archlang_node" in n.meta for n in values)
     assert merge_shapes == {(2, *n.type.shape) for n in functional}
-    assert tuple(values[next(n for n in values if n.op == "output")]) == (2, *net.output_shape)
+    output = next(n for n in values if n.op == "output")
+    returned = [n for n in output.args[0]] if isinstance(output.args[0], tuple) else [output.args[0]]
+    assert [tuple(values[n]) for n in returned] == [(2, *t.shape) for _, t in net.outputs]
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet18", "vgg11_lrn"])

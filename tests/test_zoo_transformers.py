@@ -24,6 +24,8 @@ ZOO = {
     "vit_l_16": (ref.vit_l_16, 304_326_632, 61_554_712_576),
     # 12 x (12LD^2 + 2L^2D) + the tied output layer's L x D x 50257, L = 1024
     "gpt2": (ref.GPT, 124_439_808, 145_824_153_600),
+    # 12 x (12LD^2 + 2L^2D) + the pooler's D^2, L = 512
+    "bert_base": (ref.BertModel, 109_482_240, 48_318_971_904),
 }
 
 LAYOUT = {
@@ -35,6 +37,9 @@ LAYOUT = {
     "gpt2": {"transformer.wte.weight": (50257, 768), "transformer.wpe.weight": (1024, 768),
              "transformer.h.11.attn.c_attn.weight": (2304, 768), "transformer.h.0.mlp.c_proj.weight": (768, 3072),
              "transformer.ln_f.bias": (768,), "lm_head.weight": (50257, 768)},
+    "bert_base": {"embeddings.word_embeddings.weight": (30522, 768), "embeddings.token_type_embeddings.weight": (2, 768),
+                  "encoder.layer.11.attention.self.value.weight": (768, 768),
+                  "encoder.layer.0.output.LayerNorm.bias": (768,), "pooler.dense.weight": (768, 768)},
 }
 
 
@@ -43,6 +48,7 @@ def hooked_macs(module: nn.Module, x: torch.Tensor) -> int:
     nn.MultiheadAttention's in and out projections (3LD^2 + LD^2, which it computes without
     calling its Linear) and its two matmuls, QK^T and weights x V, over the full L x L."""
     total = 0
+    batch = (x[0] if isinstance(x, tuple) else x).shape[0]
 
     def count(m, inputs, out):
         nonlocal total
@@ -52,17 +58,20 @@ def hooked_macs(module: nn.Module, x: torch.Tensor) -> int:
         elif isinstance(m, ref.CausalSelfAttention):  # its projections are Linear layers, hooked apart
             length, d = inputs[0].shape[1], m.n_embd
             total += 2 * length * length * d
+        elif isinstance(m, ref.BertSelfAttention):
+            length, d = inputs[0].shape[1], m.query.in_features
+            total += 2 * length * length * d
         elif isinstance(m, nn.Linear):
-            total += out.numel() // x.shape[0] * m.in_features
+            total += out.numel() // batch * m.in_features
         else:
-            total += out.numel() // x.shape[0] * m.in_channels // m.groups * math.prod(m.kernel_size)
+            total += out.numel() // batch * m.in_channels // m.groups * math.prod(m.kernel_size)
 
     hooks = [m.register_forward_hook(count) for m in module.modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d, nn.MultiheadAttention, ref.CausalSelfAttention))
+             if isinstance(m, (nn.Linear, nn.Conv2d, nn.MultiheadAttention, ref.CausalSelfAttention, ref.BertSelfAttention))
              and not isinstance(m, nn.modules.linear.NonDynamicallyQuantizableLinear)]
     try:
         with torch.no_grad():
-            module(x)
+            module(*x) if isinstance(x, tuple) else module(x)
     finally:
         for h in hooks:
             h.remove()
@@ -76,9 +85,8 @@ def test_parameters_and_macs_equal_the_reference(name):
     assert (net.total_params, net.total_macs) == (params, macs)
     with torch.device("meta"):
         reference = make_reference().eval()
-        t = net.input_type
-        x = torch.empty(1, *t.shape, dtype=torch.long if t.ids else torch.float)
-        assert hooked_macs(reference, x) == macs
+        x = tuple(torch.zeros(1, *t.shape, dtype=torch.long) if t.ids else torch.empty(1, *t.shape) for _, t in net.inputs)
+        assert hooked_macs(reference, x if len(x) > 1 else x[0]) == macs
     assert sum(p.numel() for p in reference.parameters()) == params  # a tied tensor once
     shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     assert {k: shapes.get(k) for k in LAYOUT[name]} == LAYOUT[name]
@@ -162,3 +170,37 @@ def test_recurrent_networks_load_a_hand_written_models_weights(name, reference, 
         expected, got = model(inputs), built(inputs)
     assert (got - expected).abs().max().item() <= 1e-5
     assert_onnx_runtime_agrees(built, inputs, got, tmp_path / f"{name}.onnx", atol=1e-5, rtol=1e-4)
+
+
+def test_bert_with_the_reference_weights_computes_the_same(tmp_path):
+    """BERT's embeddings, post-norm layers and pooler at a small size (vocabulary 50, 16
+    positions, width 32, 2 layers of 4 heads), two inputs and two outputs: Hugging Face's
+    state_dict layout loads in order (query, key and value apart) and both outputs agree,
+    in torch and in ONNX Runtime."""
+    import numpy as np
+
+    from archlang.benchmark import ort_session
+
+    torch.manual_seed(0)
+    reference = ref.BertModel(vocab=50, positions=16, width=32, depth=2, heads=4).eval()
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    net = archlang.parse('use "bert"\nnetwork small(ids : [16], types : [16]) =\n'
+                         '    (ids, types) -> bert_embeddings(50, 16, 32) -> bert_layer(4) * 2 as sequence\n'
+                         '    -> (sequence, pooler as pooled)').network()
+    assert [name for name, _ in net.outputs] == ["sequence", "pooled"]
+    built = archlang.build(net, seed=1)
+    archlang.load_weights(built, reference.state_dict())
+    built.eval()
+    ids, types = torch.randint(0, 50, (3, 16)), torch.randint(0, 2, (3, 16))
+    with torch.no_grad():
+        expected, got = reference(ids, types), built(ids, types)
+    for e, g in zip(expected, got):
+        assert (g - e).abs().max().item() <= 1e-5
+    session = ort_session(archlang.export_onnx(built).SerializeToString(), threads=1)
+    outs = session.run(None, {"ids": ids.numpy(), "types": types.numpy()})
+    for o, g in zip(outs, got):
+        np.testing.assert_allclose(o, g.numpy(), atol=1e-5, rtol=1e-4)

@@ -142,6 +142,27 @@ class SelfAttentionMHA(nn.Module):
         return self.attn(x, x, x, need_weights=False, attn_mask=mask)[0]
 
 
+class SeparateQKV(nn.Module):
+    """Attention as BERT writes it: query, key and value Linear layers, softmax(QK^T/sqrt(d))V
+    per head computed by hand (a -inf mask above the diagonal when causal), an output Linear."""
+
+    def __init__(self, dim: int, heads: int, causal: bool, bias: bool) -> None:
+        super().__init__()
+        self.heads, self.causal = heads, causal
+        self.query, self.key, self.value = (nn.Linear(dim, dim, bias=bias) for _ in range(3))
+        self.out = nn.Linear(dim, dim, bias=bias)
+
+    def forward(self, x):
+        n, length, dim = x.shape
+        split = lambda t: t.view(n, length, self.heads, dim // self.heads).transpose(1, 2)
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        scores = q @ k.transpose(-1, -2) / (dim // self.heads) ** 0.5
+        if self.causal:
+            scores = scores + torch.triu(torch.full((length, length), float("-inf")), 1)
+        y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, length, dim)
+        return self.out(y)
+
+
 class Pick(nn.Module):
     def __init__(self, index: int) -> None:
         super().__init__()
@@ -261,6 +282,8 @@ def _sequence_module(name: str, a: dict, shape: tuple) -> nn.Module:
     if name == "clstoken":
         return ClassTokenFirst(shape[-1])
     if name == "attention":
+        if a.get("separate", False):
+            return SeparateQKV(shape[-1], a["heads"], a.get("causal", False), a.get("bias", True))
         return SelfAttentionMHA(shape[-1], a["heads"], a.get("causal", False), a.get("bias", True), a.get("dropout", 0.0))
     if name == "token":
         return Pick(a.get("index", 0))
@@ -344,7 +367,7 @@ SIGNATURES = {
     "lrn": ("size", "alpha", "beta", "k"), "layernorm": ("eps",), "groupnorm": ("groups", "eps"),
     "leakyrelu": ("slope",), "elu": ("alpha",), "gelu": ("tanh",),
     "grid": ("h", "w"), "embed": ("vocab", "c"), "posembed": ("positions",),
-    "attention": ("heads", "causal", "bias", "dropout"), "token": ("index",),
+    "attention": ("heads", "causal", "bias", "dropout", "separate"), "token": ("index",),
     "lstm": ("c", "layers", "bidirectional", "last"), "gru": ("c", "layers", "bidirectional", "last"),
 }
 

@@ -109,6 +109,8 @@ def lower_network(net: S.Network, defs: Definitions, limits: Limits | None = Non
     try:
         body = builder.ev.layer(net.body, {FRAME: frame}, f"as the body of network {net.name}")
         out = builder.inst(body, None if net.named_inputs else "input", ())
+        returned = (out,) if isinstance(out, str) else out or ()
+        frame.used.update(n for n, v in frame.values.items() if v in returned)  # a name on an output names it
         check_used(frame)
     except RecursionError:
         raise LimitError(

@@ -57,33 +57,45 @@ class LayerScale(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention over the tokens of an N x L x D sequence."""
 
-    def __init__(self, dim, heads, causal=False, bias=True, dropout=0.0):
+    def __init__(self, dim, heads, causal=False, bias=True, dropout=0.0, separate=False):
         super().__init__()
-        self.heads, self.causal, self.dropout = heads, causal, dropout
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim)) if bias else None
+        self.heads, self.causal, self.dropout, self.separate = heads, causal, dropout, separate
+        if separate:  # Q, K and V apart (BERT's query, key, value)
+            for p in "qkv":
+                self.register_parameter(f"{p}_proj_weight", nn.Parameter(torch.empty(dim, dim)))
+                self.register_parameter(f"{p}_proj_bias", nn.Parameter(torch.empty(dim)) if bias else None)
+        else:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+            self.in_proj_bias = nn.Parameter(torch.empty(3 * dim)) if bias else None
         self.out_proj_weight = nn.Parameter(torch.empty(dim, dim))
         self.out_proj_bias = nn.Parameter(torch.empty(dim)) if bias else None
         self.reset_parameters()
 
     def forward(self, x):
         n, length, dim = x.shape
-        qkv = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias)
-        q, k, v = qkv.view(n, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.separate:
+            q, k, v = (nn.functional.linear(x, getattr(self, f"{p}_proj_weight"), getattr(self, f"{p}_proj_bias"))
+                       .view(n, length, self.heads, dim // self.heads).transpose(1, 2) for p in "qkv")
+        else:
+            qkv = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias)
+            q, k, v = qkv.view(n, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         y = nn.functional.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal)
         return nn.functional.linear(y.transpose(1, 2).reshape(n, length, dim), self.out_proj_weight, self.out_proj_bias)
 
     def reset_parameters(self):  # nn.MultiheadAttention's
-        nn.init.xavier_uniform_(self.in_proj_weight)
+        projections = [f"{p}_proj" for p in "qkv"] if self.separate else ["in_proj"]
+        for name in projections:
+            nn.init.xavier_uniform_(getattr(self, name + "_weight"))
         nn.init.kaiming_uniform_(self.out_proj_weight, a=5 ** 0.5)
-        if self.in_proj_bias is not None:
-            nn.init.zeros_(self.in_proj_bias)
+        if self.out_proj_bias is not None:
+            for name in projections:
+                nn.init.zeros_(getattr(self, name + "_bias"))
             nn.init.zeros_(self.out_proj_bias)
 
     def extra_repr(self):
         return (f"{self.out_proj_weight.shape[0]}, heads={self.heads}, causal={self.causal}, "
-                f"bias={self.in_proj_bias is not None}, dropout={self.dropout}")
+                f"bias={self.out_proj_bias is not None}, dropout={self.dropout}, separate={self.separate}")
 
 
 class PositionEmbedding(nn.Module):

@@ -29,7 +29,7 @@ meantokens: the mean over the tokens, [L]xD -> D.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ir import TensorType
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, register
@@ -289,12 +289,15 @@ class Attention(_SequenceOp):
     args = (Arg("heads", "int", REQUIRED, "the number of heads, e.g. attention(12)"),
             Arg("causal", "bool", False, "each token attends only to itself and earlier tokens"),
             Arg("bias", "bool", True, "biases in the projections"),
-            Arg("dropout", "prob", 0.0, "dropout on the attention weights while training"))
+            Arg("dropout", "prob", 0.0, "dropout on the attention weights while training"),
+            Arg("separate", "bool", False, "Q, K and V as three D x D projections (BERT's query, key, value), "
+                "not one D -> 3D"))
     dim: int
     heads: int
     causal: bool
     bias: bool
     dropout: float
+    separate: bool = field(default=False, metadata={"quiet": True})
 
     @classmethod
     def make(cls, a: Bound, x: TensorType):
@@ -303,7 +306,7 @@ class Attention(_SequenceOp):
                           kind="shape", hint="each head takes D / heads features: choose heads dividing "
                           f"{x.channels} (" + ", ".join(str(h) for h in range(1, min(x.channels, 64) + 1)
                                                          if x.channels % h == 0)[-40:] + ")")
-        return cls(x.channels, a["heads"], a["causal"], a["bias"], a["dropout"])
+        return cls(x.channels, a["heads"], a["causal"], a["bias"], a["dropout"], a["separate"])
 
     def macs(self, inputs, out) -> int:
         length, d = out.tokens, self.dim
@@ -312,15 +315,27 @@ class Attention(_SequenceOp):
     def window(self):
         return GLOBAL
 
+    def _projections(self) -> tuple[tuple[str, int], ...]:
+        return tuple((f"{p}_proj", self.dim) for p in "qkv") if self.separate else (("in_proj", 3 * self.dim),)
+
     def tensors(self):
         d = self.dim
-        ins = (StateTensor("in_proj_weight", (3 * d, d)),) + ((StateTensor("in_proj_bias", (3 * d,)),) if self.bias else ())
-        outs = (StateTensor("out_proj_weight", (d, d)),) + ((StateTensor("out_proj_bias", (d,)),) if self.bias else ())
-        return ins + outs
+        out: tuple[StateTensor, ...] = ()
+        for name, rows in (*self._projections(), ("out_proj", d)):
+            out += (StateTensor(f"{name}_weight", (rows, d)),) + ((StateTensor(f"{name}_bias", (rows,)),) if self.bias else ())
+        return out
 
     init = (Init("in_proj_weight", "xavier_uniform"), Init("out_proj_weight", "kaiming_uniform", a=math.sqrt(5)),
             Init("in_proj_bias", "zeros"), Init("out_proj_bias", "zeros"))
     init_is_torch_default = True  # SelfAttention's reset_parameters, nn.MultiheadAttention's rule
+
+    def init_rules(self):
+        if not self.separate:
+            return type(self).init
+        names = [name for name, _ in self._projections()]
+        return (*(Init(f"{n}_weight", "xavier_uniform") for n in names),
+                Init("out_proj_weight", "kaiming_uniform", a=math.sqrt(5)),
+                *(Init(f"{n}_bias", "zeros") for n in names), Init("out_proj_bias", "zeros"))
 
     def torch_spec(self, inputs):
         kwargs = {"causal": self.causal} if self.causal else {}
@@ -328,6 +343,8 @@ class Attention(_SequenceOp):
             kwargs["bias"] = False
         if self.dropout:
             kwargs["dropout"] = self.dropout
+        if self.separate:
+            kwargs["separate"] = True
         return "SelfAttention", (self.dim, self.heads), kwargs
 
     def onnx_nodes(self, g, inputs, output, types):
@@ -338,14 +355,22 @@ class Attention(_SequenceOp):
         t = g.temp
 
         def linear(src, weight, bias, dst, word):
-            g.node("Transpose", [g.weight(weight)], [t(word + "_wt")], suffix=word + "_wt", perm=[1, 0])
+            g.node("Transpose", [weight], [t(word + "_wt")], suffix=word + "_wt", perm=[1, 0])
             if self.bias:
                 g.node("MatMul", [src, t(word + "_wt")], [t(word + "_mm")], suffix=word + "_mm")
-                g.node("Add", [t(word + "_mm"), g.weight(bias)], [dst], suffix=word if dst != output else "")
+                g.node("Add", [t(word + "_mm"), bias], [dst], suffix=word if dst != output else "")
             else:
                 g.node("MatMul", [src, t(word + "_wt")], [dst], suffix=word if dst != output else "")
 
-        linear(inputs[0], "in_proj_weight", "in_proj_bias", t("qkv"), "qkv")
+        if self.separate:  # one 3D x D projection, stacked in the graph (constant-folded by runtimes)
+            for part in ("weight",) + (("bias",) if self.bias else ()):
+                g.node("Concat", [g.weight(f"{p}_proj_{part}") for p in "qkv"], [t(f"in_proj_{part}")],
+                       suffix=f"in_proj_{part}", axis=0)
+            weight, bias = t("in_proj_weight"), t("in_proj_bias")
+        else:
+            weight = g.weight("in_proj_weight")
+            bias = g.weight("in_proj_bias") if self.bias else ""
+        linear(inputs[0], weight, bias, t("qkv"), "qkv")
         g.node("Reshape", [t("qkv"), g.const("heads_shape", np.array([0, 0, 3, h, d // h], np.int64))], [t("split")],
                suffix="split")
         g.node("Transpose", [t("split")], [t("qkv_heads")], suffix="qkv_heads", perm=[2, 0, 3, 1, 4])
@@ -371,13 +396,14 @@ class Attention(_SequenceOp):
         g.node("Transpose", [t("mixed")], [t("tokens_first")], suffix="tokens_first", perm=[0, 2, 1, 3])
         g.node("Reshape", [t("tokens_first"), g.const("merged_shape", np.array([0, 0, d], np.int64))], [t("merged")],
                suffix="merged")
-        linear(t("merged"), "out_proj_weight", "out_proj_bias", output, "out")
+        linear(t("merged"), g.weight("out_proj_weight"), g.weight("out_proj_bias") if self.bias else "", output, "out")
 
     def explain_params(self):
         d = self.dim
         if self.bias:
             return Formula(f"3 x {d} x {d} + 3 x {d} biases + {d} x {d} + {d} biases", 4 * d * d + 4 * d,
-                           "4D^2 + 4D", note="Q, K, V in one projection; the output projection")
+                           "4D^2 + 4D", note=("Q, K, V projections" if self.separate else "Q, K, V in one projection")
+                           + "; the output projection")
         return Formula(f"4 x {d} x {d}", 4 * d * d, "4D^2", note="Q, K, V and output projections, no biases")
 
     def explain_macs(self, inputs, out):
