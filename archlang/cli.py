@@ -441,9 +441,8 @@ def _list(args) -> int:
     networks = [programs[path].network(name) for name, path in bundled_networks().items()]
     if args.json:
         _print_stdout(json.dumps([
-            {"network": n.name, "spec": bundled_networks()[n.name].name, "input_shape": list(n.input_shape),
-             "output_shape": list(n.output_shape), "total_params": n.total_params, "total_macs": n.total_macs,
-             "layers": len(n.layers)}
+            {"network": n.name, "spec": bundled_networks()[n.name].name, **n.io_dict(),
+             "total_params": n.total_params, "total_macs": n.total_macs, "layers": len(n.layers)}
             for n in networks
         ], indent=2))
         return EXIT_OK

@@ -53,10 +53,21 @@ class LayerInfo:
             "name": self.name,
             "op": self.op,
             "output_shape": list(self.output_shape),
+            **_layout("output", self.node.type),
             "params": self.params,
             "macs": self.macs,
             "receptive_field": self.receptive_field.to_dict() if self.receptive_field else None,
         }
+
+
+def _layout(key: str, t: TensorType) -> dict:
+    """For a token sequence or token indices, `{key}_layout` ("tokens x features" or "token
+    indices") and `{key}_text` (`[197]x768`), so that JSON never reads them as a feature map;
+    nothing for a feature map or vector (their JSON is as it always was)."""
+    if not t.tokens:
+        return {}
+    prefix = f"{key}_" if key else ""
+    return {f"{prefix}layout": "token indices" if t.ids else "tokens x features", f"{prefix}text": str(t)}
 
 
 class Network:
@@ -159,17 +170,24 @@ class Network:
     def to_dict(self) -> dict:
         """JSON-ready: `input_shape` and `output_shape`, or, with several inputs or outputs,
         `inputs` and `outputs` as lists of {"name", "shape"}."""
-        data: dict = {"network": self.name}
-        if len(self.graph.inputs) == 1:
-            data["input_shape"] = list(self.input_shape)
-        else:
-            data["inputs"] = [{"name": n, "shape": list(t.shape)} for n, t in self.inputs]
-        if len(self.graph.outputs) == 1:
-            data["output_shape"] = list(self.output_shape)
-        else:
-            data["outputs"] = [{"name": n, "shape": list(t.shape)} for n, t in self.outputs]
+        data: dict = {"network": self.name, **self.io_dict()}
         data.update(total_params=self.total_params, total_macs=self.total_macs,
                     layers=[info.to_dict() for info in self.layers])
+        return data
+
+    def io_dict(self) -> dict:
+        """The JSON of the inputs and outputs (see `to_dict`)."""
+        data: dict = {}
+        if len(self.graph.inputs) == 1:
+            data["input_shape"] = list(self.input_shape)
+            data.update(_layout("input", self.input_type))
+        else:
+            data["inputs"] = [{"name": n, "shape": list(t.shape), **_layout("", t)} for n, t in self.inputs]
+        if len(self.graph.outputs) == 1:
+            data["output_shape"] = list(self.output_shape)
+            data.update(_layout("output", self.output_type))
+        else:
+            data["outputs"] = [{"name": n, "shape": list(t.shape), **_layout("", t)} for n, t in self.outputs]
         return data
 
     def __repr__(self) -> str:

@@ -20,6 +20,17 @@ def test_sequences_print_with_their_token_axis_marked():
     assert str(ids.input_type) == "[12]" and ids.input_type.ids and str(ids.output_type) == "[12]x8"
 
 
+def test_json_marks_sequences_and_leaves_feature_maps_as_they_were():
+    net = analyse("network n : [12] = embed(50, 8) -> meantokens -> fc(2)")
+    data = net.to_dict()
+    assert (data["input_layout"], data["input_text"]) == ("token indices", "[12]")
+    assert "output_layout" not in data  # a vector
+    first = data["layers"][0]
+    assert (first["output_shape"], first["output_layout"], first["output_text"]) == ([12, 8], "tokens x features", "[12]x8")
+    assert not any(k.endswith(("layout", "text")) for layer in analyse("network m : 3x8x8 = conv3x3(4)").to_dict()["layers"]
+                   for k in layer)
+
+
 def test_attention_costs_grow_with_the_square_of_the_length():
     """4LD^2 + 2L^2D: analysed at two lengths, the difference leaves the quadratic term."""
     def macs(length: int) -> int:
