@@ -295,13 +295,22 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
             if node.op.skip_inputs and position > 0:
                 attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
                 source_scopes = graph.node(src).scopes
-                if source_scopes == node.scopes[: len(source_scopes)]:
+                if source_scopes == node.scopes[: len(source_scopes)] and node.type.tokens:
+                    # a transformer's residual stream, as its papers draw it: straight down,
+                    # each block's norm -> attention (or MLP) beside it, rejoining at the add
+                    attrs["weight"] = "12"
+                elif source_scopes == node.scopes[: len(source_scopes)]:
                     # an identity skip (its source lies outside the merge's block, not in a
                     # shortcut branch): drawn beside the layers, not ranked between them
                     attrs["constraint"] = "false"
             else:
                 attrs["weight"] = "4"
             dot.edge(a, b, **attrs)
+    for node in graph.layers:  # a shared weight (fc(tie=wte)): a dashed line from its owner
+        for _, other, _ in node.op.ties():
+            if owner[other] != owner[node.name]:
+                dot.edge(owner[other], owner[node.name], style="dashed", color="#777777", fontcolor="#555555",
+                         arrowhead="none", constraint="false", label=" shared weight ")
     if not rising:
         _branches_side_by_side(dot, graph, owner)
     for i, (node, name) in enumerate(zip(graph.outputs, graph.output_names)):
