@@ -4,6 +4,7 @@ reference covers every op of the registry."""
 import re
 from pathlib import Path
 
+import archlang
 from archlang.cli import main
 from archlang.ops import REGISTRY
 
@@ -58,6 +59,16 @@ def test_error_catalogue_is_current():
     spec_kinds = {cls.kind for cls in (E.ArchSyntaxError, E.UnknownNameError, E.ArgumentError, E.ShapeError,
                                        E.DefinitionError, E.SpecImportError, E.LimitError, BudgetError, NoSolution)}
     assert {err.kind for err in errors} == spec_kinds
+
+
+def test_readme_sequence_snippet_is_vit_b_16_and_gpt2():
+    """The README's tour of sequences: its ViT and GPT have vit_b_16's and gpt2's figures."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Sequences and attention"):]
+    program = archlang.parse(re.search(r"```\n(.*?)```", section, re.S).group(1))
+    for name, bundled in (("vit", "vit_b_16"), ("gpt", "gpt2")):
+        net, reference = program.network(name), archlang.load(bundled).network()
+        assert (net.total_params, net.total_macs) == (reference.total_params, reference.total_macs)
 
 
 def test_readme_first_snippet_runs_as_written(tmp_path, capsys, monkeypatch):
