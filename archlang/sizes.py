@@ -168,7 +168,8 @@ def _spatial_at(shape: S.Shape, axis: int, s: int) -> tuple[int, ...]:
 
 
 def _axes(net: S.Network) -> int:
-    return max((len(d.shape.dims) - 1 for d in net.inputs), default=0)
+    """Spatial axes to sweep: a feature map's (a token sequence has none; its length is not swept)."""
+    return max((len(d.shape.dims) - 1 for d in net.inputs if d.shape.layout == "map"), default=0)
 
 
 def _concrete(net: S.Network, spatial: list[tuple[int, ...]]) -> S.Network:
@@ -533,6 +534,8 @@ def print_sizes(result: Sizes, file=None) -> None:
     console = Console(file=file, force_terminal=False, no_color=not file.isatty() or "NO_COLOR" in os.environ,
                       width=max(100, Console(file=file).width), highlight=False, soft_wrap=True)
     console.print(f"[bold]{result.network}[/]  {escape(result.header)}  sizes 1 to {result.max:,}")
+    if not result.axes:
+        console.print("  no spatial axes to size: the inputs are vectors or token sequences")
     for axis in result.axes:
         console.print(f"  axis {axis.axis}  {escape(axis.summary)}")
         console.print(f"          smallest {axis.smallest if axis.smallest is not None else 'none'}")

@@ -96,3 +96,11 @@ def test_a_layer_given_the_wrong_layout_says_how_to_convert(text, message, hint)
     if hint:
         assert hint in (err.hint or ""), rendered
     assert err.span is not None and "Traceback" not in rendered
+
+
+def test_sizes_sweeps_no_axis_of_a_sequence():
+    """A sequence's feature count is not a spatial size: `archlang sizes` reports no axis."""
+    from archlang.sizes import sizes
+
+    program = archlang.parse("network n : [12]x8 = lstm(4, last=true) -> fc(2)\nnetwork m : [12] = embed(9, 4)")
+    assert sizes(program, "n", 64).axes == () and sizes(program, "m", 64).axes == ()
