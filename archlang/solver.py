@@ -48,7 +48,8 @@ class Domains:
     - kernel `k`: 1 to I + 2; stride, dilation: 1 to I; padding: 0 to K' - 1 (K' = D(K - 1) + 1,
       so that every output unit sees an input unit);
     - groups: 1 to the input's channels; other sizes (crop, upsample factors): 1 (or 0 where
-      the argument allows it) to I;
+      the argument allows it) to I; on a token sequence (attention's heads, a grid's sides)
+      I is the larger of its length and its width;
     - channels and widths, and a hole inside arithmetic: 1 to max_width;
     - repeat counts (`block * ?`): 0 to max_repeat."""
 
@@ -60,7 +61,9 @@ class Domains:
 
     def for_site(self, site: CallSite, arg: str) -> range:
         kind = site.arg_kind(arg)
-        size = max(site.x.spatial, default=1)
+        # a sequence's other integers (heads, a grid's sides, a token's index) are bounded by
+        # its length and its width
+        size = max(site.x.tokens, site.x.channels) if site.x.tokens else max(site.x.spatial, default=1)
         if kind == "channels":
             return range(1, self.max_width + 1)
         if arg == "k":

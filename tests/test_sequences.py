@@ -104,3 +104,11 @@ def test_sizes_sweeps_no_axis_of_a_sequence():
 
     program = archlang.parse("network n : [12]x8 = lstm(4, last=true) -> fc(2)\nnetwork m : [12] = embed(9, 4)")
     assert sizes(program, "n", 64).axes == () and sizes(program, "m", 64).axes == ()
+
+
+def test_solve_finds_every_head_count_that_divides_the_width():
+    from archlang.solver import solve
+
+    solved = solve(archlang.parse("network n : [10]x12 = attention(?k) -> grid(?h, 5)"), limit=None)
+    assert sorted(s["?k"] for s in solved.solutions) == [1, 2, 3, 4, 6, 12]
+    assert {s["?h"] for s in solved.solutions} == {2}
