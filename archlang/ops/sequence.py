@@ -382,14 +382,17 @@ class Attention(_SequenceOp):
         g.node("Transpose", [t("k")], [t("k_t")], suffix="k_t", perm=[0, 1, 3, 2])
         g.node("MatMul", [t("q_scaled"), t("k_t")], [t("scores")], suffix="scores")
         scores = t("scores")
-        if self.causal:  # -inf above the diagonal, cut to the sequence's length
-            big = x.tokens
-            mask = np.triu(np.full((big, big), -np.inf, np.float32), 1)
-            g.node("Shape", [inputs[0]], [t("length")], suffix="length", start=1, end=2)
-            g.node("Concat", [t("length"), t("length")], [t("ends")], suffix="ends", axis=0)
-            g.node("Slice", [g.const("mask", mask), g.const("starts", np.array([0, 0], np.int64)), t("ends")],
-                   [t("mask_rows")], suffix="mask_rows")
-            g.node("Add", [scores, t("mask_rows")], [t("masked")], suffix="masked")
+        if self.causal:  # -inf where a key comes after its query, built for the run's length
+            g.node("Shape", [inputs[0]], [t("length1")], suffix="length1", start=1, end=2)
+            g.node("Squeeze", [t("length1")], [t("length")], suffix="length")
+            g.node("Range", [g.const("zero", np.array(0, np.int64)), t("length"), g.const("one", np.array(1, np.int64))],
+                   [t("positions")], suffix="positions")
+            g.node("Unsqueeze", [t("positions"), g.const("axis1", np.array([1], np.int64))], [t("queries")],
+                   suffix="queries")
+            g.node("Greater", [t("positions"), t("queries")], [t("later")], suffix="later")  # L x L: key > query
+            g.node("Where", [t("later"), g.const("minus_inf", np.array(-np.inf, np.float32)),
+                             g.const("nothing", np.array(0, np.float32))], [t("mask")], suffix="mask")
+            g.node("Add", [scores, t("mask")], [t("masked")], suffix="masked")
             scores = t("masked")
         g.node("Softmax", [scores], [t("weights")], suffix="weights", axis=-1)
         g.node("MatMul", [t("weights"), t("v")], [t("mixed")], suffix="mixed")
