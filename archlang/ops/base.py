@@ -433,7 +433,7 @@ class Op:
 
     def explain_macs(self, inputs: tuple[TensorType, ...], out: TensorType) -> Formula:
         """`macs` as a formula."""
-        return Formula("", 0, note="only convolutions and fc layers count multiply-accumulates")
+        return Formula("", 0, note="only convolutions, fc, attention and recurrent layers count multiply-accumulates")
 
     # -- torch: the module as data, so that building it and printing its source agree
 
