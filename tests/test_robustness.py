@@ -324,11 +324,25 @@ def test_generated_networks_agree_in_torch_and_onnx_runtime(text):
     module = archlang.build(net, seed=0).eval()
     t = net.input_type
     x = torch.randint(0, 9, (2, *t.shape)) if t.ids else torch.randn(2, *t.shape)
+    # A normalisation over a few near-equal values (groupnorm(1) on a 1x4 map after two
+    # sigmoids) divides the runtimes' rounding differences by sqrt(var + eps): the tolerance
+    # grows by that amplification, measured on the values each normalisation sees.
+    amplification = [1.0]
+
+    def record(m, inputs, out):
+        x_ = inputs[0].double()
+        groups = getattr(m, "num_groups", None)
+        flat = x_.reshape(x_.shape[0], groups, -1) if groups else x_.reshape(*x_.shape[: x_.dim() - len(m.normalized_shape)], -1)
+        amplification.append(float(1 / torch.sqrt(flat.var(-1, unbiased=False).min() + m.eps)))
+
+    hooks = [m.register_forward_hook(record) for m in module.modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm))]
     with torch.no_grad():
         expected = module(x).numpy()
+    for h in hooks:
+        h.remove()
     session = ort_session(archlang.export_onnx(module).SerializeToString(), threads=1)
     (got,) = session.run(None, {"input": x.numpy()})
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * max(amplification))
 
 
 @given(st.lists(st.sampled_from(VOCAB), max_size=30))
