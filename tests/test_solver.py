@@ -272,16 +272,17 @@ def test_readme_solve_output_is_current(capsys):
     ("block stage(c, norm=identity) = conv3x3(c) -> norm\nnetwork n : 3x8x8 = stage(8, norm=?)",
      "no values of the holes work: the furthest the search got ends with: expected a layer in a chain, but the hole ? "
      "given for it stands for a whole number"),
-    # a space too large to search within the bound, no solution among the tries
+    # a space too large to search within the bound (here a tenth of the default, 200,000), no
+    # solution among the tries
     ("network n : 16 = fc(?) -> fc(?) -> fc(?) -> fc(?) where params <= 10",
-     "network n: 200,000 tries of its holes' values found no solution, and more remain"),
+     "network n: 20,000 tries of its holes' values found no solution, and more remain"),
     # ... and where every try failed at the same layer, that layer's error
     ("network n : 3x8x8 = conv3x3(?) -> conv3x3(?) -> fc(?)",
-     "network n: 200,000 tries of its holes' values found no solution, and more remain; the furthest they got "
+     "network n: 20,000 tries of its holes' values found no solution, and more remain; the furthest they got "
      "ends with: fc needs a flat input, but this input is 1024x8x8"),
 ])
 def test_bad_constraints_end_in_a_located_error(text, message):
     with pytest.raises(archlang.ArchError) as info:
-        solve(archlang.parse(text))
+        solve(archlang.parse(text), domains=Domains(max_tries=20_000))
     assert info.value.message == message, info.value.render()
     assert info.value.span is not None
