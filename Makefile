@@ -31,6 +31,7 @@ demo: setup
 	$(VENV)/bin/archlang list
 	$(VENV)/bin/archlang check lenet5
 	$(VENV)/bin/archlang check resnet50 | tail -n 5
+	$(VENV)/bin/archlang explain gpt2 --layer gpt1.gpt_block1.attention1
 	$(VENV)/bin/archlang solve lenet_ksp
 	$(VENV)/bin/archlang render resnet50 --collapse --fold -o resnet50.svg
 
