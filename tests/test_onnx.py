@@ -16,7 +16,7 @@ from archlang.backends.onnx_model import OPSET, value_name
 from archlang.benchmark import ort_session
 from archlang.ops import Op, canonical_ops
 
-from .conftest import BUNDLED, analyse
+from .conftest import KINDS, analyse
 from .test_ops import ALL_CASES
 
 
@@ -88,7 +88,7 @@ def weightless_model(graph) -> onnx.ModelProto:
     return model
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", KINDS)
 def test_bundled_network_graph_in_onnx(name):
     """Every bundled network, structurally: the checker passes and ONNX's own shape
     inference gives archlang's shape for every value."""

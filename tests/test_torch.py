@@ -18,7 +18,7 @@ from archlang.backends.torch_module import build_module
 from archlang.backends.torch_weights import WeightsError
 
 from . import reference_models as ref
-from .conftest import BUNDLED
+from .conftest import KINDS
 
 
 def exec_source(source: str) -> dict:
@@ -53,7 +53,7 @@ def activations(module: nn.Module, *x: torch.Tensor) -> dict[str, torch.Tensor]:
     return seen, values
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", KINDS)
 def test_bundled_network_builds_as_the_ir_says(name):
     """Every bundled network, structurally and for free: built on the meta device (no weight
     is allocated), its modules, parameter count and every layer's output shape are the IR's,
