@@ -72,7 +72,7 @@ class Tokens(Op):
 
     def explain_shape(self, inputs, out):
         (x,) = inputs
-        return (Formula(" x ".join(map(str, x.spatial)), out.tokens, "L = " + " x ".join("HW" if x.rank == 2 else "DHW"[-x.rank:]),
+        return (Formula(" x ".join(map(str, x.spatial)), out.tokens, "L = " + {1: "I", 2: "H x W", 3: "D x H x W"}[x.rank],
                         "one token per position", (0,)),
                 Formula("", out.channels, "D = C", "the channels become each token's features", (1,)))
 
