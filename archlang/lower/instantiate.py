@@ -346,13 +346,12 @@ class GraphBuilder:
 
     def merge(self, op_cls: type[Op], outs: list[str], spans: list[Span], span: Span, scopes) -> str:
         types = tuple(self.types[o] for o in outs)
+        for i, t in enumerate(types):
+            try:
+                op_cls.check_input(t)
+            except OpError as err:  # this branch's layout: no other branch to compare with
+                raise ShapeError(err.message, spans[i], hint=err.hint) from None
         try:
-            for i, t in enumerate(types):
-                try:
-                    op_cls.check_input(t)
-                except OpError as err:
-                    err.branch = err.other_branch = i
-                    raise
             op = op_cls.make(None, types)
             out = op.infer(types)
         except OpError as err:

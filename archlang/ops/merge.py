@@ -97,6 +97,11 @@ class Concat(_Merge):
     name = "concat"
     glyph = "C"
 
+    @classmethod
+    def sequence_hint(cls, x):
+        return ("concat joins feature maps along their channels; sequences join with add (a residual "
+                "stream), or lay them out as maps first: " + super().sequence_hint(x).split("; ", 1)[1])
+
     def torch_fx(self, graph, args, inplace):
         import torch
 
