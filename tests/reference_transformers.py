@@ -238,10 +238,13 @@ class BertSelfAttention(nn.Module):
         return context.permute(0, 2, 1, 3).reshape(n, length, width)
 
 
-class BertSelfOutput(nn.Module):
-    def __init__(self, width: int) -> None:
+class BertAddNorm(nn.Module):
+    """Hugging Face's BertSelfOutput (inner = width) and BertOutput (inner = 4 x width), which
+    differ only in that: a dense layer back to the width, dropout, the residual, LayerNorm."""
+
+    def __init__(self, inner: int, width: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(width, width)
+        self.dense = nn.Linear(inner, width)
         self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
         self.dropout = nn.Dropout(0.1)
 
@@ -253,7 +256,7 @@ class BertAttention(nn.Module):
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
         self.self = BertSelfAttention(width, heads)
-        self.output = BertSelfOutput(width)
+        self.output = BertAddNorm(width, width)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.output(self.self(hidden), hidden)
@@ -269,23 +272,12 @@ class BertIntermediate(nn.Module):
         return self.intermediate_act_fn(self.dense(hidden))
 
 
-class BertOutput(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.dense = nn.Linear(4 * width, width)
-        self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
-        self.dropout = nn.Dropout(0.1)
-
-    def forward(self, hidden: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden)) + input_tensor)
-
-
 class BertLayer(nn.Module):
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
         self.attention = BertAttention(width, heads)
         self.intermediate = BertIntermediate(width)
-        self.output = BertOutput(width)
+        self.output = BertAddNorm(4 * width, width)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         attended = self.attention(hidden)

@@ -43,6 +43,17 @@ LAYOUT = {
 }
 
 
+def trained_looking(reference: nn.Module) -> nn.Module:
+    """Layer norms as training leaves them (scales near 1, small shifts), not at their 1 and
+    0 start, so that loading them into the wrong place would show in the outputs."""
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    return reference
+
+
 def hooked_macs(module: nn.Module, x: torch.Tensor) -> int:
     """Per example: convolutions and linear layers as test_zoo counts them, and each
     nn.MultiheadAttention's in and out projections (3LD^2 + LD^2, which it computes without
@@ -99,12 +110,10 @@ def test_vit_with_the_reference_weights_computes_the_same(tmp_path):
     ONNX Runtime."""
     torch.manual_seed(0)
     reference = ref.VisionTransformer(32, 16, 2, 4, 64, 128, num_classes=10).eval()
+    trained_looking(reference)
     with torch.no_grad():
         reference.class_token.normal_()
         for m in reference.modules():
-            if isinstance(m, nn.LayerNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
             if isinstance(m, nn.MultiheadAttention):
                 m.in_proj_bias.uniform_(-0.1, 0.1)
     net = archlang.parse('use "vit"\nnetwork small : 3x32x32 -> 10 = vit(16, 64, 2, 4, 128, classes=10)').network()
@@ -126,11 +135,7 @@ def test_gpt_with_the_reference_weights_computes_the_same_and_stays_causal(tmp_p
     an earlier output."""
     torch.manual_seed(0)
     reference = ref.GPT(vocab_size=50, block_size=16, n_layer=2, n_head=4, n_embd=32).eval()
-    with torch.no_grad():
-        for m in reference.modules():
-            if isinstance(m, nn.LayerNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
+    trained_looking(reference)
     net = archlang.parse('use "gpt2"\nnetwork small : [16] = gpt(50, 16, 32, 2, 4)').network()
     built = archlang.build(net, seed=1)
     archlang.load_weights(built, reference.state_dict())
@@ -183,11 +188,7 @@ def test_bert_with_the_reference_weights_computes_the_same(tmp_path):
 
     torch.manual_seed(0)
     reference = ref.BertModel(vocab=50, positions=16, width=32, depth=2, heads=4).eval()
-    with torch.no_grad():
-        for m in reference.modules():
-            if isinstance(m, nn.LayerNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
+    trained_looking(reference)
     net = archlang.parse('use "bert"\nnetwork small(ids : [16], types : [16]) =\n'
                          '    (ids, types) -> bert_embeddings(50, 16, 32) -> bert_layer(4) * 2 as sequence\n'
                          '    -> (sequence, pooler as pooled)').network()
