@@ -9,6 +9,9 @@
                     [--show params,macs,rf]
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--threads T] [--compile]
     archlang list [--json]
+    archlang fmt SPEC... [--check] [--diff]
+    archlang diff A [B] [-n NAME] [--json] [-o diff.svg]
+    archlang import MODEL -o out.arch [--name NAME] [--input-shape 3x224x224] [--weights x.pt]
 
 SPEC is a .arch path, the name of a bundled network, or - for standard input. Exit status:
 0 valid, 1 spec error (including a network too large for this machine's memory), 2 usage
@@ -182,6 +185,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(run=_list)
+    from . import compare, formatter, importer_cli
+
+    for command in (formatter, compare, importer_cli):  # each round-trip command's module declares it
+        command.add_command(sub)
     return parser
 
 
