@@ -14,6 +14,8 @@ from .program import LayerInfo, Network, Program, bundled_networks, load, parse
 __all__ = [
     # building models
     "build", "load_weights", "export_onnx",
+    # reading models back
+    "from_torch", "from_onnx",
     # reading specs
     "parse", "load", "bundled_networks", "Program", "Limits",
     # analysed networks
@@ -80,3 +82,18 @@ def export_onnx(source, path=None, *, seed: int | None = None):
     from .backends.onnx_model import export_onnx as _export_onnx
 
     return _export_onnx(source, path, seed=seed)
+
+
+def from_torch(module, input_shape, *, name: str | None = None):
+    """The spec a person would write for a torch module (captured with torch.fx): an Imported
+    with `.text`, `.network` and `.state_dict()` (which loads into `build(parse(text))`)."""
+    from .importer import from_torch as _from_torch
+
+    return _from_torch(module, input_shape, name=name)
+
+
+def from_onnx(path, *, name: str | None = None, input_shape=None):
+    """The spec a person would write for an ONNX file: an Imported (see from_torch)."""
+    from .importer import from_onnx as _from_onnx
+
+    return _from_onnx(path, name=name, input_shape=input_shape)

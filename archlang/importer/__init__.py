@@ -1,0 +1,217 @@
+"""Import: a model (an ONNX file, a torch module) -> the `.arch` spec a person would write.
+
+    spec = archlang.from_torch(model, "3x224x224")     # an Imported
+    spec.text                                          # blocks, `* n` repeats, residual(...)
+    net = archlang.build(archlang.parse(spec.text))    # ... and back
+    archlang.load_weights(net, spec.state_dict())
+
+The pipeline: a reader (`torch_capture`, `onnx_reader`) gives a flat graph of archlang layers
+(`flat`); `spelling` writes each layer as a person would; `refold` finds the structure. The
+text is then analysed by archlang itself and checked against the flat graph node for node
+(`_match`: every op with its resolved arguments, on the same inputs), so an import gives the
+model's graph or an error, never a different network; the same matching maps the weights.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..ir import Graph, TensorType, _op_text
+from .flat import FlatGraph, ModelImportError
+
+__all__ = ["Imported", "from_torch", "from_onnx", "ModelImportError", "parse_shape"]
+
+
+@dataclass
+class Imported:
+    """An imported model: the spec's text, its analysed network, and the source's weights
+    keyed by the spec's own layer names (`state_dict()`, loadable into archlang.build)."""
+
+    text: str
+    name: str
+    network: Any  # program.Network
+    structured: bool  # False: written with named values (the graph is not a tree of branches)
+    _weights: dict
+
+    def state_dict(self):
+        """The weights as torch tensors under the built module's names."""
+        import torch
+
+        out = {}
+        for key, value in self._weights.items():
+            out[key] = value if isinstance(value, torch.Tensor) else torch.from_numpy(value.copy())
+        return out
+
+    def numpy_weights(self) -> dict:
+        import numpy as np
+
+        return {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)) for k, v in self._weights.items()}
+
+    @property
+    def lines(self) -> int:
+        return len([l for l in self.text.splitlines() if l.strip() and not l.lstrip().startswith("#")])
+
+
+def parse_shape(text) -> TensorType:
+    """`3x224x224` (or a tuple, or a TensorType) as an input type."""
+    if isinstance(text, TensorType):
+        return text
+    if isinstance(text, (tuple, list)):
+        dims = tuple(int(d) for d in text)
+    else:
+        m = re.fullmatch(r"\s*\d+(?:\s*[x@]\s*\d+)*\s*", str(text))
+        if not m:
+            raise ModelImportError(f"'{text}' is not an input shape", hint="write it as a spec does: 3x224x224")
+        dims = tuple(int(d) for d in re.split(r"\s*[x@]\s*", str(text).strip()))
+    if not dims or any(d <= 0 for d in dims) or len(dims) > 4:
+        raise ModelImportError(f"'{text}' is not an input shape",
+                               hint="channels, then 0 to 3 spatial sizes, each positive: 3x224x224")
+    return TensorType(dims[0], dims[1:])
+
+
+def _name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_").lower() or "imported"
+    if name[0].isdigit():
+        name = "net_" + name
+    from ..parser import KEYWORDS
+
+    return name + "_" if name in KEYWORDS else name
+
+
+def from_torch(module, input_shape, *, name: str | None = None) -> Imported:
+    """A torch module as a spec (captured with torch.fx: nothing runs on real data)."""
+    from ..extras import require
+
+    require("torch", job="from_torch")
+    from .torch_capture import capture_torch
+
+    shapes = input_shape if isinstance(input_shape, dict) else {"input": parse_shape(input_shape)}
+    shapes = {k: parse_shape(v) for k, v in shapes.items()}
+    fg = capture_torch(module, shapes, _name(name or type(module).__name__))
+    return finish(fg)
+
+
+def from_onnx(path, *, name: str | None = None, input_shape=None) -> Imported:
+    """An ONNX file (or ModelProto) as a spec; `input_shape` where the file's is dynamic."""
+    from ..extras import require
+
+    require("onnx", "numpy", job="from_onnx")
+    from .onnx_reader import read_onnx
+
+    shape = parse_shape(input_shape) if input_shape is not None else None
+    default = Path(path).stem if isinstance(path, (str, Path)) else "imported"
+    fg = read_onnx(path, shape, _name(name or default))
+    return finish(fg)
+
+
+def finish(fg: FlatGraph) -> Imported:
+    """Spell, refold, analyse and check: the Imported, or an error if the text is not the graph."""
+    from ..program import parse
+    from .refold import NotATree, refold, render_flat
+    from .spelling import spell
+
+    _prune(fg)
+    spelled = {l.name: spell(l, fg.types[l.inputs[0]]) for l in fg.layers}
+    texts = []
+    try:
+        texts.append((refold(fg, spelled), True))
+    except NotATree:
+        pass
+    texts.append((render_flat(fg, spelled), False))
+    problems = []
+    for text, structured in texts:
+        text = _formatted(text)
+        try:
+            net = parse(text, f"{fg.name}.arch").network(fg.name)
+        except Exception as err:  # a refolding archlang cannot read back: try the plainer form
+            problems.append(f"{type(err).__name__}: {err}")
+            continue
+        mapping = _match(net.graph, fg)
+        if mapping is None:
+            problems.append("the refolded graph differs")
+            continue
+        return Imported(text, fg.name, net, structured, _weights(net.graph, fg, mapping))
+    raise ModelImportError(f"{fg.origin}: the imported graph could not be written as a spec ({'; '.join(problems)})",
+                           hint="this is a bug in archlang's importer; please report it with the model")
+
+
+def _formatted(text: str) -> str:
+    try:
+        from ..formatter import format_source
+    except ImportError:
+        return text
+    try:
+        return format_source(text)
+    except Exception:
+        return text
+
+
+def _prune(fg: FlatGraph) -> None:
+    """Drop layers whose values reach no output (a forward's unused computations)."""
+    live = set(fg.outputs)
+    for layer in reversed(fg.layers):
+        if layer.name in live:
+            live.update(layer.inputs)
+    fg.layers = [l for l in fg.layers if l.name in live]
+
+
+_COMMUTATIVE = ("add", "mul")
+
+
+def _op_key(op) -> str:
+    text = _op_text(op)
+    # adaptiveavgpool(1) and globalavgpool build the same torch module: one identity
+    if op.name == "adaptiveavgpool" and all(s == 1 for s in op.output_size):
+        return f"globalavgpool{{rank={len(op.output_size)}}}"
+    return text
+
+
+def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
+    """graph node -> flat layer, where the two are the same computation; None if they differ."""
+    g_nodes = [(n.name, f"input{k}:{n.type}", ()) for k, n in enumerate(graph.inputs)]
+    g_nodes += [(n.name, _op_key(n.op), n.inputs) for n in graph.layers]
+    f_nodes = [(n, f"input{k}:{t}", ()) for k, (n, t) in enumerate(fg.inputs.items())]
+    f_nodes += [(l.name, _op_key(l.op), l.inputs) for l in fg.layers]
+    # one table for both graphs, so equal computations get equal numbers
+    table: dict[tuple, int] = {}
+
+    def sigs(nodes):
+        sig = {}
+        for key, op_text, ins in nodes:
+            args = tuple(sig[i] for i in ins)
+            if op_text in _COMMUTATIVE:
+                args = tuple(sorted(args))
+            sig[key] = table.setdefault((op_text, args), len(table))
+        return sig
+
+    gs, fs = sigs(g_nodes), sigs(f_nodes)
+    by_sig: dict[int, list[str]] = {}
+    for l in fg.layers:
+        by_sig.setdefault(fs[l.name], []).append(l.name)
+    if len(graph.layers) != len(fg.layers):
+        return None
+    if [gs[o] for o in graph.outputs] != [fs[o] for o in fg.outputs]:
+        return None
+    mapping = {}
+    for n in graph.layers:
+        candidates = by_sig.get(gs[n.name])
+        if not candidates:
+            return None
+        mapping[n.name] = candidates.pop(0)
+    return mapping
+
+
+def _weights(graph: Graph, fg: FlatGraph, mapping: dict[str, str]) -> dict:
+    layers = {l.name: l for l in fg.layers}
+    out = {}
+    for node in graph.layers:
+        layer = layers[mapping[node.name]]
+        if layer.weights is None:
+            continue
+        for t, w in zip(node.op.tensors(), layer.weights):
+            if w is not None:
+                out[f"{node.name}.{t.name}"] = w
+    return out
