@@ -22,7 +22,7 @@ from typing import Any
 from ..ir import Graph, TensorType, _op_text
 from .flat import FlatGraph, ModelImportError
 
-__all__ = ["Imported", "from_torch", "from_onnx", "ModelImportError", "parse_shape"]
+__all__ = ["Imported", "from_torch", "from_onnx", "ModelImportError", "parse_shape", "same_graph"]
 
 
 @dataclass
@@ -163,22 +163,37 @@ _COMMUTATIVE = ("add", "mul")
 
 def _op_key(op) -> str:
     text = _op_text(op)
+    if op.name == "dwconv":  # conv(groups=C) spelled for depthwise convolutions: one computation
+        return "conv" + text[len("dwconv"):]
     # adaptiveavgpool(1) and globalavgpool build the same torch module: one identity
     if op.name == "adaptiveavgpool" and all(s == 1 for s in op.output_size):
         return f"globalavgpool{{rank={len(op.output_size)}}}"
     return text
 
 
-def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
-    """graph node -> flat layer, where the two are the same computation; None if they differ."""
-    g_nodes = [(n.name, f"input{k}:{n.type}", ()) for k, n in enumerate(graph.inputs)]
-    g_nodes += [(n.name, _op_key(n.op), n.inputs) for n in graph.layers]
-    f_nodes = [(n, f"input{k}:{t}", ()) for k, (n, t) in enumerate(fg.inputs.items())]
-    f_nodes += [(l.name, _op_key(l.op), l.inputs) for l in fg.layers]
-    # one table for both graphs, so equal computations get equal numbers
-    table: dict[tuple, int] = {}
+def _graph_nodes(graph: Graph, ignoring: tuple[str, ...] = ()) -> tuple[list, list[str]]:
+    """(name, op key, inputs) per node, and the outputs; ops in `ignoring` taken out (their
+    readers read their input)."""
+    nodes = [(n.name, f"input{k}:{n.type}", ()) for k, n in enumerate(graph.inputs)]
+    alias: dict[str, str] = {}
+    for n in graph.layers:
+        ins = tuple(alias.get(i, i) for i in n.inputs)
+        if n.op.name in ignoring:
+            alias[n.name] = ins[0]
+        else:
+            nodes.append((n.name, _op_key(n.op), ins))
+    return nodes, [alias.get(o, o) for o in graph.outputs]
 
-    def sigs(nodes):
+
+def _correspond(a, a_outputs, b, b_outputs) -> dict[str, str] | None:
+    """Node lists a -> b (name, op key, inputs) paired by structural identity: each value's op
+    with every resolved argument, applied to the identities of its inputs (add's and mul's in
+    any order); None unless every node of one has its own partner in the other."""
+    if len(a) != len(b):
+        return None
+    table: dict[tuple, int] = {}  # one table for both, so equal computations get equal numbers
+
+    def identities(nodes):
         sig = {}
         for key, op_text, ins in nodes:
             args = tuple(sig[i] for i in ins)
@@ -187,21 +202,32 @@ def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
             sig[key] = table.setdefault((op_text, args), len(table))
         return sig
 
-    gs, fs = sigs(g_nodes), sigs(f_nodes)
-    by_sig: dict[int, list[str]] = {}
-    for l in fg.layers:
-        by_sig.setdefault(fs[l.name], []).append(l.name)
-    if len(graph.layers) != len(fg.layers):
+    sa, sb = identities(a), identities(b)
+    if [sa[o] for o in a_outputs] != [sb[o] for o in b_outputs]:
         return None
-    if [gs[o] for o in graph.outputs] != [fs[o] for o in fg.outputs]:
-        return None
+    by_identity: dict[int, list[str]] = {}
+    for key, _, _ in b:
+        by_identity.setdefault(sb[key], []).append(key)
     mapping = {}
-    for n in graph.layers:
-        candidates = by_sig.get(gs[n.name])
-        if not candidates:
+    for key, _, _ in a:
+        partners = by_identity.get(sa[key])
+        if not partners:
             return None
-        mapping[n.name] = candidates.pop(0)
+        mapping[key] = partners.pop(0)
     return mapping
+
+
+def same_graph(a: Graph, b: Graph, *, ignoring: tuple[str, ...] = ()) -> bool:
+    """Whether two graphs compute the same thing layer for layer (names and order aside),
+    leaving out the ops in `ignoring` (dropout, which ONNX files drop at inference)."""
+    return _correspond(*_graph_nodes(a, ignoring), *_graph_nodes(b, ignoring)) is not None
+
+
+def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
+    """graph node -> flat layer, where the two are the same computation; None if they differ."""
+    flat = [(n, f"input{k}:{t}", ()) for k, (n, t) in enumerate(fg.inputs.items())]
+    flat += [(l.name, _op_key(l.op), l.inputs) for l in fg.layers]
+    return _correspond(*_graph_nodes(graph), flat, fg.outputs)
 
 
 def _weights(graph: Graph, fg: FlatGraph, mapping: dict[str, str]) -> dict:

@@ -81,9 +81,12 @@ class FlatGraph:
             **kwargs) -> Layer:
         """Make the layer `call(**kwargs)` on `inputs` with the registry's rules; an argument
         the op refuses is a ModelImportError naming the node."""
-        cls = lookup(call)
         ins = tuple(self.value(i) for i in inputs)
         types = tuple(self.types[i] for i in ins)
+        if call == "conv" and kwargs.get("groups", 1) > 1 and kwargs["groups"] == types[0].channels:
+            call = "dwconv"  # a convolution per channel, as MobileNet's authors write it
+            kwargs.pop("groups")
+        cls = lookup(call)
         try:
             for t in types:
                 cls.check_input(t)

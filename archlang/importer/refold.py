@@ -545,8 +545,13 @@ def _block_name(windows, taken: set[str], classes: dict[str, str]) -> str:
         srcs = [s for item in w for s in sources(item)]
         prefixes.append(_common_prefix(srcs))
     kinds = {classes.get(p) for p in prefixes}
-    if len(kinds) == 1 and None not in kinds and len(set(prefixes)) == len(prefixes):
+    unique = len(set(prefixes)) == len(prefixes) and all(prefixes)
+    if len(kinds) == 1 and None not in kinds and unique:
         name = _snake(kinds.pop())
+    elif unique and not any(re.search(r"\.\d+$|^\d+$", p) for p in prefixes):
+        stems = {re.sub(r"[\d_.]+$", "", p.split(".")[-1]) for p in prefixes}
+        if len(stems) == 1 and stems != {""}:
+            name = _snake(stems.pop())  # one module each, numbered: layer2, layer3 -> layer
     if not name or name in ("sequential", "module_list", "module_dict"):
         items = windows[0]
         convs = sum(1 for i in Seq(items).items for c in [i] if isinstance(c, Residual))

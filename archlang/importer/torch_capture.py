@@ -297,9 +297,9 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
         counted += 1
         if missing:
             # after an unreadable node its users cannot be typed: list what else is unsupported
-            reason = _classify(traced, node)
-            if reason:
-                missing.append(Unsupported(_where(node), reason))
+            kind = _classify(traced, node)
+            if kind:
+                missing.append(Unsupported(_where(node), kind, f"the module class {kind}"))
             continue
         where = _where(node)
         try:
@@ -333,9 +333,19 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
     return fg
 
 
+_READ = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "BatchNorm1d",
+         "BatchNorm2d", "BatchNorm3d", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
+         "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+         "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Flatten", "Dropout", "Identity", "LocalResponseNorm", "GroupNorm",
+         "LayerNorm", "Upsample", *_ACTIVATIONS)
+
+
 def _classify(traced, node) -> str:
+    """After an unreadable node its users have no type; a module class archlang never reads is
+    still worth reporting."""
     if node.op == "call_module":
-        return type(traced.get_submodule(node.target)).__name__
+        kind = type(traced.get_submodule(node.target)).__name__
+        return "" if kind in _READ else kind
     return ""
 
 

@@ -1,0 +1,548 @@
+"""Import from ONNX: a model file -> a FlatGraph.
+
+Each node becomes an archlang layer (`Layer`), with its attributes read as the op's
+arguments and its initializers as the layer's weights. What torch's exporters write is
+recognised: Conv with its bias, BatchNormalization (or a batch norm folded into the
+convolution, which then reads as a conv with a bias: what the file computes), Gemm with
+transB, MatMul + Add, Flatten or a Reshape to (batch, -1) however its shape is computed
+(Shape -> Gather -> Unsqueeze -> Concat), Pad + Conv, Sigmoid + Mul (SiLU), Clip(0, 6)
+(ReLU6), Identity and Dropout (the value itself). Every node it cannot map is listed, once
+per op type, in one error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..ir import TensorType
+from .flat import FlatGraph, ModelImportError, Unsupported
+
+__all__ = ["read_onnx"]
+
+BATCH = "N"  # the symbolic batch size in shape arithmetic
+
+
+def _load(path):
+    import onnx
+
+    if not isinstance(path, (str, Path)):
+        return path, "model"
+    shown = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise ModelImportError(f"{shown}: no such file" if not p.exists() else f"{shown} is not a file",
+                               hint="give the path of an .onnx file")
+    try:
+        model = onnx.load(str(p))
+    except Exception as err:  # protobuf's DecodeError, a truncated file, missing external data
+        raise ModelImportError(
+            f"{shown} is not a readable ONNX model ({type(err).__name__}: {str(err) or 'no detail'})",
+            hint="the file may be truncated, or another format (a torch .pt file: use archlang.from_torch)",
+        ) from None
+    if not model.graph.node:
+        raise ModelImportError(f"{shown} is not an ONNX model with a graph (no nodes were read)",
+                               hint="the file may be truncated, or another format")
+    return model, p.name
+
+
+def _attrs(node) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: _f32(helper.get_attribute_value(a)) if a.type == a.FLOAT else helper.get_attribute_value(a)
+            for a in node.attribute}
+
+
+def _f32(value: float) -> float:
+    """A float32 attribute as the decimal it was written as: 1e-3, not 0.001000000047."""
+    import numpy as np
+
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="0"))
+
+
+def _source(node, weight_names: list[str]) -> str:
+    """The node's module path in the exporting model: from its weight's name
+    (`layer1.0.conv1.weight`), else from the node's scope name (`/layer1/layer1.0/relu/Relu`)."""
+    for w in weight_names:
+        if w and "." in w and not w.startswith("onnx::"):
+            return w.rsplit(".", 1)[0]
+    parts = [p for p in node.name.split("/") if p][:-1]
+    path = ""
+    for part in parts:  # each scope names a module by its full path or by its own name
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path
+
+
+class _Reader:
+    def __init__(self, model, origin: str, input_shape: TensorType | None, name: str) -> None:
+        from onnx import numpy_helper
+
+        self.model = model
+        self.fg = FlatGraph(name, origin)
+        g = model.graph
+        self.consts: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        self.shapes: dict[str, list] = {}  # symbolic shapes from Shape nodes
+        self.pads: dict[str, tuple[str, list[int]]] = {}  # Pad outputs waiting for their Conv
+        self.users: dict[str, list] = {}
+        self.producer = {}
+        for node in g.node:
+            for i in node.input:
+                self.users.setdefault(i, []).append(node)
+            for o in node.output:
+                self.producer[o] = node
+        self.skip: set[int] = set()
+        self.rename: dict[int, str] = {}
+        self.input_shape = input_shape
+        self.missing: list[Unsupported] = []
+        self.readable: int | None = None
+
+    # -- inputs ---------------------------------------------------------------------------
+    def inputs(self) -> None:
+        g = self.model.graph
+        real = [i for i in g.input if i.name not in self.consts]
+        if not real:
+            raise ModelImportError(f"{self.fg.origin}: the graph has no input")
+        for k, value in enumerate(real):
+            t = value.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+            given = self.input_shape if k == 0 else None
+            shown = "x".join(str(d) for d in dims) or "a scalar"
+            if given is not None:
+                if len(given.shape) != len(dims) - 1:
+                    raise ModelImportError(
+                        f"{self.fg.origin}: --input-shape {given} has {len(given.shape)} axes but the input "
+                        f"'{value.name}' has {len(dims) - 1} after its batch axis ({shown})",
+                        hint="give channels and spatial sizes, without the batch")
+                self.fg.add_input(value.name, given)
+                continue
+            if len(dims) < 2:
+                raise ModelImportError(f"{self.fg.origin}: the input '{value.name}' ({shown}) has no batch axis",
+                                       hint="archlang's networks take a batch first: N x C x ...")
+            if any(not isinstance(d, int) or d <= 0 for d in dims[1:]):
+                raise ModelImportError(
+                    f"{self.fg.origin}: the input '{value.name}' has dynamic sizes ({shown})",
+                    hint="give the size to import it at: archlang import MODEL --input-shape 3x224x224 "
+                    "(channels and spatial sizes, without the batch)")
+            elem = t.elem_type
+            if elem == 7:  # int64 token ids
+                self.fg.add_input(value.name, TensorType(1, (), dims[1], True))
+            else:
+                self.fg.add_input(value.name, TensorType(dims[1], tuple(dims[2:])))
+
+    # -- patterns over several nodes ------------------------------------------------------
+    def patterns(self) -> None:
+        for node in self.model.graph.node:
+            users = self.users.get(node.output[0], []) if node.output else []
+            if node.op_type == "Sigmoid" and len(users) == 1 and users[0].op_type == "Mul":
+                mul = users[0]
+                if set(mul.input) == {node.input[0], node.output[0]}:
+                    self.skip.add(id(node))
+                    self.rename[id(mul)] = "SiLU"
+            if node.op_type == "MatMul" and node.input[1] in self.consts and len(users) == 1 \
+                    and users[0].op_type == "Add" and any(i in self.consts for i in users[0].input):
+                self.rename[id(node)] = "MatMulAdd"
+                self.skip.add(id(users[0]))
+                self.matmul_add = getattr(self, "matmul_add", {})
+                self.matmul_add[id(node)] = users[0]
+
+    # -- the nodes ------------------------------------------------------------------------
+    def read(self) -> FlatGraph:
+        self.inputs()
+        self.patterns()
+        nodes = list(self.model.graph.node)
+        for index, node in enumerate(nodes):
+            if id(node) in self.skip:
+                continue
+            kind = self.rename.get(id(node), node.op_type)
+            reads = [i for i in node.input if i and i not in self.consts and i not in self.shapes]
+            handler = getattr(self, f"op_{kind}", None)
+            if handler is not None and any(self.fg.value(i) not in self.fg.types and i not in self.pads
+                                           for i in reads):
+                continue  # reads a value that could not be imported: its cause is reported
+            reason = f"no archlang layer for {kind}" if handler is None else handler(node, _attrs(node))
+            if reason:
+                if self.readable is None:
+                    self.readable = index
+                self.missing.append(Unsupported(node.name or node.output[0], node.op_type,
+                                                "" if reason.startswith("no archlang") else reason))
+        if self.missing:
+            raise self.fg.unsupported_error(self.missing, len(nodes), self.readable or 0, "node")
+        outs = [o.name for o in self.model.graph.output]
+        for o in outs:
+            if self.fg.value(o) not in self.fg.types:
+                raise ModelImportError(f"{self.fg.origin}: the output '{o}' is not computed from the inputs",
+                                       hint="archlang imports networks whose outputs depend on their inputs")
+        self.fg.outputs = [self.fg.value(o) for o in outs]
+        return self.fg
+
+    def x(self, node, k: int = 0) -> str:
+        return self.fg.value(node.input[k])
+
+    def add(self, node, call: str, inputs=None, weights=(), **kwargs) -> None:
+        src = _source(node, list(weights))
+        self.fg.add(node.output[0], call, inputs if inputs is not None else [self.x(node)], where=node.name or
+                    node.output[0], source=src, weights=tuple(self.consts.get(w) for w in weights) or None,
+                    **kwargs)
+
+    def const(self, name: str):
+        if name in self.consts:
+            return self.consts[name]
+        p = self.producer.get(name)
+        if p is not None and p.op_type == "Identity" and p.input[0] in self.consts:
+            return self.consts[p.input[0]]
+        return None
+
+    def window(self, a: dict, rank: int, node) -> tuple | str:
+        """(kernel, strides, pads) of a Conv or pool, or why they cannot be read."""
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+            return f"auto_pad={a['auto_pad']!r}"
+        pads = list(a.get("pads", [0] * 2 * rank))
+        begin, end = pads[:rank], pads[rank:]
+        pending = self.pads.pop(node.input[0], None)
+        if pending is not None:
+            begin = [b + p for b, p in zip(begin, pending[1][:rank])]
+            end = [e + p for e, p in zip(end, pending[1][rank:])]
+        if begin != end:
+            return f"asymmetric padding {pads}"
+        return tuple(a.get("strides", [1] * rank)), tuple(begin)
+
+    def rank(self, node) -> int:
+        name = self.pads[node.input[0]][0] if node.input[0] in self.pads else self.x(node)
+        return self.fg.types[self.fg.value(name)].rank
+
+    def input_of(self, node) -> str:
+        return self.fg.value(self.pads[node.input[0]][0]) if node.input[0] in self.pads else self.x(node)
+
+    # convolutions and fc
+    def op_Conv(self, node, a):
+        w = self.const(node.input[1])
+        if w is None:
+            return "weights computed in the graph"
+        rank = self.rank(node)
+        x = self.input_of(node)
+        win = self.window(a, rank, node)
+        if isinstance(win, str):
+            return win
+        stride, pad = win
+        weights = [node.input[1]] + ([node.input[2]] if len(node.input) > 2 and node.input[2] else [])
+        self.consts[node.input[1]] = w
+        self.add(node, "conv", [x], weights=weights, c=int(w.shape[0]), k=tuple(int(k) for k in w.shape[2:]),
+                 stride=stride, pad=pad, dilation=tuple(a.get("dilations", [1] * rank)), groups=int(a.get("group", 1)),
+                 bias=len(weights) > 1)
+
+    def op_ConvTranspose(self, node, a):
+        w = self.const(node.input[1])
+        if w is None or "output_shape" in a:
+            return "weights computed in the graph or an output_shape attribute"
+        rank = self.rank(node)
+        pads = list(a.get("pads", [0] * 2 * rank))
+        if pads[:rank] != pads[rank:]:
+            return f"asymmetric padding {pads}"
+        g = int(a.get("group", 1))
+        weights = [node.input[1]] + ([node.input[2]] if len(node.input) > 2 and node.input[2] else [])
+        self.consts[node.input[1]] = w
+        self.add(node, "convtranspose", weights=weights, c=int(w.shape[1]) * g, k=tuple(int(k) for k in w.shape[2:]),
+                 stride=tuple(a.get("strides", [1] * rank)), pad=tuple(pads[:rank]),
+                 output_padding=tuple(a.get("output_padding", [0] * rank)),
+                 dilation=tuple(a.get("dilations", [1] * rank)), groups=g, bias=len(weights) > 1)
+
+    def op_Gemm(self, node, a):
+        w = self.const(node.input[1])
+        if w is None or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+            return "a Gemm other than x W^T + b with constant weights"
+        if not a.get("transB", 0):
+            w = w.T.copy()
+        key = node.output[0] + "::weight"
+        self.consts[key] = w
+        bias = len(node.input) > 2 and bool(node.input[2])
+        names = [key] + ([node.input[2]] if bias else [])
+        src = _source(node, [node.input[1]])
+        self.fg.add(node.output[0], "fc", [self.x(node)], where=node.name, source=src,
+                    weights=tuple(self.consts.get(n) for n in names), c=int(w.shape[0]), bias=bias)
+
+    def op_MatMulAdd(self, node, a):
+        add = self.matmul_add[id(node)]
+        w = self.consts[node.input[1]].T.copy()
+        b = next(self.consts[i] for i in add.input if i in self.consts)
+        t = self.fg.types[self.x(node)]
+        if w.shape[1] != t.channels or b.shape != (w.shape[0],):
+            return "a MatMul that is not a linear layer"
+        src = _source(node, [node.input[1]])
+        self.fg.add(add.output[0], "fc", [self.x(node)], where=node.name, source=src, weights=(w, b),
+                    c=int(w.shape[0]), bias=True)
+
+    def op_MatMul(self, node, a):
+        w = self.const(node.input[1])
+        if w is None or w.ndim != 2:
+            return "a MatMul of two computed values"
+        self.fg.add(node.output[0], "fc", [self.x(node)], where=node.name, source=_source(node, [node.input[1]]),
+                    weights=(w.T.copy(),), c=int(w.shape[1]), bias=False)
+
+    # norms
+    def op_BatchNormalization(self, node, a):
+        import numpy as np
+
+        if len(node.output) > 1 and any(node.output[1:]):
+            return "batch norm in training mode"
+        momentum = round(1.0 - a.get("momentum", 0.9), 12)  # ONNX keeps the old statistics' share
+        self.add(node, "bn", weights=list(node.input[1:5]), eps=a.get("epsilon", 1e-5), momentum=momentum)
+        layer = self.fg.layers[-1]
+        layer.weights = tuple(layer.weights) + (np.array(0, dtype=np.int64),)
+
+    def op_LRN(self, node, a):
+        self.add(node, "lrn", size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)), beta=float(a.get("beta", 0.75)),
+                 k=float(a.get("bias", 1.0)))
+
+    # activations
+    def op_Relu(self, node, a):
+        self.add(node, "relu")
+
+    def op_Sigmoid(self, node, a):
+        self.add(node, "sigmoid")
+
+    def op_Tanh(self, node, a):
+        self.add(node, "tanh")
+
+    def op_SiLU(self, node, a):
+        sig = next(i for i in node.input if self.producer.get(i) is not None and
+                   self.producer[i].op_type == "Sigmoid" and id(self.producer[i]) in self.skip)
+        x = self.producer[sig].input[0]
+        self.fg.add(node.output[0], "silu", [self.fg.value(x)], where=node.name, source=_source(node, []))
+
+    def op_HardSwish(self, node, a):
+        self.add(node, "hardswish")
+
+    def op_HardSigmoid(self, node, a):
+        if abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(a.get("beta", 0.5) - 0.5) > 1e-6:
+            return "a hard sigmoid other than torch's (x/6 + 1/2)"
+        self.add(node, "hardsigmoid")
+
+    def op_LeakyRelu(self, node, a):
+        self.add(node, "leakyrelu", slope=a.get("alpha", 0.01))
+
+    def op_Elu(self, node, a):
+        self.add(node, "elu", alpha=a.get("alpha", 1.0))
+
+    def op_Gelu(self, node, a):
+        approx = a.get("approximate", b"none")
+        self.add(node, "gelu", tanh=approx in (b"tanh", "tanh"))
+
+    def op_Clip(self, node, a):
+        lo = a.get("min") if "min" in a else (self.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None)
+        hi = a.get("max") if "max" in a else (self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None)
+        if lo is None or hi is None or float(lo) != 0.0 or float(hi) != 6.0:
+            return "a clip other than to [0, 6] (ReLU6)"
+        self.add(node, "relu6")
+
+    def _softmax(self, node, a, call):
+        t = self.fg.types[self.x(node)]
+        axis = a.get("axis", -1)
+        if axis == 1 and not t.tokens or axis in (-1, 2) and t.is_sequence or axis == -1 and t.rank == 0 and not t.tokens:
+            self.add(node, call)
+            return None
+        return f"{call} over axis {axis}"
+
+    def op_Softmax(self, node, a):
+        return self._softmax(node, a, "softmax")
+
+    def op_LogSoftmax(self, node, a):
+        return self._softmax(node, a, "logsoftmax")
+
+    # pooling
+    def _pool(self, node, a, call, **extra):
+        rank = self.rank(node)
+        x = self.input_of(node)
+        if any(d != 1 for d in a.get("dilations", [1] * rank)):
+            return "dilated pooling"
+        if len(node.output) > 1 and node.output[1]:
+            return "pooling that returns indices"
+        win = self.window(a, rank, node)
+        if isinstance(win, str):
+            return win
+        stride, pad = win
+        self.fg.add(node.output[0], call, [x], where=node.name, source=_source(node, []),
+                    k=tuple(a["kernel_shape"]), stride=stride, pad=pad, ceil_mode=bool(a.get("ceil_mode", 0)), **extra)
+
+    def op_MaxPool(self, node, a):
+        return self._pool(node, a, "maxpool")
+
+    def op_AveragePool(self, node, a):
+        return self._pool(node, a, "avgpool", count_include_pad=bool(a.get("count_include_pad", 0)))
+
+    def op_GlobalAveragePool(self, node, a):
+        self.add(node, "globalavgpool")
+
+    def op_GlobalMaxPool(self, node, a):
+        self.add(node, "globalmaxpool")
+
+    def op_ReduceMean(self, node, a):
+        t = self.fg.types[self.x(node)]
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.const(node.input[1])
+        axes = sorted(int(v) % (t.rank + 2) for v in (axes if axes is not None else []))
+        if t.rank == 0 or axes != list(range(2, t.rank + 2)):
+            return f"a mean over axes {axes}"
+        if a.get("keepdims", 1):
+            self.add(node, "globalavgpool")
+        else:
+            self.fg.add(node.output[0] + "::pool", "globalavgpool", [self.x(node)], where=node.name,
+                        source=_source(node, []))
+            self.fg.add(node.output[0], "flatten", [node.output[0] + "::pool"], where=node.name, source="")
+
+    # shapes
+    def op_Flatten(self, node, a):
+        if a.get("axis", 1) != 1:
+            return f"flatten from axis {a.get('axis')}"
+        self.add(node, "flatten")
+
+    def op_Reshape(self, node, a):
+        t = self.fg.types[self.x(node)]
+        target = self.shape_value(node.input[1])
+        if target is None:
+            return "a reshape to a shape computed in the graph"
+        if len(target) == 2 and target[0] in (BATCH, -1, 0, 1) and target[1] in (-1, t.numel) and not t.tokens:
+            if t.rank == 0:
+                self.fg.same(node.output[0], node.input[0])
+            else:
+                self.add(node, "flatten")
+            return None
+        return f"a reshape to {target}"
+
+    def op_Squeeze(self, node, a):
+        t = self.fg.types[self.x(node)]
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.const(node.input[1])
+        axes = sorted(int(v) % (t.rank + 2) for v in axes) if axes is not None else None
+        if t.rank and all(s == 1 for s in t.spatial) and axes in (None, list(range(2, t.rank + 2))):
+            self.add(node, "flatten")
+            return None
+        return "a squeeze other than of a pooled map's 1x1"
+
+    def op_Shape(self, node, a):
+        t = self.fg.types[self.x(node)]
+        self.shapes[node.output[0]] = [BATCH, *t.shape]
+
+    def shape_value(self, name: str):
+        if name in self.shapes:
+            return self.shapes[name]
+        c = self.const(name)
+        return None if c is None else [int(v) for v in c.reshape(-1)]
+
+    def _shape_op(self, node, fn):
+        ins = [self.shape_value(i) for i in node.input if i]
+        if any(v is None for v in ins):
+            return f"{node.op_type} on a computed value"
+        self.shapes[node.output[0]] = fn(ins)
+
+    def op_Gather(self, node, a):
+        if node.input[0] not in self.shapes:
+            return "a Gather of data (embedding lookups are imported from torch)"
+        idx = self.const(node.input[1])
+        values = self.shapes[node.input[0]]
+        self.shapes[node.output[0]] = [values[int(i)] for i in idx.reshape(-1)] if idx is not None else None
+        return None if idx is not None else "a Gather at computed indices"
+
+    def op_Unsqueeze(self, node, a):
+        if node.input[0] not in self.shapes and self.const(node.input[0]) is None:
+            return "an unsqueeze of data"
+        return self._shape_op(node, lambda ins: ins[0])
+
+    def op_Cast(self, node, a):
+        if node.input[0] not in self.shapes:
+            return "a cast of data"
+        self.shapes[node.output[0]] = self.shapes[node.input[0]]
+
+    def op_Concat(self, node, a):
+        if node.input[0] in self.shapes or all(self.shape_value(i) is not None for i in node.input):
+            return self._shape_op(node, lambda ins: [v for part in ins for v in part])
+        t = self.fg.types[self.x(node)]
+        if a.get("axis") % (len(t.shape) + 1) != 1 or t.tokens:
+            return f"concatenation along axis {a.get('axis')}"
+        self.add(node, "concat", [self.fg.value(i) for i in node.input])
+
+    def op_Constant(self, node, a):
+        from onnx import numpy_helper
+
+        if "value" not in a:
+            return "a constant other than a tensor"
+        self.consts[node.output[0]] = numpy_helper.to_array(a["value"])
+
+    def op_Identity(self, node, a):
+        if node.input[0] in self.consts:
+            self.consts[node.output[0]] = self.consts[node.input[0]]
+        elif node.input[0] in self.shapes:
+            self.shapes[node.output[0]] = self.shapes[node.input[0]]
+        else:
+            self.fg.same(node.output[0], node.input[0])
+
+    def op_Dropout(self, node, a):
+        if len(node.output) > 1 and node.output[1] and self.users.get(node.output[1]):
+            return "a dropout whose mask is used"
+        self.fg.same(node.output[0], node.input[0])
+
+    def op_Pad(self, node, a):
+        pads = a.get("pads")
+        if pads is None and len(node.input) > 1:
+            pads = self.const(node.input[1])
+        mode = a.get("mode", b"constant")
+        value = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else 0
+        users = self.users.get(node.output[0], [])
+        if pads is None or mode not in (b"constant", "constant") or float(value if value is not None else 1) != 0 \
+                or not users or any(u.op_type not in ("Conv", "MaxPool", "AveragePool") for u in users):
+            return "a padding that is not a convolution's or pool's zero padding"
+        pads = [int(p) for p in pads]
+        n = len(pads) // 2
+        if pads[:2] != [0, 0] or pads[n:n + 2] != [0, 0]:
+            return "a padding of the batch or channel axes"
+        self.pads[node.output[0]] = (node.input[0], pads[2:n] + pads[n + 2:])
+
+    # merges
+    def _merge(self, node, call):
+        if any(i in self.consts for i in node.input):
+            return f"a {call} with a constant (archlang's {call} merges computed values)"
+        self.add(node, call, [self.fg.value(i) for i in node.input])
+
+    def op_Add(self, node, a):
+        return self._merge(node, "add")
+
+    def op_Sum(self, node, a):
+        return self._merge(node, "add")
+
+    def op_Mul(self, node, a):
+        return self._merge(node, "mul")
+
+    # resampling
+    def op_Resize(self, node, a):
+        t = self.fg.types[self.x(node)]
+        mode = a.get("mode", b"nearest")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        ctm = a.get("coordinate_transformation_mode", b"half_pixel")
+        ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
+        scales = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        sizes = self.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+        if mode not in ("nearest", "linear"):
+            return f"mode {mode}"
+        kwargs: dict = {"linear": mode == "linear"}
+        if mode == "linear":
+            kwargs["align_corners"] = ctm == "align_corners"
+        if scales is not None and scales.size:
+            s = [float(v) for v in scales.reshape(-1)[2:]]
+            if any(v != int(v) for v in s):
+                return f"fractional scales {s}"
+            kwargs["scale"] = tuple(int(v) for v in s)
+        elif sizes is not None and sizes.size:
+            kwargs["size"] = tuple(int(v) for v in sizes.reshape(-1)[2:])
+        else:
+            return "scales or sizes computed in the graph"
+        if t.rank == 0:
+            return "a resize of a vector"
+        self.add(node, "upsample", **kwargs)
+
+    op_Upsample = op_Resize
+
+
+def read_onnx(path, input_shape: TensorType | None, name: str) -> FlatGraph:
+    model, origin = _load(path)
+    return _Reader(model, origin, input_shape, name).read()

@@ -1,0 +1,208 @@
+"""Import: models (torch modules, ONNX files) read back as the specs a person would write,
+checked layer for layer against what they came from, with their weights."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+from torch import nn
+
+import archlang
+from archlang.backends.torch_module import build_module
+from archlang.cli import main
+from archlang.importer import ModelImportError, same_graph
+from tests import reference_models as R
+from tests.conftest import KINDS
+
+# the bundled networks whose every layer the importer reads today (one per kind)
+UNREAD = {"convnext", "efficientnet", "shufflenet", "unet", "vit", "gpt2", "bert", "lstm", "gru"}
+READ = [n for n in KINDS if not any(n.startswith(u) for u in UNREAD)]
+
+
+def _bundled(name):
+    return archlang.load(name).network(name)
+
+
+def _at_size(name, shape):
+    """A bundled network at another input size (its header rewritten)."""
+    from archlang.program import bundled_networks
+
+    text = bundled_networks()[name].read_text()
+    return archlang.parse(text.replace(f"network {name} : 3x224x224", f"network {name} : {shape}")).network(name)
+
+
+@pytest.mark.parametrize("name", READ)
+def test_a_built_network_reads_back_as_the_same_graph(name):
+    net = _bundled(name)
+    imported = archlang.from_torch(build_module(net.graph, device="meta"), net.graph.input.type, name=name)
+    assert imported.structured
+    assert same_graph(imported.network.graph, net.graph)
+
+
+def test_resnet50_reads_as_a_person_writes_it():
+    with torch.device("meta"):
+        model = R.resnet50()
+    imported = archlang.from_torch(model, "3x224x224", name="resnet50")
+    text = imported.text
+    assert imported.lines <= 25 and text.count("\nblock ") == 1, text
+    assert "block bottleneck(c, s=1) =" in text  # named after torchvision's class
+    for stage in ("bottleneck(64) * 3", "bottleneck(128, 2) -> bottleneck(128) * 3",
+                  "bottleneck(256, 2) -> bottleneck(256) * 5", "bottleneck(512, 2) -> bottleneck(512) * 2"):
+        assert stage in text
+    assert "# layer3" in text  # the source's names where they mean something
+    assert same_graph(imported.network.graph, _bundled("resnet50").graph)
+
+
+def test_vgg16_reads_as_a_person_writes_it():
+    with torch.device("meta"):
+        model = R.vgg("D")
+    imported = archlang.from_torch(model, "3x224x224", name="vgg16")
+    assert imported.lines <= 15
+    assert "block stage(c, n) =" in imported.text
+    assert "stage(64, 2) -> stage(128, 2) -> stage(256, 3) -> stage(512, 3) * 2" in imported.text
+    assert same_graph(imported.network.graph, _bundled("vgg16").graph)
+
+
+def _trained_looking(model: nn.Module) -> nn.Module:
+    """Batch norms with statistics of their own, so that mapping them wrongly shows."""
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def test_from_torch_weights_load_into_the_built_spec():
+    model = _trained_looking(R.resnet18())
+    imported = archlang.from_torch(model, "3x32x32")
+    built = archlang.build(archlang.parse(imported.text)).eval()
+    built.load_state_dict(imported.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(built(x), model(x), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def resnet18_onnx(tmp_path_factory):
+    """torch.onnx.export of the reference ResNet-18, batch norms kept (and folded)."""
+    model = _trained_looking(R.resnet18())
+    x = torch.randn(1, 3, 32, 32)
+    paths = {}
+    for folded in (False, True):
+        path = tmp_path_factory.mktemp("onnx") / f"resnet18{'_folded' if folded else ''}.onnx"
+        torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=folded, input_names=["input"],
+                          dynamic_axes={"input": {0: "batch"}})
+        paths[folded] = path
+    return paths
+
+
+def _onnx_output(path, x):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+
+
+def test_import_command_writes_spec_and_weights_that_reproduce_the_onnx_model(resnet18_onnx, tmp_path, capsys):
+    spec, weights = tmp_path / "r18.arch", tmp_path / "r18.pt"
+    assert main(["import", str(resnet18_onnx[False]), "-o", str(spec), "--weights", str(weights)]) == 0
+    out = capsys.readouterr().out
+    assert "network resnet18, " in out and "1 block (basic)" in out and "11,689,512 params" in out
+    text = spec.read_text()
+    assert "basic(128, 2) -> basic(128)" in text and "# layer2" in text
+    assert same_graph(archlang.load(str(spec)).network().graph, _at_size("resnet18", "3x32x32").graph)
+    built = archlang.build(str(spec)).eval()
+    built.load_state_dict(torch.load(weights))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        np.testing.assert_allclose(built(x).numpy(), _onnx_output(resnet18_onnx[False], x), atol=1e-4)
+    assert main(["fmt", "--check", str(spec)]) == 0  # the importer's output is formatted
+
+
+def test_a_folded_batch_norm_reads_as_a_convolution_with_bias(resnet18_onnx):
+    imported = archlang.from_onnx(resnet18_onnx[True])
+    assert " bn" not in imported.text and "conv7x7(64, stride=2)" in imported.text
+    built = archlang.build(archlang.parse(imported.text)).eval()
+    built.load_state_dict(imported.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        np.testing.assert_allclose(built(x).numpy(), _onnx_output(resnet18_onnx[True], x), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "densenet121", "googlenet", "mobilenet_v2", "r3d_18"])
+def test_archlangs_own_onnx_reads_back_as_the_same_graph(name):
+    net = _bundled(name)
+    imported = archlang.from_onnx(archlang.export_onnx(net, seed=0), name=name)
+    assert same_graph(imported.network.graph, net.graph, ignoring=("dropout",))  # ONNX drops it at inference
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+def _graph(nodes, dims=("N", 3, 8, 8)):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y]))
+
+
+def test_unsupported_nodes_are_listed_once_per_op_type(tmp_path):
+    model = _graph([helper.make_node("Relu", ["x"], ["a"], name="relu"),
+                    helper.make_node("Cos", ["a"], ["b"], name="cos1"),
+                    helper.make_node("Sin", ["b"], ["c"], name="sin"),
+                    helper.make_node("Cos", ["c"], ["y"], name="cos2")], dims=(1, 3, 8, 8))
+    path = tmp_path / "trig.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelImportError) as err:
+        archlang.from_onnx(path)
+    text = err.value.render()
+    assert "trig.onnx: 3 nodes of 2 kinds have no archlang layer" in text
+    assert "Cos x2: 'cos1', 'cos2'" in text and "Sin x1: 'sin'" in text
+    assert "the first 1 of 4 nodes" in text
+    assert main(["import", str(path), "-o", str(tmp_path / "x.arch")]) == 1
+    assert not (tmp_path / "x.arch").exists()
+
+
+def test_dynamic_sizes_need_an_input_shape(tmp_path):
+    path = tmp_path / "dyn.onnx"
+    onnx.save(_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")]), str(path))
+    assert "3x8x8" in archlang.from_onnx(path).text  # a dynamic batch is what a network takes
+    onnx.save(_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], dims=("N", 3, "H", "W")), str(path))
+    with pytest.raises(ModelImportError, match=r"dynamic sizes \(Nx3xHxW\).*\n.*--input-shape 3x224x224"):
+        archlang.from_onnx(path)
+    assert "relu" in archlang.from_onnx(path, input_shape="3x16x16").text
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model at all", None])
+def test_a_truncated_or_foreign_file_is_a_clear_error(tmp_path, resnet18_onnx, content, capsys):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content if content is not None else resnet18_onnx[False].read_bytes()[:5000])
+    out = tmp_path / "bad.arch"
+    assert main(["import", str(path), "-o", str(out), "--weights", str(tmp_path / "w.pt")]) == 1
+    assert "bad.onnx" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_data_dependent_control_flow_is_named_as_such():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else x
+
+    with pytest.raises(ModelImportError, match="data-dependent control flow"):
+        archlang.from_torch(Branchy(), "3x8x8")
+
+
+def test_an_unreadable_torch_module_names_the_module_and_its_class():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.PixelShuffle(2), nn.ReLU())
+    with pytest.raises(ModelImportError, match=r"PixelShuffle x1: '1'"):
+        archlang.from_torch(model, "3x8x8")
