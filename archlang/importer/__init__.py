@@ -61,6 +61,11 @@ def parse_shape(text) -> TensorType:
         return text
     if isinstance(text, (tuple, list)):
         dims = tuple(int(d) for d in text)
+    elif re.fullmatch(r"\s*\[\d+\](x\d+)?\s*", str(text)):  # a sequence [197]x768, token ids [1024]
+        tokens, _, width = str(text).strip()[1:].partition("]")
+        if int(tokens) <= 0 or width and int(width[1:]) <= 0:
+            raise ModelImportError(f"'{text}' is not an input shape", hint="sizes are positive: [197]x768")
+        return TensorType(int(width[1:]), (), int(tokens)) if width else TensorType(1, (), int(tokens), True)
     else:
         m = re.fullmatch(r"\s*\d+(?:\s*[x@]\s*\d+)*\s*", str(text))
         if not m:
@@ -161,6 +166,17 @@ def _prune(fg: FlatGraph) -> None:
 _COMMUTATIVE = ("add", "mul")
 
 
+def _keyed(op, inputs: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """(op key, inputs): a tied layer's partner is named in its graph, so it counts as one more
+    input (its identity), not as text."""
+    tied = getattr(op, "tied", "")
+    if tied:
+        from dataclasses import replace
+
+        return _op_key(replace(op, tied="")) + "{tied}", (*inputs, tied)
+    return _op_key(op), inputs
+
+
 def _op_key(op) -> str:
     text = _op_text(op)
     if op.name == "dwconv":  # conv(groups=C) spelled for depthwise convolutions: one computation
@@ -181,7 +197,7 @@ def _graph_nodes(graph: Graph, ignoring: tuple[str, ...] = ()) -> tuple[list, li
         if n.op.name in ignoring:
             alias[n.name] = ins[0]
         else:
-            nodes.append((n.name, _op_key(n.op), ins))
+            nodes.append((n.name, *_keyed(n.op, ins)))
     return nodes, [alias.get(o, o) for o in graph.outputs]
 
 
@@ -226,7 +242,7 @@ def same_graph(a: Graph, b: Graph, *, ignoring: tuple[str, ...] = ()) -> bool:
 def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
     """graph node -> flat layer, where the two are the same computation; None if they differ."""
     flat = [(n, f"input{k}:{t}", ()) for k, (n, t) in enumerate(fg.inputs.items())]
-    flat += [(l.name, _op_key(l.op), l.inputs) for l in fg.layers]
+    flat += [(l.name, *_keyed(l.op, l.inputs)) for l in fg.layers]
     return _correspond(*_graph_nodes(graph), flat, fg.outputs)
 
 

@@ -63,6 +63,7 @@ class FlatGraph:
     types: dict[str, TensorType] = field(default_factory=dict)
     alias: dict[str, str] = field(default_factory=dict)  # values that are another value (Identity)
     classes: dict[str, str] = field(default_factory=dict)  # source module path -> its class (torch)
+    owners: dict[int, str] = field(default_factory=dict)  # id of a weight tensor -> the layer that has it
 
     def value(self, name: str) -> str:
         while name in self.alias:

@@ -22,6 +22,7 @@ from typing import Any
 from ..ir import TensorType
 from ..parser import KEYWORDS
 from ..ops.base import lookup
+from ..ops.args import LayerOf
 from .flat import FlatGraph, Layer
 from .spelling import Spelled, call_text, literal, spell
 
@@ -49,7 +50,7 @@ class P:
 
 
 def _text(v: Any) -> str:
-    return v.text() if isinstance(v, P) else literal(v)
+    return v.text() if isinstance(v, (P, Ref)) else literal(v)
 
 
 # -- the tree -----------------------------------------------------------------------------
@@ -61,6 +62,17 @@ class Leaf:
     values: tuple
     drop: tuple
     sources: tuple[str, ...]
+    named: str = ""  # `as NAME`: a layer whose weight another shares (`fc(tie=NAME)`)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A named value in an argument: `tie=wte`."""
+
+    name: str
+
+    def text(self) -> str:
+        return self.name
 
 
 @dataclass(eq=False)
@@ -102,7 +114,7 @@ class BlockDef:
 
 def skeleton(item) -> tuple:
     if isinstance(item, Leaf):
-        return ("L", item.call, item.rank)
+        return ("L", item.call, item.rank, item.named)
     if isinstance(item, Seq):
         return tuple(skeleton(i) for i in item.items)
     if isinstance(item, Branches):
@@ -194,6 +206,7 @@ def to_tree(fg: FlatGraph, spelled: dict[str, Spelled]) -> Seq:
         return d
 
     used: Counter = Counter()
+    tie_names = tie_targets(fg)
 
     def chain(y: str, base: str) -> Seq:
         items = []
@@ -208,8 +221,9 @@ def to_tree(fg: FlatGraph, spelled: dict[str, Spelled]) -> Seq:
                 y = f
             else:
                 s = spelled[layer.name]
-                items.append(Leaf(layer.call, fg.types[layer.inputs[0]].rank, s.values, s.droppable,
-                                  (layer.source,)))
+                values = tuple(Ref(tie_names[v.node]) if isinstance(v, LayerOf) else v for v in s.values)
+                items.append(Leaf(layer.call, fg.types[layer.inputs[0]].rank, values, s.droppable,
+                                  (layer.source,), tie_names.get(layer.name, "")))
                 y = layer.inputs[0]
         return Seq(items[::-1])
 
@@ -217,6 +231,20 @@ def to_tree(fg: FlatGraph, spelled: dict[str, Spelled]) -> Seq:
     if len(used) != len(fg.layers) or any(n != 1 for n in used.values()):
         raise NotATree("a value is read outside the fork that made it")
     return tree
+
+
+def tie_targets(fg: FlatGraph) -> dict[str, str]:
+    """Layers whose weight another layer shares -> the value name the spec gives them."""
+    out = {}
+    for layer in fg.layers:
+        tie = layer.kwargs.get("tie")
+        if isinstance(tie, LayerOf) and tie.node not in out:
+            source = next((l.source for l in fg.layers if l.name == tie.node), "") or tie.node
+            name = re.sub(r"[^A-Za-z0-9_]", "_", source.rsplit(".", 1)[-1]) or "tied"
+            if name[0].isdigit() or name in KEYWORDS or lookup(name) is not None:
+                name = "v_" + name
+            out[tie.node] = name
+    return out
 
 
 def _merge(layer: Layer, branches: list[Seq], fg: FlatGraph, fork: str):
@@ -592,7 +620,8 @@ def item_text(item) -> str:
     if isinstance(item, Leaf):
         args = lookup(item.call).args
         shown = [(a.name, _text(v)) for a, v, d in zip(args, item.values, item.drop) if not d]
-        return call_text(item.call, shown, item.rank)
+        text = call_text(item.call, shown, item.rank)
+        return f"{text} as {item.named}" if item.named else text
     if isinstance(item, Seq):
         return " -> ".join(item_text(i) for i in item.items) if item.items else "identity"
     if isinstance(item, Branches):
@@ -701,8 +730,11 @@ def render_flat(fg: FlatGraph, spelled: dict[str, Spelled]) -> str:
 
     prev = None if multi else list(fg.inputs)[0]
     pieces: list[str] = []
-    index = {l.name: k for k, l in enumerate(fg.layers)}
     outputs = set(fg.outputs)
+    tied = {l.kwargs["tie"].node for l in fg.layers if isinstance(l.kwargs.get("tie"), LayerOf)}
+    # values read other than by the next layer as its only input: they need a name
+    read_apart = {i for k, l in enumerate(fg.layers) for i in l.inputs
+                  if lookup(l.call).merge or k == 0 or fg.layers[k - 1].name != i}
     for layer in fg.layers:
         merge = lookup(layer.call).merge
         if merge:
@@ -711,12 +743,12 @@ def render_flat(fg: FlatGraph, spelled: dict[str, Spelled]) -> str:
             x = layer.inputs[0]
             s = spelled[layer.name]
             args = lookup(layer.call).args
-            text = call_text(layer.call, [(a.name, literal(v)) for a, v, d in zip(args, s.values, s.droppable)
-                                          if not d], fg.types[x].rank)
+            text = call_text(layer.call, [(a.name, name_of(v.node) if isinstance(v, LayerOf) else literal(v))
+                                          for a, v, d in zip(args, s.values, s.droppable) if not d],
+                             fg.types[x].rank)
             pieces.append(text if x == prev else f"{name_of(x)} -> {text}")
-        needs_name = layer.name in outputs or readers[layer.name] > 1 or any(
-            layer.name in l.inputs and (index[l.name] != index[layer.name] + 1 or lookup(l.call).merge)
-            for l in fg.layers[index[layer.name] + 1:])
+        needs_name = layer.name in outputs or layer.name in tied or readers[layer.name] > 1 \
+            or layer.name in read_apart
         if needs_name:
             pieces[-1] += f" as {name_of(layer.name)}"
         prev = layer.name

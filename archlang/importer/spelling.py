@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..ops.base import Op, OpError, lookup
+from ..ops.base import REQUIRED, Op, OpError, lookup
 from .flat import Layer
 
 __all__ = ["Spelled", "spell", "literal", "call_text"]
@@ -86,8 +86,14 @@ def call_text(call: str, shown: list[tuple[str, str]], rank: int) -> str:
         break
     if not shown:
         return name
-    first = cls.args[0].name if cls.args else None
+    # leading arguments a reader knows by place: fc(1000), embed(50257, 768), dropout(0.2);
+    # keywords for the rest (conv3x3(64, stride=2), layernorm(eps=1e-06), gelu(tanh=true))
+    by_name = {a.name: (i, a) for i, a in enumerate(cls.args)}
     parts = []
-    for arg, text in shown:
-        parts.append(text if arg == first and not parts else f"{arg}={text}")
+    positional = True
+    for k, (arg, text) in enumerate(shown):
+        i, a = by_name[arg]
+        positional = positional and i == k and a.kind != "bool" and (
+            a.default is REQUIRED or a.kind == "channels" or i == 0 and a.kind in ("prob", "ints", "int"))
+        parts.append(text if positional else f"{arg}={text}")
     return f"{name}({', '.join(parts)})"

@@ -28,6 +28,9 @@ def _module_call(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
 
     t = fg.types[x]
     kind = type(m).__name__
+    own = _own_module(fg, out, m, x, where)
+    if own is not None:
+        return own or None
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         if m.padding_mode != "zeros":
             return f"padding_mode={m.padding_mode!r}"
@@ -36,22 +39,26 @@ def _module_call(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
             pad = 0
         elif pad == "same":
             return "padding='same'"
-        fg.add(out, "conv", [x], where=where, weights=_tensors(m, "weight", "bias"), c=m.out_channels,
+        fg.add(out, "conv", [x], where=where, c=m.out_channels,
                k=tuple(m.kernel_size), stride=tuple(m.stride), pad=tuple(pad), dilation=tuple(m.dilation),
                groups=m.groups, bias=m.bias is not None)
     elif isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-        fg.add(out, "convtranspose", [x], where=where, weights=_tensors(m, "weight", "bias"), c=m.out_channels,
+        fg.add(out, "convtranspose", [x], where=where, c=m.out_channels,
                k=tuple(m.kernel_size), stride=tuple(m.stride), pad=tuple(m.padding),
                output_padding=tuple(m.output_padding), dilation=tuple(m.dilation), groups=m.groups,
                bias=m.bias is not None)
     elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
         if not m.affine or not m.track_running_stats or m.momentum is None:
             return "batch norm without affine weights, running statistics or a momentum"
-        fg.add(out, "bn", [x], where=where, eps=float(m.eps), momentum=float(m.momentum),
-               weights=_tensors(m, "weight", "bias", "running_mean", "running_var", "num_batches_tracked"))
+        fg.add(out, "bn", [x], where=where, eps=float(m.eps), momentum=float(m.momentum),)
     elif isinstance(m, nn.Linear):
-        fg.add(out, "fc", [x], where=where, weights=_tensors(m, "weight", "bias"), c=m.out_features,
-               bias=m.bias is not None)
+        owner = fg.owners.get(id(m.weight))
+        tie = None
+        if owner is not None:  # the weight of an earlier layer (GPT-2's output layer and its embedding)
+            from ..ops.args import LayerOf
+
+            tie = LayerOf(owner, next(l.op for l in fg.layers if l.name == owner))
+        fg.add(out, "fc", [x], where=where, c=m.out_features, bias=m.bias is not None, tie=tie)
     elif isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
         if _pair(m.dilation) not in (1, (1,) * t.rank) or m.return_indices:
             return "dilated max pooling or pooling that returns indices"
@@ -87,12 +94,12 @@ def _module_call(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
     elif isinstance(m, nn.GroupNorm):
         if not m.affine:
             return "group norm without affine weights"
-        fg.add(out, "groupnorm", [x], where=where, weights=_tensors(m, "weight", "bias"), groups=m.num_groups,
+        fg.add(out, "groupnorm", [x], where=where, groups=m.num_groups,
                eps=float(m.eps))
     elif isinstance(m, nn.LayerNorm):
         if not m.elementwise_affine or m.bias is None:
             return "layer norm without affine weights"
-        fg.add(out, "layernorm", [x], where=where, weights=_tensors(m, "weight", "bias"), eps=float(m.eps))
+        fg.add(out, "layernorm", [x], where=where, eps=float(m.eps))
     elif isinstance(m, nn.Upsample):
         modes = {"nearest": False, "linear": True, "bilinear": True, "trilinear": True}
         if m.mode not in modes:
@@ -113,6 +120,42 @@ def _module_call(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
     else:
         return f"the module class {kind}"
     return None
+
+
+def _own_module(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
+    """archlang's own module classes (what torch.nn lacks) and torch.nn's sequence modules:
+    "" when read, a reason when not, None when `m` is none of them."""
+    from torch import nn
+
+    from ..ops import modules as own
+
+    if isinstance(m, own.LayerNorm2d):
+        fg.add(out, "layernorm2d", [x], where=where, eps=float(m.eps))
+    elif isinstance(m, own.LayerScale):
+        fg.add(out, "layerscale", [x], where=where, init=float(m.init_value))
+    elif isinstance(m, own.SelfAttention):
+        fg.add(out, "attention", [x], where=where, heads=m.heads, causal=bool(m.causal),
+               bias=m.out_proj_bias is not None, dropout=float(m.dropout), separate=bool(m.separate))
+    elif isinstance(m, own.PositionEmbedding):
+        fg.add(out, "posembed", [x], where=where, positions=int(m.weight.shape[0]))
+    elif isinstance(m, own.ClassToken):
+        fg.add(out, "clstoken", [x], where=where)
+    elif isinstance(m, (own.SequenceLSTM, own.SequenceGRU)):
+        fg.add(out, "lstm" if isinstance(m, own.SequenceLSTM) else "gru", [x], where=where, c=m.hidden_size,
+               layers=m.num_layers, bidirectional=bool(m.bidirectional), last=bool(m.last))
+    elif isinstance(m, nn.Embedding):
+        if m.padding_idx is not None or m.max_norm is not None:
+            return "an embedding with padding_idx or max_norm"
+        fg.add(out, "embed", [x], where=where, vocab=m.num_embeddings, c=m.embedding_dim)
+    elif isinstance(m, nn.ChannelShuffle):
+        fg.add(out, "shuffle", [x], where=where, groups=m.groups)
+    else:
+        return None
+    return ""
+
+
+LEAVES = ("LayerNorm2d", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken", "SequenceLSTM",
+          "SequenceGRU")
 
 
 def _softmax(call):
@@ -140,11 +183,37 @@ _ACTIVATIONS = {
 }
 
 
-def _tensors(m, *names: str) -> tuple[Any, ...]:
-    return tuple(getattr(m, n, None) for n in names)
+def _arg(args, kwargs, k: int, name: str, default=None):
+    return args[k] if len(args) > k else kwargs.get(name, default)
 
 
-def _function_call(fg: FlatGraph, node, value, where: str) -> str | None:
+def _index(fg: FlatGraph, out: str, x: str, index, where: str) -> str | None:
+    """x[...]: a channel slice, a centred crop, or one token of a sequence."""
+    t = fg.types[x]
+    index = index if isinstance(index, tuple) else (index,)
+    full = slice(None)
+    if t.is_sequence and len(index) == 2 and index[0] == full and isinstance(index[1], int):
+        fg.add(out, "token", [x], where=where, index=index[1] % t.tokens)
+        return None
+    if any(not isinstance(i, slice) or i.step not in (None, 1) for i in index) or index[:1] != (full,):
+        return "an index other than a slice of channels, a crop or a token"
+    if len(index) == 2 and not t.tokens:
+        start, stop = index[1].start or 0, t.channels if index[1].stop is None else index[1].stop
+        fg.add(out, "slice", [x], where=where, start=start, stop=stop)
+        return None
+    if len(index) == t.rank + 2 and index[1] == full:
+        sizes = []
+        for axis, i in zip(t.spatial, index[2:]):
+            start, stop = i.start or 0, axis if i.stop is None else i.stop
+            if start != (axis - (stop - start)) // 2:
+                return "a crop that is not centred"
+            sizes.append(stop - start)
+        fg.add(out, "crop", [x], where=where, size=tuple(sizes))
+        return None
+    return "an index other than a slice of channels, a crop or a token"
+
+
+def _function_call(fg: FlatGraph, node, value, where: str, pending: dict) -> str | None:
     """The layer for a call_function or call_method node, or the reason it has none."""
     import torch
     import torch.nn.functional as F
@@ -170,6 +239,8 @@ def _function_call(fg: FlatGraph, node, value, where: str) -> str | None:
         if dim != 1:
             return f"concatenation along dim {dim}"
         fg.add(out, "concat", [value(a) for a in items], where=where)
+    elif node.op == "call_method" and name == "flatten" and _arg(args, kwargs, 1, "start_dim") == 2:
+        pending[out] = ("flatten2", ins[0])  # x.flatten(2).transpose(1, 2): a map's positions as tokens
     elif target is torch.flatten or name == "flatten" and node.op == "call_method":
         start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
         end = args[2] if len(args) > 2 else kwargs.get("end_dim", -1)
@@ -213,6 +284,26 @@ def _function_call(fg: FlatGraph, node, value, where: str) -> str | None:
                pad=_pair(args[3] if len(args) > 3 else kwargs.get("padding", 0)),
                ceil_mode=bool(kwargs.get("ceil_mode", False)),
                count_include_pad=bool(kwargs.get("count_include_pad", True)))
+    elif target is getattr and len(args) == 2 and args[1] == "training":
+        return ""  # the module's training flag, which stochastic depth reads
+    elif name == "stochastic_depth":
+        p = args[1] if len(args) > 1 else kwargs.get("p")
+        mode = args[2] if len(args) > 2 else kwargs.get("mode", kwargs.get("batch", False))
+        fg.add(out, "stochasticdepth", ins[:1], where=where, p=float(p), batch=mode in (True, "batch"))
+    elif target is operator.getitem and tensors:
+        return _index(fg, out, ins[0], args[1], where)
+    elif node.op == "call_method" and name == "transpose" and ins and ins[0] in pending \
+            and sorted(args[1:3]) == [1, 2] and pending[ins[0]][0] == "flatten2":
+        fg.add(out, "tokens", [pending.pop(ins[0])[1]], where=where)
+    elif node.op == "call_method" and name == "transpose" and sorted(args[1:3]) == [1, 2] \
+            and fg.types[ins[0]].is_sequence:
+        pending[out] = ("channels_first", ins[0])  # x.transpose(1, 2).unflatten(2, (h, w)): tokens as a map
+    elif node.op == "call_method" and name == "unflatten" and ins and ins[0] in pending and args[1] == 2:
+        h, w = args[2]
+        fg.add(out, "grid", [pending.pop(ins[0])[1]], where=where, h=h, w=w)
+    elif node.op == "call_method" and name == "mean" and fg.types[ins[0]].is_sequence and args[1:] == (1,) \
+            and not kwargs:
+        fg.add(out, "meantokens", ins[:1], where=where)
     elif node.op == "call_method" and name == "size":
         return ""  # read by a view/reshape, handled there
     else:
@@ -250,8 +341,15 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
     from torch import fx
 
     origin = type(module).__name__
+    from ..ops.other import stochastic_depth
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):  # archlang's own layers are layers, not code to trace
+            return type(m).__name__ in LEAVES or super().is_leaf_module(m, qualname)
+
     try:
-        traced = fx.symbolic_trace(module)
+        graph = Tracer(autowrap_functions=(stochastic_depth,)).trace(module)
+        traced = fx.GraphModule(module, graph)
     except fx.proxy.TraceError as err:
         raise ModelImportError(
             f"{origin}: the forward has data-dependent control flow, which capturing with torch.fx cannot follow: "
@@ -275,6 +373,7 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
             hint="give one input shape per argument of forward",
         )
     readable = None
+    pending: dict[str, tuple[str, str]] = {}  # the first half of a two-call pattern, by its value
     nodes = list(traced.graph.nodes)
     counted = 0
 
@@ -291,8 +390,7 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
             outs = result if isinstance(result, (tuple, list)) else (result,)
             fg.outputs = [value(o) for o in outs]
             continue
-        if node.op == "get_attr":
-            missing.append(Unsupported(node.target, "a tensor attribute read in forward"))
+        if node.op == "get_attr":  # a flag (self.training) or a tensor read as data: its readers say which
             continue
         counted += 1
         if missing:
@@ -307,11 +405,15 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
                 m = traced.get_submodule(node.target)
                 reason = _module_call(fg, node.name, m, value(node.args[0]), where)
                 if reason is None and fg.layers and fg.layers[-1].name == node.name:
-                    fg.layers[-1].source = node.target
+                    layer = fg.layers[-1]
+                    layer.source = node.target
+                    layer.weights = tuple(getattr(m, t.name, None) for t in layer.op.tensors()) or None
+                    for t in layer.weights or ():
+                        fg.owners.setdefault(id(t), layer.name)
                 kind = type(m).__name__
             else:
                 before = len(fg.layers)
-                reason = _function_call(fg, node, value, where)
+                reason = _function_call(fg, node, value, where, pending)
                 kind = _target_name(node.target)
                 for layer in fg.layers[before:]:
                     layer.source = ""  # a function has no module path: its block is its neighbours'
@@ -337,7 +439,7 @@ _READ = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Co
          "BatchNorm2d", "BatchNorm3d", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
          "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
          "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Flatten", "Dropout", "Identity", "LocalResponseNorm", "GroupNorm",
-         "LayerNorm", "Upsample", *_ACTIVATIONS)
+         "LayerNorm", "Upsample", "Embedding", "ChannelShuffle", *LEAVES, *_ACTIVATIONS)
 
 
 def _classify(traced, node) -> str:
