@@ -9,6 +9,8 @@ them takes milliseconds. After editing the grammar, run `make parser`.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from . import syntax as S
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
 from .resources import grammar_path
 
-__all__ = ["parse_module", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
+__all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
 
 MAX_NESTING = 64  # parentheses inside one another
 MAX_OPERATORS = 256  # arithmetic operators in one expression
@@ -99,10 +101,13 @@ def shipped_tables() -> dict:
     return json.loads(TABLES_FILE.read_text(encoding="utf-8"), object_pairs_hook=_int_keys)
 
 
-@lru_cache(maxsize=1)
-def _lark() -> Lark:
+@lru_cache(maxsize=2)
+def _lark(positions: bool = True) -> Lark:
+    """The parser; without `positions` its trees carry no spans, which `lex` does not need
+    (it reads faster)."""
     tables = shipped_tables()
-    return Lark.__new__(Lark)._load({"data": tables["data"], "memo": tables["memo"]})
+    options = {} if positions else {"propagate_positions": False}
+    return Lark.__new__(Lark)._load({"data": tables["data"], "memo": tables["memo"]}, **options)
 
 
 class _Builder(Transformer):
@@ -490,6 +495,12 @@ def parse_module(text: str, name: str = "<string>") -> S.Module:
         raise _syntax_error(source, err) from None
     except RecursionError:
         raise LimitError("the spec is nested too deeply to parse", _end_span(source)) from None
+    return _build(source, tree)
+
+
+def _build(source: Source, tree) -> S.Module:
+    """The syntax tree of a parsed text; raises what its rules find (numbers too large,
+    a positional argument after a keyword one...)."""
     try:
         try:
             return _Builder(source).transform(tree)
@@ -502,6 +513,54 @@ def parse_module(text: str, name: str = "<string>") -> S.Module:
             hint="flatten the nesting: write chains with '->' instead of nested parentheses",
         ) from None
 
+
+@dataclass(frozen=True)
+class Lexeme:
+    """One token as the parser reads it (`kind` is the grammar's terminal: NAME, ARROW, LPAR,
+    NETWORK...), or a comment (kind COMMENT, its text up to the end of the line), which the
+    parser skips; `start` and `end` are offsets into the text."""
+
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def lex(text: str, name: str = "<string>", *, check: bool = False) -> list[Lexeme]:
+    """The tokens of a .arch text in order, its comments among them: the formatter's input.
+    The tokens come from the parser itself as it reads them (its contextual lexer decides
+    `?x3` is a hole, not a shape), so a text parses only if it lexes, and two texts with the
+    same tokens have the same syntax tree. A leading BOM is skipped, as parse_module skips it;
+    offsets count from after it. Raises the ArchSyntaxError parse_module would for a text
+    the grammar rejects; with `check`, every error parse_module raises (the same parse
+    builds the syntax tree too)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    source = Source(name, text)
+    _check_nesting(source)
+    interactive = (_lark() if check else _lark(False)).parse_interactive(text)
+    tokens: list[Lexeme] = []
+    try:
+        for tok in interactive.iter_parse():
+            tokens.append(Lexeme(tok.type, str(tok), tok.start_pos, tok.end_pos))
+        tree = interactive.feed_eof()
+    except UnexpectedInput as err:
+        raise _syntax_error(source, err) from None
+    except RecursionError:
+        raise LimitError("the spec is nested too deeply to parse", _end_span(source)) from None
+    if check:
+        _build(source, tree)
+    out: list[Lexeme] = []
+    end = 0
+    for tok in tokens + [Lexeme("$END", "", len(text), len(text))]:
+        # between tokens there is only what the grammar ignores: white space, BOMs, comments
+        out += [Lexeme("COMMENT", m.group(), m.start(), m.end()) for m in _COMMENT.finditer(text, end, tok.start)]
+        out.append(tok)
+        end = tok.end
+    return out[:-1]
 
 
 def write_tables() -> None:
