@@ -283,7 +283,7 @@ def test_fractional_receptive_fields_hold_every_dependence(layers):
             assert span[1] - span[0] + 1 <= rf.units[0]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(_INTEGER, max_size=2), _BY_FACTOR)
 def test_one_resampling_by_a_factor_gives_the_tightest_field(before, last):
     """After exact (integer) fields, upsampling by an integer factor or a transposed

@@ -109,18 +109,23 @@ def test_bundled_network_graph_in_onnx(name):
         assert tuple(dims) == node.type.shape and (batch == "batch" or resized and batch.startswith("unk")), node.name
 
 
-VGG_SMALL = """use "vgg"
+SMALL = {
+    "vgg_small": """use "vgg"
 network vgg_small : 3x32x32 = stage(8, 1, lrn) -> stage(16, 2, bn) -> stage(16, 1, bn, lrn)
     -> adaptiveavgpool(7) -> flatten -> fc(32) -> relu -> dropout -> fc(10)
-"""
+""",
+    "resnet_small": """use "resnet"
+network resnet_small : 3x32x32 = stem -> bottleneck(8) * 2 -> bottleneck(16, 2) -> head(10)
+""",
+}
 
 
-@pytest.mark.parametrize("name", ["lenet5", "mlp", "resnet50", "vgg_small"])
+@pytest.mark.parametrize("name", ["lenet5", "mlp", "resnet_small", "vgg_small"])
 def test_network_agrees_with_torch_in_onnx_runtime(name):
     """Numbers on a representative set (every op is also compared on its own below): a plain
-    chain, an MLP, bottleneck blocks with projections, and the VGG spec's blocks with LRN and
-    batch norm at a small width."""
-    network = archlang.parse(VGG_SMALL, "vgg_small.arch").network() if name == "vgg_small" else name
+    chain, an MLP, and the ResNet and VGG specs' blocks at a small width (bottlenecks with
+    projections and identity shortcuts; LRN and batch norm)."""
+    network = archlang.parse(SMALL[name], f"{name}.arch").network() if name in SMALL else name
     module = realistic(archlang.build(network, seed=0))
     model = archlang.export_onnx(module)
     onnx.checker.check_model(model, full_check=True)

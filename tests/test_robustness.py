@@ -6,6 +6,7 @@ Python's own. The number of examples comes from the hypothesis profile (conftest
 runs a bounded number, `make fuzz` many more.
 """
 
+import os
 import re
 
 from hypothesis import given, settings
@@ -194,6 +195,7 @@ def specs(draw):
     return "\n".join(lines) + "\n"
 
 
+@settings(max_examples=100 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 20_000)  # 12 s of CI at 150
 @given(specs())
 def test_specs_from_the_grammar(text):
     analyse_all(text)

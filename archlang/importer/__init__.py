@@ -188,17 +188,35 @@ def _op_key(op) -> str:
 
 
 def _graph_nodes(graph: Graph, ignoring: tuple[str, ...] = ()) -> tuple[list, list[str]]:
-    """(name, op key, inputs) per node, and the outputs; ops in `ignoring` taken out (their
-    readers read their input)."""
-    nodes = [(n.name, f"input{k}:{n.type}", ()) for k, n in enumerate(graph.inputs)]
+    inputs = [(n.name, n.type) for n in graph.inputs]
+    return _nodes(inputs, [(n.name, n.op, n.inputs) for n in graph.layers], graph.outputs, ignoring)
+
+
+def _nodes(inputs, layers, outputs, ignoring: tuple[str, ...] = ()) -> tuple[list, list[str]]:
+    """(name, op key, inputs) per node, and the outputs, in a canonical form: ops in `ignoring`
+    taken out (their readers read their input), and concat(a, concat(b, c)) read as
+    concat(a, b, c), as exporters write it."""
+    readers: dict[str, list[str]] = {}
+    for name, op, ins in layers:
+        for i in ins:
+            readers.setdefault(i, []).append(op.name)
+    for o in outputs:
+        readers.setdefault(o, []).append("output")
+    nodes = [(name, f"input{k}:{t}", ()) for k, (name, t) in enumerate(inputs)]
     alias: dict[str, str] = {}
-    for n in graph.layers:
-        ins = tuple(alias.get(i, i) for i in n.inputs)
-        if n.op.name in ignoring:
-            alias[n.name] = ins[0]
+    inner: dict[str, tuple[str, ...]] = {}  # a concat read only by another concat: its inputs
+    for name, op, ins in layers:
+        ins = tuple(alias.get(i, i) for i in ins)
+        if op.name == "concat":
+            ins = tuple(x for i in ins for x in inner.pop(i, (i,)))
+            if readers.get(name) == ["concat"]:
+                inner[name] = ins
+                continue
+        if op.name in ignoring:
+            alias[name] = ins[0]
         else:
-            nodes.append((n.name, *_keyed(n.op, ins)))
-    return nodes, [alias.get(o, o) for o in graph.outputs]
+            nodes.append((name, *_keyed(op, ins)))
+    return nodes, [alias.get(o, o) for o in outputs]
 
 
 def _correspond(a, a_outputs, b, b_outputs) -> dict[str, str] | None:
@@ -241,9 +259,17 @@ def same_graph(a: Graph, b: Graph, *, ignoring: tuple[str, ...] = ()) -> bool:
 
 def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
     """graph node -> flat layer, where the two are the same computation; None if they differ."""
-    flat = [(n, f"input{k}:{t}", ()) for k, (n, t) in enumerate(fg.inputs.items())]
-    flat += [(l.name, *_keyed(l.op, l.inputs)) for l in fg.layers]
-    return _correspond(*_graph_nodes(graph), flat, fg.outputs)
+    flat = _nodes(list(fg.inputs.items()), [(l.name, l.op, l.inputs) for l in fg.layers], fg.outputs)
+    mapping = _correspond(*_graph_nodes(graph), *flat)
+    if mapping is None:
+        return None
+    # the concats folded into others have no partner of their own: pair them by position
+    rest_graph = [n.name for n in graph.layers if n.name not in mapping]
+    rest_flat = [l.name for l in fg.layers if l.name not in set(mapping.values())]
+    if len(rest_graph) != len(rest_flat):
+        return None
+    mapping.update(zip(rest_graph, rest_flat))
+    return mapping
 
 
 def _weights(graph: Graph, fg: FlatGraph, mapping: dict[str, str]) -> dict:

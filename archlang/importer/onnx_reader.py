@@ -60,6 +60,11 @@ def _f32(value: float) -> float:
     return float(np.format_float_positional(np.float32(value), unique=True, trim="0"))
 
 
+def _perm(node) -> list[int]:
+    perm = list(_attrs(node).get("perm", []))
+    return [p % len(perm) for p in perm]
+
+
 def _source(node, weight_names: list[str]) -> str:
     """The node's module path in the exporting model: from its weight's name
     (`layer1.0.conv1.weight`), else from the node's scope name (`/layer1/layer1.0/relu/Relu`)."""
@@ -92,6 +97,8 @@ class _Reader:
                 self.producer[o] = node
         self.skip: set[int] = set()
         self.rename: dict[int, str] = {}
+        self.layernorm2d: dict[int, tuple[str, str]] = {}  # LayerNormalization -> (map in, map out)
+        self.shuffles: dict[int, Any] = {}  # the last Reshape of a shuffle -> its first
         self.input_shape = input_shape
         self.missing: list[Unsupported] = []
         self.readable: int | None = None
@@ -138,6 +145,25 @@ class _Reader:
                 if set(mul.input) == {node.input[0], node.output[0]}:
                     self.skip.add(id(node))
                     self.rename[id(mul)] = "SiLU"
+            if node.op_type == "Transpose" and len(users) == 1 and users[0].op_type == "LayerNormalization":
+                norm = users[0]
+                after = self.users.get(norm.output[0], [])
+                perm = _perm(node)
+                rank = len(perm) - 2
+                if rank > 0 and perm == [0, *range(2, 2 + rank), 1] and len(after) == 1 \
+                        and after[0].op_type == "Transpose" \
+                        and _perm(after[0]) == [0, 1 + rank, *range(1, 1 + rank)]:
+                    self.skip.update((id(node), id(after[0])))  # channels last, normalise, channels first
+                    self.rename[id(norm)] = "LayerNorm2d"
+                    self.layernorm2d[id(norm)] = (node.input[0], after[0].output[0])
+            if node.op_type == "Reshape" and len(users) == 1 and users[0].op_type == "Transpose":
+                swap = users[0]
+                after = self.users.get(swap.output[0], [])
+                if _perm(swap) == [0, 2, 1, 3] and len(after) == 1 \
+                        and after[0].op_type == "Reshape":
+                    self.skip.update((id(node), id(swap)))
+                    self.rename[id(after[0])] = "ChannelShuffle"
+                    self.shuffles[id(after[0])] = node
             if node.op_type == "MatMul" and node.input[1] in self.consts and len(users) == 1 \
                     and users[0].op_type == "Add" and any(i in self.consts for i in users[0].input):
                 self.rename[id(node)] = "MatMulAdd"
@@ -150,16 +176,20 @@ class _Reader:
         self.inputs()
         self.patterns()
         nodes = list(self.model.graph.node)
+        fused = {o for n in nodes if id(n) in self.skip for o in n.output}  # read by the pattern's other node
         for index, node in enumerate(nodes):
             if id(node) in self.skip:
                 continue
             kind = self.rename.get(id(node), node.op_type)
-            reads = [i for i in node.input if i and i not in self.consts and i not in self.shapes]
+            reads = [i for i in self.real_inputs(node, fused) if i not in self.consts and i not in self.shapes]
             handler = getattr(self, f"op_{kind}", None)
             if handler is not None and any(self.fg.value(i) not in self.fg.types and i not in self.pads
                                            for i in reads):
-                continue  # reads a value that could not be imported: its cause is reported
-            reason = f"no archlang layer for {kind}" if handler is None else handler(node, _attrs(node))
+                if self.missing:
+                    continue  # reads a value that could not be imported: its cause is reported
+                reason = "reads a value that no earlier node gives"
+            else:
+                reason = f"no archlang layer for {kind}" if handler is None else handler(node, _attrs(node))
             if reason:
                 if self.readable is None:
                     self.readable = index
@@ -174,6 +204,18 @@ class _Reader:
                                        hint="archlang imports networks whose outputs depend on their inputs")
         self.fg.outputs = [self.fg.value(o) for o in outs]
         return self.fg
+
+    def real_inputs(self, node, fused: set[str]) -> list[str]:
+        """The values a node reads, through the nodes a pattern folded into it."""
+        out = []
+        for i in node.input:
+            if not i:
+                continue
+            if i in fused and self.fg.value(i) not in self.fg.types:
+                out += self.real_inputs(self.producer[i], fused)
+            else:
+                out.append(i)
+        return out
 
     def x(self, node, k: int = 0) -> str:
         return self.fg.value(node.input[k])
@@ -289,6 +331,80 @@ class _Reader:
         layer = self.fg.layers[-1]
         layer.weights = tuple(layer.weights) + (np.array(0, dtype=np.int64),)
 
+    def op_LayerNormalization(self, node, a):
+        t = self.fg.types[self.x(node)]
+        if a.get("axis", -1) != -1 or len(node.input) < 3 or not node.input[2]:
+            return "a layer norm over other axes than the last, or without a bias"
+        if t.rank:
+            return "a layer norm over a map's last axis (archlang's layernorm2d normalises the channels)"
+        self.add(node, "layernorm", weights=list(node.input[1:3]), eps=a.get("epsilon", 1e-5))
+
+    def op_LayerNorm2d(self, node, a):
+        x, out = self.layernorm2d[id(node)]
+        if len(node.input) < 3 or not node.input[2] or a.get("axis", -1) != -1:
+            return "a layer norm without a bias"
+        self.fg.add(out, "layernorm2d", [self.fg.value(x)], where=node.name, source=_source(node, list(node.input[1:3])),
+                    weights=(self.consts.get(node.input[1]), self.consts.get(node.input[2])), eps=a.get("epsilon", 1e-5))
+
+    def op_ChannelShuffle(self, node, a):
+        first = self.shuffles[id(node)]
+        t = self.fg.types[self.fg.value(first.input[0])]
+        grouped, back = self.shape_value(first.input[1]), self.shape_value(node.input[1])
+        if grouped is None or back is None or len(grouped) != 4 or t.rank != 2 or \
+                grouped[1] * (grouped[2] if grouped[2] > 0 else 1) != t.channels or back[1:] not in (list(t.shape), [-1, *t.spatial]):
+            return "a reshape, transpose and reshape that is not a channel shuffle"
+        self.fg.add(node.output[0], "shuffle", [self.fg.value(first.input[0])], where=node.name, source=_source(node, []),
+                    groups=int(grouped[1]))
+
+    def op_Slice(self, node, a):
+        import numpy as np
+
+        def value(k):
+            v = self.shape_value(node.input[k]) if len(node.input) > k and node.input[k] else None
+            return None if v is None or BATCH in v else np.array(v)
+
+        starts, ends, axes, steps = value(1), value(2), value(3), value(4)
+        if node.input[0] in self.shapes:  # arithmetic on a shape: x.shape[2:]
+            dims = self.shapes[node.input[0]]
+            if starts is None or ends is None or len(starts) != 1 or steps is not None and np.any(steps != 1):
+                return "a slice of a shape with computed bounds"
+            self.shapes[node.output[0]] = dims[int(starts[0]):int(min(ends[0], len(dims)))]
+            return None
+        t = self.fg.types[self.x(node)]
+        if starts is None or ends is None or steps is not None and np.any(steps != 1):
+            return "a slice with computed bounds or a step"
+        axes = [int(v) % (len(t.shape) + 1) for v in (axes if axes is not None else range(len(starts)))]
+        sizes = (t.channels, *t.spatial)
+        bounds = {}
+        for axis, b, e in zip(axes, starts.reshape(-1), ends.reshape(-1)):
+            n = sizes[axis - 1]
+            b, e = int(b) + n if b < 0 else min(int(b), n), int(e) + n if e < 0 else min(int(e), n)
+            bounds[axis] = (b, e)
+        if t.tokens:
+            return "a slice of a sequence"
+        if list(bounds) == [1]:
+            self.add(node, "slice", start=bounds[1][0], stop=bounds[1][1])
+            return None
+        if 1 in bounds or not bounds:
+            return "a slice of channels and spatial axes at once"
+        x = self.x(node)
+        previous = next((l for l in self.fg.layers if l.name == x), None)
+        offsets = [0] * t.rank
+        if previous is not None and previous.call == "crop" and len(self.users.get(x, [])) == 1:
+            # torch writes x[:, :, a:b, c:d] as one Slice per axis: one crop
+            self.fg.layers.remove(previous)
+            x = previous.inputs[0]
+            offsets = list(previous.op.offsets)
+            t = self.fg.types[x]
+        size = []
+        for k in range(t.rank):
+            b, e = bounds.get(k + 2, (0, self.fg.types[self.x(node)].spatial[k]))
+            offsets[k] += b
+            size.append(e - b)
+        if any(o != (i - s) // 2 for o, i, s in zip(offsets, t.spatial, size)):
+            return "a crop that is not centred (archlang's crop cuts the middle)"
+        self.fg.add(node.output[0], "crop", [x], where=node.name, source=_source(node, []), size=tuple(size))
+
     def op_LRN(self, node, a):
         self.add(node, "lrn", size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)), beta=float(a.get("beta", 0.75)),
                  k=float(a.get("bias", 1.0)))
@@ -367,7 +483,15 @@ class _Reader:
         return self._pool(node, a, "maxpool")
 
     def op_AveragePool(self, node, a):
-        return self._pool(node, a, "avgpool", count_include_pad=bool(a.get("count_include_pad", 0)))
+        t = self.fg.types[self.x(node)]
+        k = list(a.get("kernel_shape", []))
+        if k == [1] * t.rank and list(a.get("strides", k)) == k and not any(a.get("pads", [])) \
+                and node.input[0] not in self.pads:
+            # torch writes an adaptive pool to the size it already has (VGG's 7x7 at 224) as a 1x1 average
+            self.add(node, "adaptiveavgpool", size=t.spatial)
+            return None
+        include = bool(a.get("count_include_pad", 0)) or not any(a.get("pads", [])) and node.input[0] not in self.pads
+        return self._pool(node, a, "avgpool", count_include_pad=include)
 
     def op_GlobalAveragePool(self, node, a):
         self.add(node, "globalavgpool")
@@ -450,9 +574,10 @@ class _Reader:
         return self._shape_op(node, lambda ins: ins[0])
 
     def op_Cast(self, node, a):
-        if node.input[0] not in self.shapes:
+        value = self.shape_value(node.input[0])
+        if value is None:
             return "a cast of data"
-        self.shapes[node.output[0]] = self.shapes[node.input[0]]
+        self.shapes[node.output[0]] = value
 
     def op_Concat(self, node, a):
         if node.input[0] in self.shapes or all(self.shape_value(i) is not None for i in node.input):
@@ -511,6 +636,16 @@ class _Reader:
         return self._merge(node, "add")
 
     def op_Mul(self, node, a):
+        consts = [self.const(i) for i in node.input]
+        if len(node.input) == 2 and sum(c is not None for c in consts) == 1:
+            k = 0 if consts[0] is not None else 1
+            weight, x = consts[k], self.fg.value(node.input[1 - k])
+            t = self.fg.types[x]
+            if weight.shape == (t.channels, *(1,) * t.rank) and not t.tokens:
+                # x times one learned factor per channel: ConvNeXt's layer scale
+                self.fg.add(node.output[0], "layerscale", [x], where=node.name, source=_source(node, [node.input[k]]),
+                            weights=(weight,))
+                return None
         return self._merge(node, "mul")
 
     # resampling
@@ -521,19 +656,29 @@ class _Reader:
         ctm = a.get("coordinate_transformation_mode", b"half_pixel")
         ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
         scales = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        sizes = self.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+        sizes = self.shape_value(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+        if sizes is not None:
+            import numpy as np
+
+            if BATCH in sizes[skip_sizes(a):]:
+                return "sizes computed from the batch"
+            sizes = np.array([0 if v == BATCH else v for v in sizes])
         if mode not in ("nearest", "linear"):
             return f"mode {mode}"
         kwargs: dict = {"linear": mode == "linear"}
         if mode == "linear":
             kwargs["align_corners"] = ctm == "align_corners"
+        axes = a.get("axes")
+        skip = 0 if axes is not None else 2  # without axes, N and C come first
+        if axes is not None and sorted(int(v) % (t.rank + 2) for v in axes) != list(range(2, t.rank + 2)):
+            return f"a resize of axes {list(axes)}"
         if scales is not None and scales.size:
-            s = [float(v) for v in scales.reshape(-1)[2:]]
+            s = [float(v) for v in scales.reshape(-1)[skip:]]
             if any(v != int(v) for v in s):
                 return f"fractional scales {s}"
             kwargs["scale"] = tuple(int(v) for v in s)
         elif sizes is not None and sizes.size:
-            kwargs["size"] = tuple(int(v) for v in sizes.reshape(-1)[2:])
+            kwargs["size"] = tuple(int(v) for v in sizes.reshape(-1)[skip:])
         else:
             return "scales or sizes computed in the graph"
         if t.rank == 0:
@@ -541,6 +686,10 @@ class _Reader:
         self.add(node, "upsample", **kwargs)
 
     op_Upsample = op_Resize
+
+
+def skip_sizes(a) -> int:
+    return 0 if a.get("axes") is not None else 2
 
 
 def read_onnx(path, input_shape: TensorType | None, name: str) -> FlatGraph:

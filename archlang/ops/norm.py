@@ -66,7 +66,8 @@ class BatchNorm(Op):
 
     def onnx_nodes(self, g, inputs, output, types):
         stats = [g.weight(t) for t in ("weight", "bias", "running_mean", "running_var")]
-        g.node("BatchNormalization", [inputs[0], *stats], [output], epsilon=self.eps)
+        # ONNX's momentum is the old statistics' share: torch's 0.1 is 0.9 there (a training attribute)
+        g.node("BatchNormalization", [inputs[0], *stats], [output], epsilon=self.eps, momentum=1.0 - self.momentum)
 
 
 @register
