@@ -120,14 +120,18 @@ def finish(fg: FlatGraph) -> Imported:
 
     _prune(fg)
     spelled = {l.name: spell(l, fg.types[l.inputs[0]]) for l in fg.layers}
+    joined = _join_merges(fg)
     texts = []
-    try:
-        texts.append((refold(fg, spelled), True))
-    except NotATree:
-        pass
-    texts.append((render_flat(fg, spelled), False))
+    # merges joined (`a + b + c` as one add) where that leaves a tree; else as the model has them
+    for graph in (joined, fg) if len(joined.layers) != len(fg.layers) else (fg,):
+        try:
+            texts.append((refold(graph, spelled), True, graph))
+            break
+        except NotATree:
+            pass
+    texts.append((render_flat(fg, spelled), False, fg))
     problems = []
-    for text, structured in texts:
+    for text, structured, fg in texts:
         text = _formatted(text)
         try:
             net = parse(text, f"{fg.name}.arch").network(fg.name)
@@ -154,6 +158,41 @@ def _formatted(text: str) -> str:
         return text
 
 
+def _join_merges(fg: FlatGraph) -> FlatGraph:
+    """add(add(a, b), c) -> add(a, b, c) (and mul, concat) where the inner one has no other
+    reader: exporters and torch's `a + b + c` write a many-branch merge as a chain of two-input
+    ones; archlang writes it as the one merge it is."""
+    from ..ops.base import lookup
+
+    readers: dict[str, int] = {}
+    for layer in fg.layers:
+        for i in layer.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    for o in fg.outputs:
+        readers[o] = readers.get(o, 0) + 1
+    from dataclasses import replace
+
+    layers = [replace(l) for l in fg.layers]
+    by_name = {l.name: l for l in layers}
+    gone = set()
+    for layer in layers:
+        if layer.call not in ("add", "mul", "concat"):
+            continue
+        ins = []
+        for i in layer.inputs:
+            inner = by_name.get(i)
+            if inner is not None and inner.call == layer.call and readers[i] == 1 and i not in gone:
+                ins.extend(inner.inputs)
+                gone.add(i)
+            else:
+                ins.append(i)
+        if len(ins) != len(layer.inputs):
+            cls = lookup(layer.call)
+            layer.inputs = tuple(ins)
+            layer.op = cls.make(None, tuple(fg.types[i] for i in ins))
+    return replace(fg, layers=[l for l in layers if l.name not in gone])
+
+
 def _prune(fg: FlatGraph) -> None:
     """Drop layers whose values reach no output (a forward's unused computations)."""
     live = set(fg.outputs)
@@ -178,6 +217,21 @@ def _keyed(op, inputs: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
 
 
 def _op_key(op) -> str:
+    """The op's text, with spellings of one computation made one: dwconv and conv(groups=C),
+    upsample by a scale and to the size it gives, an adaptive average pool to a divisor of its
+    input and the average pool it is, layernorm2d of a vector and layernorm."""
+    from dataclasses import replace
+
+    if op.name == "upsample" and op.scale is not None:
+        op = replace(op, scale=None)
+    if op.name == "adaptiveavgpool" and all(i % o == 0 for i, o in zip(op.input_size, op.output_size)) \
+            and any(o != 1 for o in op.output_size):
+        k = tuple(i // o for i, o in zip(op.input_size, op.output_size))
+        return f"avgpool{{kernel_size={k}, stride={k}, padding={(0,) * len(k)}, ceil_mode=false}}"
+    if op.name == "avgpool" and not any(op.padding):  # no padding: count_include_pad means nothing
+        return _op_text(replace(op, count_include_pad=True)).replace(", count_include_pad=true", "")
+    if op.name == "layernorm2d" and op.rank == 0:
+        return f"layernorm{{normalized_shape=({op.num_channels},), eps={op.eps!r}}}"
     text = _op_text(op)
     if op.name == "dwconv":  # conv(groups=C) spelled for depthwise convolutions: one computation
         return "conv" + text[len("dwconv"):]
@@ -204,7 +258,7 @@ def _nodes(inputs, layers, outputs, ignoring: tuple[str, ...] = ()) -> tuple[lis
         readers.setdefault(o, []).append("output")
     nodes = [(name, f"input{k}:{t}", ()) for k, (name, t) in enumerate(inputs)]
     alias: dict[str, str] = {}
-    inner: dict[str, tuple[str, ...]] = {}  # a concat read only by another concat: its inputs
+    inner: dict[tuple[str, str], tuple[str, ...]] = {}  # a merge read only by one of its kind: its inputs
     for name, op, ins in layers:
         ins = tuple(alias.get(i, i) for i in ins)
         if op.name == "concat":

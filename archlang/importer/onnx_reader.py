@@ -88,6 +88,7 @@ class _Reader:
         self.consts: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
         self.shapes: dict[str, list] = {}  # symbolic shapes from Shape nodes
         self.pads: dict[str, tuple[str, list[int]]] = {}  # Pad outputs waiting for their Conv
+        self.reshaped: dict[str, Any] = {}  # constants reshaped in the graph
         self.users: dict[str, list] = {}
         self.producer = {}
         for node in g.node:
@@ -99,6 +100,9 @@ class _Reader:
         self.rename: dict[int, str] = {}
         self.layernorm2d: dict[int, tuple[str, str]] = {}  # LayerNormalization -> (map in, map out)
         self.shuffles: dict[int, Any] = {}  # the last Reshape of a shuffle -> its first
+        self.lrn_nd: dict[int, tuple[str, str]] = {}  # LRN on a map folded to 4D -> (map in, map out)
+        self.tokens: dict[int, str] = {}  # the Transpose of a map's positions as tokens -> the map
+        self.grids: dict[int, str] = {}  # the Reshape of a sequence laid out as a map -> the sequence
         self.input_shape = input_shape
         self.missing: list[Unsupported] = []
         self.readable: int | None = None
@@ -156,6 +160,24 @@ class _Reader:
                     self.skip.update((id(node), id(after[0])))  # channels last, normalise, channels first
                     self.rename[id(norm)] = "LayerNorm2d"
                     self.layernorm2d[id(norm)] = (node.input[0], after[0].output[0])
+            if node.op_type == "Reshape" and len(users) == 1 and users[0].op_type == "LRN":
+                after = self.users.get(users[0].output[0], [])
+                target = self.shape_value(node.input[1])
+                if target is not None and len(target) == 4 and target[2:] == [-1, 1] and len(after) == 1 \
+                        and after[0].op_type == "Reshape":
+                    self.skip.update((id(node), id(after[0])))  # LRN on N x C x (positions) x 1, and back
+                    self.rename[id(users[0])] = "LRNnd"
+                    self.lrn_nd[id(users[0])] = (node.input[0], after[0].output[0])
+            if node.op_type == "Reshape" and len(users) == 1 and users[0].op_type == "Transpose" \
+                    and _perm(users[0]) == [0, 2, 1] and (self.shape_value(node.input[1]) or [])[2:] == [-1]:
+                self.skip.add(id(node))  # N x C x (positions), then tokens first: x.flatten(2).transpose(1, 2)
+                self.rename[id(users[0])] = "Tokens"
+                self.tokens[id(users[0])] = node.input[0]
+            if node.op_type == "Transpose" and _perm(node) == [0, 2, 1] and len(users) == 1 \
+                    and users[0].op_type == "Reshape":
+                self.skip.add(id(node))  # features first, then the positions as a map
+                self.rename[id(users[0])] = "Grid"
+                self.grids[id(users[0])] = node.input[0]
             if node.op_type == "Reshape" and len(users) == 1 and users[0].op_type == "Transpose":
                 swap = users[0]
                 after = self.users.get(swap.output[0], [])
@@ -181,7 +203,8 @@ class _Reader:
             if id(node) in self.skip:
                 continue
             kind = self.rename.get(id(node), node.op_type)
-            reads = [i for i in self.real_inputs(node, fused) if i not in self.consts and i not in self.shapes]
+            reads = [i for i in self.real_inputs(node, fused)
+                     if i not in self.consts and i not in self.shapes and i not in self.reshaped]
             handler = getattr(self, f"op_{kind}", None)
             if handler is not None and any(self.fg.value(i) not in self.fg.types and i not in self.pads
                                            for i in reads):
@@ -278,14 +301,16 @@ class _Reader:
             return "weights computed in the graph or an output_shape attribute"
         rank = self.rank(node)
         pads = list(a.get("pads", [0] * 2 * rank))
-        if pads[:rank] != pads[rank:]:
-            return f"asymmetric padding {pads}"
+        extra = [b - e for b, e in zip(pads[:rank], pads[rank:])]  # rows kept at the far end: output padding
+        if any(e < 0 for e in extra):
+            return f"padding {pads} with more at the end than the start"
+        a["output_padding"] = [e + o for e, o in zip(extra, a.get("output_padding", [0] * rank))]
         g = int(a.get("group", 1))
         weights = [node.input[1]] + ([node.input[2]] if len(node.input) > 2 and node.input[2] else [])
         self.consts[node.input[1]] = w
         self.add(node, "convtranspose", weights=weights, c=int(w.shape[1]) * g, k=tuple(int(k) for k in w.shape[2:]),
                  stride=tuple(a.get("strides", [1] * rank)), pad=tuple(pads[:rank]),
-                 output_padding=tuple(a.get("output_padding", [0] * rank)),
+                 output_padding=tuple(a["output_padding"]),
                  dilation=tuple(a.get("dilations", [1] * rank)), groups=g, bias=len(weights) > 1)
 
     def op_Gemm(self, node, a):
@@ -303,6 +328,8 @@ class _Reader:
                     weights=tuple(self.consts.get(n) for n in names), c=int(w.shape[0]), bias=bias)
 
     def op_MatMulAdd(self, node, a):
+        if self.fg.types[self.x(node)].rank:
+            return "a product along a map's last axis"
         add = self.matmul_add[id(node)]
         w = self.consts[node.input[1]].T.copy()
         b = next(self.consts[i] for i in add.input if i in self.consts)
@@ -317,6 +344,9 @@ class _Reader:
         w = self.const(node.input[1])
         if w is None or w.ndim != 2:
             return "a MatMul of two computed values"
+        if self.fg.types[self.x(node)].rank:
+            return "a product along a map's last axis (archlang writes an adaptive pool to sizes that do not " \
+                   "divide its input so; not read back yet)"
         self.fg.add(node.output[0], "fc", [self.x(node)], where=node.name, source=_source(node, [node.input[1]]),
                     weights=(w.T.copy(),), c=int(w.shape[1]), bias=False)
 
@@ -333,11 +363,43 @@ class _Reader:
 
     def op_LayerNormalization(self, node, a):
         t = self.fg.types[self.x(node)]
-        if a.get("axis", -1) != -1 or len(node.input) < 3 or not node.input[2]:
-            return "a layer norm over other axes than the last, or without a bias"
-        if t.rank:
-            return "a layer norm over a map's last axis (archlang's layernorm2d normalises the channels)"
+        axis = a.get("axis", -1) % (len(t.shape) + 1)
+        if len(node.input) < 3 or not node.input[2]:
+            return "a layer norm without a bias"
+        normalised = t.shape[axis - 1:]
+        if normalised != ((t.channels,) if t.is_sequence else t.shape):
+            return f"a layer norm over axes {axis} onwards (archlang's layernorm takes every feature of a sample, " \
+                   "or of a token)"
         self.add(node, "layernorm", weights=list(node.input[1:3]), eps=a.get("epsilon", 1e-5))
+
+    def op_GroupNormalization(self, node, a):
+        t = self.fg.types[self.x(node)]
+        scale = self.const(node.input[1])
+        if scale is None or scale.shape != (t.channels,):
+            return "a group norm with per-group scales (opset 18's form)"
+        self.add(node, "groupnorm", weights=list(node.input[1:3]), groups=int(a["num_groups"]),
+                 eps=a.get("epsilon", 1e-5))
+
+    def op_LRNnd(self, node, a):
+        x, out = self.lrn_nd[id(node)]
+        self.fg.add(out, "lrn", [self.fg.value(x)], where=node.name, source=_source(node, []), size=int(a["size"]),
+                    alpha=a.get("alpha", 1e-4), beta=a.get("beta", 0.75), k=a.get("bias", 1.0))
+
+    def op_Tokens(self, node, a):
+        x = self.fg.value(self.tokens[id(node)])
+        t = self.fg.types[x]
+        if t.tokens or not t.rank:
+            return "a reshape and transpose that is not a map's positions as tokens"
+        self.fg.add(node.output[0], "tokens", [x], where=node.name, source=_source(node, []))
+
+    def op_Grid(self, node, a):
+        x = self.fg.value(self.grids[id(node)])
+        t = self.fg.types[x]
+        shape = self.shape_value(node.input[1])
+        if not t.is_sequence or shape is None or len(shape) != 4 or shape[1] != t.channels:
+            return "a transpose and reshape that is not a sequence laid out as a map"
+        self.fg.add(node.output[0], "grid", [x], where=node.name, source=_source(node, []), h=int(shape[2]),
+                    w=int(shape[3]))
 
     def op_LayerNorm2d(self, node, a):
         x, out = self.layernorm2d[id(node)]
@@ -350,7 +412,7 @@ class _Reader:
         first = self.shuffles[id(node)]
         t = self.fg.types[self.fg.value(first.input[0])]
         grouped, back = self.shape_value(first.input[1]), self.shape_value(node.input[1])
-        if grouped is None or back is None or len(grouped) != 4 or t.rank != 2 or \
+        if grouped is None or back is None or len(grouped) != 4 or not t.rank or \
                 grouped[1] * (grouped[2] if grouped[2] > 0 else 1) != t.channels or back[1:] not in (list(t.shape), [-1, *t.spatial]):
             return "a reshape, transpose and reshape that is not a channel shuffle"
         self.fg.add(node.output[0], "shuffle", [self.fg.value(first.input[0])], where=node.name, source=_source(node, []),
@@ -382,6 +444,11 @@ class _Reader:
             bounds[axis] = (b, e)
         if t.tokens:
             return "a slice of a sequence"
+        if all(bounds[axis] == (0, sizes[axis - 1]) for axis in bounds):
+            # a slice that keeps what archlang's layer before it gives (a pool in ceil mode cut back
+            # to PyTorch's size): nothing to import
+            self.fg.same(node.output[0], node.input[0])
+            return None
         if list(bounds) == [1]:
             self.add(node, "slice", start=bounds[1][0], stop=bounds[1][1])
             return None
@@ -521,6 +588,13 @@ class _Reader:
         self.add(node, "flatten")
 
     def op_Reshape(self, node, a):
+        data = self.const(node.input[0])
+        if data is not None:  # a weight reshaped for broadcasting: C -> C x 1 x 1
+            shape = self.shape_value(node.input[1])
+            if shape is None:
+                return "a reshape of a constant to a computed shape"
+            self.reshaped[node.output[0]] = data.reshape(shape)
+            return None
         t = self.fg.types[self.x(node)]
         target = self.shape_value(node.input[1])
         if target is None:
@@ -607,6 +681,45 @@ class _Reader:
             return "a dropout whose mask is used"
         self.fg.same(node.output[0], node.input[0])
 
+    def _transposed_tail(self, node, pads) -> bool:
+        """ConvTranspose -> Pad at the far ends: rows of output padding past the stride (archlang
+        writes them so for ONNX Runtime); the layer gets them back."""
+        x = self.fg.value(node.input[0])
+        layer = self.fg.layers[-1] if self.fg.layers else None
+        if layer is None or layer.name != x or layer.call != "convtranspose" or len(self.users.get(x, [])) != 1:
+            return False
+        n = len(pads) // 2
+        begin, end = pads[:n], pads[n:]
+        if any(begin) or any(end[:2]):
+            return False
+        kwargs = dict(layer.kwargs)
+        kwargs["output_padding"] = tuple(o + e for o, e in zip(kwargs["output_padding"], end[2:]))
+        self.fg.layers.pop()
+        self.fg.add(node.output[0], "convtranspose", layer.inputs, where=node.name, source=layer.source,
+                    weights=layer.weights, **kwargs)
+        return True
+
+    def _bias_after(self, node) -> bool:
+        """Add(convtranspose, bias reshaped to C x 1 x ...): the layer's own bias."""
+        import numpy as np
+
+        consts = [self.const(i) if self.const(i) is not None else self.reshaped.get(i) for i in node.input]
+        if len(node.input) != 2 or sum(c is not None for c in consts) != 1:
+            return False
+        k = 0 if consts[0] is not None else 1
+        x = self.fg.value(node.input[1 - k])
+        layer = self.fg.layers[-1] if self.fg.layers else None
+        if layer is None or layer.name != x or layer.call != "convtranspose" or layer.kwargs.get("bias") \
+                or len(self.users.get(node.input[1 - k], [])) != 1:
+            return False
+        bias = np.asarray(consts[k]).reshape(-1)
+        if bias.shape != (layer.type.channels,):
+            return False
+        self.fg.layers.pop()
+        self.fg.add(node.output[0], "convtranspose", layer.inputs, where=node.name, source=layer.source,
+                    weights=(layer.weights[0], bias), **{**layer.kwargs, "bias": True})
+        return True
+
     def op_Pad(self, node, a):
         pads = a.get("pads")
         if pads is None and len(node.input) > 1:
@@ -614,10 +727,15 @@ class _Reader:
         mode = a.get("mode", b"constant")
         value = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else 0
         users = self.users.get(node.output[0], [])
-        if pads is None or mode not in (b"constant", "constant") or float(value if value is not None else 1) != 0 \
-                or not users or any(u.op_type not in ("Conv", "MaxPool", "AveragePool") for u in users):
-            return "a padding that is not a convolution's or pool's zero padding"
+        if pads is None or mode not in (b"constant", "constant") or float(value if value is not None else 1) != 0:
+            return "a padding that is not zeros"
         pads = [int(p) for p in pads]
+        if self._transposed_tail(node, pads):
+            return None
+        if not users or any(u.op_type not in ("Conv", "MaxPool", "AveragePool") for u in users):
+            return "a padding that is not a convolution's or pool's"
+        if self._transposed_tail(node, pads):
+            return None
         n = len(pads) // 2
         if pads[:2] != [0, 0] or pads[n:n + 2] != [0, 0]:
             return "a padding of the batch or channel axes"
@@ -630,6 +748,8 @@ class _Reader:
         self.add(node, call, [self.fg.value(i) for i in node.input])
 
     def op_Add(self, node, a):
+        if self._bias_after(node):
+            return None
         return self._merge(node, "add")
 
     def op_Sum(self, node, a):
@@ -643,8 +763,12 @@ class _Reader:
             t = self.fg.types[x]
             if weight.shape == (t.channels, *(1,) * t.rank) and not t.tokens:
                 # x times one learned factor per channel: ConvNeXt's layer scale
+                import numpy as np
+
+                flat = weight.reshape(-1)
+                init = _f32(float(flat[0])) if np.all(flat == flat[0]) else None  # as built: its starting value
                 self.fg.add(node.output[0], "layerscale", [x], where=node.name, source=_source(node, [node.input[k]]),
-                            weights=(weight,))
+                            weights=(weight,), init=init)
                 return None
         return self._merge(node, "mul")
 

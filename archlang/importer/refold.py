@@ -21,7 +21,7 @@ from typing import Any
 
 from ..ir import TensorType
 from ..parser import KEYWORDS
-from ..ops.base import lookup
+from ..ops.base import lookup, split_suffix
 from ..ops.args import LayerOf
 from .flat import FlatGraph, Layer
 from .spelling import Spelled, call_text, literal, spell
@@ -241,7 +241,7 @@ def tie_targets(fg: FlatGraph) -> dict[str, str]:
         if isinstance(tie, LayerOf) and tie.node not in out:
             source = next((l.source for l in fg.layers if l.name == tie.node), "") or tie.node
             name = re.sub(r"[^A-Za-z0-9_]", "_", source.rsplit(".", 1)[-1]) or "tied"
-            if name[0].isdigit() or name in KEYWORDS or lookup(name) is not None:
+            if name[0].isdigit() or name in KEYWORDS or lookup(name) is not None or split_suffix(name) is not None:
                 name = "v_" + name
             out[tie.node] = name
     return out
@@ -597,7 +597,7 @@ def _block_name(windows, taken: set[str], classes: dict[str, str]) -> str:
     if name[0].isdigit():
         name = "b" + name
     base, k = name, 2
-    while name in taken or lookup(name) is not None or name in KEYWORDS:
+    while name in taken or lookup(name) is not None or split_suffix(name) is not None or name in KEYWORDS:
         name, k = f"{base}{k}", k + 1
     return name
 
@@ -650,6 +650,8 @@ def _wrap(head: str, pieces: list[tuple[str, str]], indent: str = "    ") -> lis
     """`head` then the chain's pieces, a new line (starting `->`) per source group, and
     wherever a line would pass the width; a group's source name as a trailing comment."""
     lines: list[list] = []  # [text, comment]
+    if not pieces:
+        return [head, f"{indent}identity"]
     for text, group in pieces:
         if lines and lines[-1][1] == group and len(lines[-1][0]) + 4 + len(text) <= WIDTH - len(indent):
             lines[-1][0] += " -> " + text
@@ -723,7 +725,8 @@ def render_flat(fg: FlatGraph, spelled: dict[str, Spelled]) -> str:
             name = re.sub(r"[^A-Za-z0-9_]", "_", value)
             if name[0].isdigit():
                 name = "v_" + name
-            if name in KEYWORDS or lookup(name) is not None or name in ("input", "residual", "in_c"):
+            if name in KEYWORDS or lookup(name) is not None or split_suffix(name) is not None \
+                    or name in ("input", "residual", "in_c"):
                 name += "_out"
             names[value] = name
         return names[value]

@@ -301,7 +301,7 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict) -> str
     elif node.op == "call_method" and name == "unflatten" and ins and ins[0] in pending and args[1] == 2:
         h, w = args[2]
         fg.add(out, "grid", [pending.pop(ins[0])[1]], where=where, h=h, w=w)
-    elif node.op == "call_method" and name == "mean" and fg.types[ins[0]].is_sequence and args[1:] == (1,) \
+    elif node.op == "call_method" and name == "mean" and fg.types[ins[0]].is_sequence and tuple(args[1:]) == (1,) \
             and not kwargs:
         fg.add(out, "meantokens", ins[:1], where=where)
     elif node.op == "call_method" and name == "size":
