@@ -17,6 +17,12 @@ from archlang.backends.torch_module import build_module
 from archlang.cli import main
 from archlang.importer import ModelImportError, same_graph
 from tests import reference_models as R
+from tests import reference_segmentation as seg
+from tests import reference_transformers as tr
+from tests import reference_zoo as zoo
+from tests import reference_zoo_classic as classic
+from tests import reference_zoo_inception as inception
+from tests import reference_zoo_mobile as mobile
 from tests.conftest import KINDS
 
 
@@ -40,6 +46,28 @@ def test_a_built_network_reads_back_as_the_same_graph(name):
     imported = archlang.from_torch(build_module(net.graph, device="meta"), shapes, name=name)
     assert imported.structured == (len(shapes) == 1)  # several inputs: written with named values
     assert same_graph(imported.network.graph, net.graph)
+
+
+# torchvision-layout references, one per kind: each reads back with the bundled network's figures
+REFERENCES = {
+    "alexnet": zoo.AlexNet, "resnext50_32x4d": zoo.resnext50_32x4d, "r3d_18": zoo.r3d_18, "mc3_18": zoo.mc3_18,
+    "m5": zoo.M5, "densenet121": classic.densenet121, "squeezenet1_0": classic.squeezenet1_0,
+    "googlenet": classic.GoogLeNet, "unet_bn": classic.unet_bn, "mobilenet_v2": mobile.MobileNetV2,
+    "mobilenet_v3_small": mobile.mobilenet_v3_small, "shufflenet_v2_x1_0": mobile.shufflenet_v2_x1_0,
+    "efficientnet_b0": mobile.efficientnet_b0, "convnext_tiny": mobile.convnext_tiny,
+    "deeplabv3_resnet50": seg.deeplabv3_resnet50, "inception_v3": inception.inception_v3, "resnet18": R.resnet18,
+    "vgg16_bn": lambda: R.vgg("D", True), "vit_b_16": tr.vit_b_16,
+}
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_a_reference_module_reads_back_with_its_figures(name):
+    net = _bundled(name)
+    with torch.device("meta"):
+        model = REFERENCES[name]().eval()
+    imported = archlang.from_torch(model, net.graph.input.type, name=name).network
+    assert (imported.total_params, imported.total_macs) == (net.total_params, net.total_macs)
+    assert imported.total_params == sum(p.numel() for p in model.parameters())
 
 
 def test_resnet50_reads_as_a_person_writes_it():

@@ -119,6 +119,7 @@ def finish(fg: FlatGraph) -> Imported:
     from .spelling import spell
 
     _prune(fg)
+    _nest_concats(fg)
     spelled = {l.name: spell(l, fg.types[l.inputs[0]]) for l in fg.layers}
     joined = _join_merges(fg)
     texts = []
@@ -191,6 +192,42 @@ def _join_merges(fg: FlatGraph) -> FlatGraph:
             layer.inputs = tuple(ins)
             layer.op = cls.make(None, tuple(fg.types[i] for i in ins))
     return replace(fg, layers=[l for l in layers if l.name not in gone])
+
+
+def _nest_concats(fg: FlatGraph) -> None:
+    """concat(x0, n1, ..., nk) where concat(x0, ..., n(k-1)) is an earlier value -> concat(that,
+    nk): DenseNet as torchvision writes it concatenates every earlier output again in each
+    layer; as one concat after another (`concat(identity | dense_layer)`) it is a chain of
+    the same values, and reads as the block a person writes. A concat of one value is that value."""
+    from ..ops.base import lookup
+
+    earlier: dict[tuple[str, ...], str] = {}  # the values a concat stacks, in order -> that concat
+    expanded: dict[str, tuple[str, ...]] = {}
+    keep = []
+
+    def flat(values) -> tuple[str, ...]:
+        return tuple(x for v in values for x in expanded.get(v, (v,)))
+
+    for layer in fg.layers:
+        layer.inputs = tuple(fg.value(i) for i in layer.inputs)
+        if layer.call == "concat":
+            ins = layer.inputs
+            if len(ins) == 1:
+                fg.same(layer.name, ins[0])
+                continue
+            for cut in range(len(ins) - 1, 1, -1):
+                prefix = earlier.get(flat(ins[:cut]))
+                if prefix is not None:
+                    ins = (prefix, *ins[cut:])
+                    break
+            if ins != layer.inputs:
+                layer.inputs = ins
+                layer.op = lookup("concat").make(None, tuple(fg.types[i] for i in ins))
+            expanded[layer.name] = flat(ins)
+            earlier.setdefault(expanded[layer.name], layer.name)
+        keep.append(layer)
+    fg.layers = keep
+    fg.outputs = [fg.value(o) for o in fg.outputs]
 
 
 def _prune(fg: FlatGraph) -> None:

@@ -64,6 +64,7 @@ class FlatGraph:
     alias: dict[str, str] = field(default_factory=dict)  # values that are another value (Identity)
     classes: dict[str, str] = field(default_factory=dict)  # source module path -> its class (torch)
     owners: dict[int, str] = field(default_factory=dict)  # id of a weight tensor -> the layer that has it
+    pairs: set[str] = field(default_factory=set)  # values that are (output, extra) pairs (MultiheadAttention)
 
     def value(self, name: str) -> str:
         while name in self.alias:

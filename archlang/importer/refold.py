@@ -214,6 +214,8 @@ def to_tree(fg: FlatGraph, spelled: dict[str, Spelled]) -> Seq:
             layer = producer.get(y)
             if layer is None or order[y] < order[base]:
                 raise NotATree(f"{y} is not reached from {base}")
+            if used[layer.name]:  # read from two branches: not a tree (and walking on would repeat work)
+                raise NotATree(f"{layer.name} is read outside the fork that made it")
             used[layer.name] += 1
             if lookup(layer.call).merge:
                 f = lca_of(layer.inputs)

@@ -22,7 +22,31 @@ def _pair(v) -> tuple[int, ...] | int:
     return tuple(v) if isinstance(v, (tuple, list)) else v
 
 
-def _module_call(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
+def _channels_last_module(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
+    """A module on a map held channels last (x.permute(0, 2, 3, 1)): LayerNorm over the channels
+    is layernorm2d, Linear is a 1x1 convolution, activations act as they would; the map keeps
+    its channels-first type, and the permute back is the value itself."""
+    from torch import nn
+
+    t = fg.types[x]
+    if isinstance(m, nn.LayerNorm) and tuple(m.normalized_shape) == (t.channels,) and m.elementwise_affine:
+        fg.add(out, "layernorm2d", [x], where=where, eps=float(m.eps))
+    elif isinstance(m, nn.Linear):
+        fg.add(out, "conv", [x], where=where, c=m.out_features, k=1, bias=m.bias is not None)
+        layer = fg.layers[-1]  # O x I -> O x I x 1 x 1
+        layer.weights = (m.weight.reshape(*m.weight.shape, *(1,) * t.rank), m.bias)
+        return None
+    elif type(m).__name__ in _ACTIVATIONS and type(m).__name__ not in ("Softmax", "LogSoftmax"):
+        call, extra = _ACTIVATIONS[type(m).__name__](m, t)
+        fg.add(out, call, [x], where=where, **extra)
+    elif isinstance(m, (nn.Dropout, nn.Identity)):
+        fg.same(out, x) if isinstance(m, nn.Identity) else fg.add(out, "dropout", [x], where=where, p=float(m.p))
+    else:
+        return f"{type(m).__name__} on a map held channels last"
+    return None
+
+
+def _module_call(fg: FlatGraph, out: str, m, x: str, where: str, node=None) -> str | None:
     """The layer for one leaf module, or the reason it has none."""
     import torch.nn as nn
 
@@ -31,6 +55,8 @@ def _module_call(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
     own = _own_module(fg, out, m, x, where)
     if own is not None:
         return own or None
+    if isinstance(m, nn.MultiheadAttention):
+        return _multihead(fg, out, m, x, where, node)
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         if m.padding_mode != "zeros":
             return f"padding_mode={m.padding_mode!r}"
@@ -129,8 +155,11 @@ def _own_module(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
 
     from ..ops import modules as own
 
-    if isinstance(m, own.LayerNorm2d):
+    if isinstance(m, own.LayerNorm2d) or isinstance(m, nn.LayerNorm) and type(m).__name__ == "LayerNorm2d":
+        # archlang's, and torchvision's of the same name and meaning (ConvNeXt)
         fg.add(out, "layernorm2d", [x], where=where, eps=float(m.eps))
+    elif type(m).__name__ == "StochasticDepth" and hasattr(m, "p") and getattr(m, "mode", "row") in ("row", "batch"):
+        fg.add(out, "stochasticdepth", [x], where=where, p=float(m.p), batch=m.mode == "batch")  # torchvision's
     elif isinstance(m, own.LayerScale):
         fg.add(out, "layerscale", [x], where=where, init=float(m.init_value))
     elif isinstance(m, own.SelfAttention):
@@ -154,7 +183,25 @@ def _own_module(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
     return ""
 
 
-LEAVES = ("LayerNorm2d", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken", "SequenceLSTM",
+def _multihead(fg: FlatGraph, out: str, m, x: str, where: str, node) -> str | None:
+    """nn.MultiheadAttention as self-attention (query, key and value one sequence, batch first,
+    no mask): archlang's attention; its (output, weights) pair is read with [0]."""
+    args = list(node.args) + [node.kwargs.get(k) for k in ("key", "value")][len(node.args) - 1:]
+    if len({getattr(a, "name", a) for a in args[:3]}) != 1 or not m.batch_first or not m._qkv_same_embed_dim:
+        return "attention other than self-attention on batch-first sequences"
+    if any(node.kwargs.get(k) is not None for k in ("attn_mask", "key_padding_mask")) or m.bias_k is not None:
+        return "attention with a mask or extra key/value biases"
+    fg.add(out, "attention", [x], where=where, heads=m.num_heads, bias=m.in_proj_bias is not None,
+           dropout=float(m.dropout))
+    layer = fg.layers[-1]
+    tensors = {"in_proj_weight": m.in_proj_weight, "in_proj_bias": m.in_proj_bias,
+               "out_proj_weight": m.out_proj.weight, "out_proj_bias": m.out_proj.bias}
+    layer.weights = tuple(tensors[t.name] for t in layer.op.tensors())
+    fg.pairs.add(out)  # a tuple: element 0 is the output
+    return None
+
+
+LEAVES = ("LayerNorm2d", "StochasticDepth", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken", "SequenceLSTM",
           "SequenceGRU")
 
 
@@ -183,6 +230,10 @@ _ACTIVATIONS = {
 }
 
 
+_ARITHMETIC = {operator.add: operator.add, operator.sub: operator.sub, operator.mul: operator.mul,
+               operator.floordiv: operator.floordiv, operator.neg: operator.neg}
+
+
 def _arg(args, kwargs, k: int, name: str, default=None):
     return args[k] if len(args) > k else kwargs.get(name, default)
 
@@ -192,6 +243,9 @@ def _index(fg: FlatGraph, out: str, x: str, index, where: str) -> str | None:
     t = fg.types[x]
     index = index if isinstance(index, tuple) else (index,)
     full = slice(None)
+    if Ellipsis in index:  # x[..., a:b, c:d]: the leading axes whole
+        k = index.index(Ellipsis)
+        index = index[:k] + (full,) * (len(t.shape) + 1 - (len(index) - 1)) + index[k + 1:]
     if t.is_sequence and len(index) == 2 and index[0] == full and isinstance(index[1], int):
         fg.add(out, "token", [x], where=where, index=index[1] % t.tokens)
         return None
@@ -213,19 +267,58 @@ def _index(fg: FlatGraph, out: str, x: str, index, where: str) -> str | None:
     return "an index other than a slice of channels, a crop or a token"
 
 
-def _function_call(fg: FlatGraph, node, value, where: str, pending: dict) -> str | None:
+def _function_call(fg: FlatGraph, node, value, where: str, pending: dict, consts: dict, params: dict,
+                   last: set) -> str | None:
     """The layer for a call_function or call_method node, or the reason it has none."""
     import torch
     import torch.nn.functional as F
 
     target = node.target
-    args = list(node.args)
-    kwargs = dict(node.kwargs)
+
+    def resolve(a):  # a value computed from sizes (x.shape[-1]) is a number here
+        if isinstance(a, (tuple, list)):
+            return type(a)(resolve(x) for x in a)
+        if isinstance(a, slice):
+            return slice(resolve(a.start), resolve(a.stop), resolve(a.step))
+        return consts[a.name] if hasattr(a, "op") and a.name in consts else a
+
+    args = [resolve(a) for a in node.args]
+    kwargs = {k: resolve(v) for k, v in node.kwargs.items()}
     tensors = [a for a in args if hasattr(a, "op")]
     out = node.name
     ins = [value(a) for a in tensors]
     name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
-    if target in (operator.add, operator.iadd, torch.add) or name in ("add", "add_") and node.op == "call_method":
+    if target in _ARITHMETIC and not tensors:
+        consts[out] = _ARITHMETIC[target](*args)  # sizes: (h // p) * (w // p)
+        return ""
+    elif name == "expand" and node.args and getattr(node.args[0], "name", None) in params:
+        params[out] = params[node.args[0].name]  # the class token, one per sample
+        return ""
+    elif (target is torch.cat or target is torch.concat) and len(args[0]) == 2 and \
+            getattr(args[0][0], "name", None) in params and _arg(args, kwargs, 1, "dim") == 1:
+        token = params[args[0][0].name]
+        fg.add(out, "clstoken", [value(args[0][1])], where=where)
+        fg.layers[-1].weights = (token.reshape(-1),)
+    elif target in (operator.mul, torch.mul) and len(node.args) == 2 and \
+            any(getattr(a, "name", None) in params for a in node.args):
+        scale = next(params[a.name] for a in node.args if getattr(a, "name", None) in params)
+        x = next(value(a) for a in node.args if getattr(a, "name", None) not in params)
+        t = fg.types[x]
+        if tuple(scale.shape) != (t.channels, *(1,) * t.rank) or t.tokens:
+            return "a multiplication by a parameter that is not one factor per channel"
+        flat = scale.detach().reshape(-1)
+        init = float(flat[0]) if flat.device.type != "meta" and bool((flat == flat[0]).all()) else None
+        fg.add(out, "layerscale", [x], where=where, init=init)  # ConvNeXt's layer scale
+        fg.layers[-1].weights = (scale,)
+    elif target in (operator.add, torch.add) and len(node.args) == 2 and \
+            any(getattr(a, "name", None) in params for a in node.args):
+        table = next(params[a.name] for a in node.args if getattr(a, "name", None) in params)
+        x = next(value(a) for a in node.args if getattr(a, "name", None) not in params)
+        if table.dim() != 3 or table.shape[0] != 1 or not fg.types[x].is_sequence:
+            return "an addition of a parameter that is not a position table"
+        fg.add(out, "posembed", [x], where=where, positions=int(table.shape[1]))
+        fg.layers[-1].weights = (table.reshape(table.shape[1:]),)
+    elif target in (operator.add, operator.iadd, torch.add) or name in ("add", "add_") and node.op == "call_method":
         if len(tensors) != 2 or kwargs.get("alpha", 1) != 1:
             return "an addition of a constant"
         fg.add(out, "add", ins, where=where)
@@ -247,6 +340,33 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict) -> str
         if start != 1 or end != -1:
             return f"flatten from dim {start} to {end}"
         fg.add(out, "flatten", ins[:1], where=where)
+    elif node.op == "call_method" and name in ("view", "reshape") and ins and len(args) == 6 \
+            and fg.types[ins[0]].rank == 2 and args[4:] == [*fg.types[ins[0]].spatial] \
+            and args[2] * args[3] == fg.types[ins[0]].channels:
+        pending[out] = ("grouped", ins[0], args[2])  # x.view(n, g, c // g, h, w): a shuffle begins
+    elif node.op == "call_method" and name in ("view", "reshape") and ins and len(args) == 4 \
+            and fg.types[ins[0]].rank and args[2] == fg.types[ins[0]].channels \
+            and args[3] == fg.types[ins[0]].numel // fg.types[ins[0]].channels:
+        pending[out] = ("flatten2", ins[0])  # x.reshape(n, c, h * w): positions in a row
+    elif name == "transpose" and ins and ins[0] in pending and pending[ins[0]][0] == "grouped" \
+            and sorted(args[1:3]) == [1, 2]:
+        pending[out] = ("swapped", *pending.pop(ins[0])[1:])
+    elif name == "contiguous" and ins and ins[0] in pending:
+        pending[out] = pending.pop(ins[0])
+    elif node.op == "call_method" and name in ("view", "reshape") and ins and ins[0] in pending \
+            and pending[ins[0]][0] == "swapped":
+        _, x, groups = pending.pop(ins[0])
+        fg.add(out, "shuffle", [x], where=where, groups=groups)
+    elif name == "chunk" and ins and _arg(args, kwargs, 2, "dim", 0) == 1:
+        n, c = _arg(args, kwargs, 1, "chunks"), fg.types[ins[0]].channels
+        if c % n:
+            return f"a chunk of {c} channels into {n}"
+        consts[out] = tuple(("chunk", ins[0], k * c // n, (k + 1) * c // n) for k in range(n))
+        return ""
+    elif target is operator.getitem and isinstance(args[0], tuple) and args[0] and \
+            isinstance(args[0][0], tuple) and args[0][0][0] == "chunk":
+        _, x, start, stop = args[0][args[1]]
+        fg.add(out, "slice", [x], where=where, start=start, stop=stop)
     elif node.op == "call_method" and name in ("view", "reshape") and _is_batch_flatten(args[1:]):
         fg.add(out, "flatten", ins[:1], where=where)
     elif node.op == "call_method" and name == "mean" and _spatial_mean(args, kwargs, fg.types[ins[0]]):
@@ -284,12 +404,63 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict) -> str
                pad=_pair(args[3] if len(args) > 3 else kwargs.get("padding", 0)),
                ceil_mode=bool(kwargs.get("ceil_mode", False)),
                count_include_pad=bool(kwargs.get("count_include_pad", True)))
+    elif target in (F.softmax, F.log_softmax, torch.softmax, torch.log_softmax):
+        dim = _arg(args, kwargs, 1, "dim")
+        t = fg.types[ins[0]]
+        call = "softmax" if "log" not in name else "logsoftmax"
+        if not (dim == 1 and not t.tokens or dim in (-1, 2) and t.is_sequence or dim == -1 and t.rank == 0):
+            return f"{call} over dim {dim}"
+        fg.add(out, call, ins[:1], where=where)
+    elif name == "permute" and ins:
+        dims = tuple(args[1]) if len(args) == 2 and isinstance(args[1], (tuple, list)) else tuple(args[1:])
+        dims = tuple(d % len(dims) for d in dims) if all(isinstance(d, int) for d in dims) else dims
+        rank = fg.types[ins[0]].rank if ins[0] in fg.types else 0
+        held_last = node.args[0].name in last
+        if ins[0] in pending and pending[ins[0]][0] == "flatten2" and dims == (0, 2, 1):
+            fg.add(out, "tokens", [pending.pop(ins[0])[1]], where=where)  # x.reshape(n, c, h * w).permute(0, 2, 1)
+        elif rank == 1 and dims == (0, 2, 1) and not held_last:
+            fg.add(out, "tokens", ins[:1], where=where)  # N x C x L -> N x L x C: L tokens
+        elif rank and dims == (0, *range(2, rank + 2), 1) and not held_last:
+            fg.same(out, ins[0])  # channels last: the map keeps its type, its readers know
+            last.add(out)
+        elif rank and dims == (0, rank + 1, *range(1, rank + 1)) and held_last:
+            fg.same(out, ins[0])
+        else:
+            return f"a permutation {list(dims)}"
+    elif target is F.interpolate:
+        mode = kwargs.get("mode", args[3] if len(args) > 3 else "nearest")
+        modes = {"nearest": False, "linear": True, "bilinear": True, "trilinear": True}
+        size, scale = _arg(args, kwargs, 1, "size"), _arg(args, kwargs, 2, "scale_factor")
+        if mode not in modes or scale is not None and any(float(v) != int(v) for v in (
+                scale if isinstance(scale, (tuple, list)) else (scale,))):
+            return f"interpolation {mode!r} or by a fractional scale"
+        fg.add(out, "upsample", ins[:1], where=where, size=_pair(size) if size is not None else None,
+               scale=_pair(int(scale) if not isinstance(scale, (tuple, list)) else tuple(int(v) for v in scale))
+               if scale is not None else None, linear=modes[mode],
+               align_corners=bool(kwargs.get("align_corners") or False) if modes[mode] else None)
     elif target is getattr and len(args) == 2 and args[1] == "training":
         return ""  # the module's training flag, which stochastic depth reads
+    elif target is getattr and len(args) == 2 and args[1] == "shape" and ins:
+        consts[out] = (-1, *fg.types[ins[0]].shape)  # sizes known from the types (the batch: -1)
+        return ""
+    elif node.op == "call_method" and name == "size" and ins:
+        sizes = (-1, *fg.types[ins[0]].shape)
+        consts[out] = sizes if len(args) == 1 else sizes[args[1]]
+        return ""
+    elif target is operator.getitem and not tensors and isinstance(args[0], (tuple, list)):
+        consts[out] = args[0][args[1]]
+        return ""
+    elif node.op == "call_method" and name == "permute" and ins and tuple(args[1:]) == (0, 2, 1) \
+            and fg.types[ins[0]].rank == 1:
+        fg.add(out, "tokens", ins[:1], where=where)  # N x C x L -> N x L x C: L tokens
     elif name == "stochastic_depth":
         p = args[1] if len(args) > 1 else kwargs.get("p")
         mode = args[2] if len(args) > 2 else kwargs.get("mode", kwargs.get("batch", False))
         fg.add(out, "stochasticdepth", ins[:1], where=where, p=float(p), batch=mode in (True, "batch"))
+    elif target is operator.getitem and tensors and ins[0] in fg.pairs:
+        if args[1] != 0:
+            return "" if args[1] == 1 else "an element of attention's result other than the output"
+        fg.same(out, ins[0])  # (output, attention weights)[0]
     elif target is operator.getitem and tensors:
         return _index(fg, out, ins[0], args[1], where)
     elif node.op == "call_method" and name == "transpose" and ins and ins[0] in pending \
@@ -343,9 +514,13 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
     origin = type(module).__name__
     from ..ops.other import stochastic_depth
 
+    read = _read_classes()
+
     class Tracer(fx.Tracer):
-        def is_leaf_module(self, m, qualname):  # archlang's own layers are layers, not code to trace
-            return type(m).__name__ in LEAVES or super().is_leaf_module(m, qualname)
+        def is_leaf_module(self, m, qualname):
+            # archlang's own layers are layers, not code to trace; so is a subclass of a torch.nn
+            # layer that only changes its constructor (torchvision's Conv3DSimple)
+            return type(m).__name__ in LEAVES or isinstance(m, read) or super().is_leaf_module(m, qualname)
 
     try:
         graph = Tracer(autowrap_functions=(stochastic_depth,)).trace(module)
@@ -374,6 +549,9 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
         )
     readable = None
     pending: dict[str, tuple[str, str]] = {}  # the first half of a two-call pattern, by its value
+    consts: dict[str, object] = {}  # values computed from sizes, not tensors
+    params: dict[str, object] = {}  # parameters the forward reads itself (ViT's class token)
+    last: set[str] = set()  # maps held channels last (ConvNeXt's permuted blocks), typed channels first
     nodes = list(traced.graph.nodes)
     counted = 0
 
@@ -390,7 +568,11 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
             outs = result if isinstance(result, (tuple, list)) else (result,)
             fg.outputs = [value(o) for o in outs]
             continue
-        if node.op == "get_attr":  # a flag (self.training) or a tensor read as data: its readers say which
+        if node.op == "get_attr":  # a tensor read as data (a class token, a position table): its readers say
+            try:
+                params[node.name] = traced.get_parameter(node.target)
+            except AttributeError:
+                pass
             continue
         counted += 1
         if missing:
@@ -403,7 +585,13 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
         try:
             if node.op == "call_module":
                 m = traced.get_submodule(node.target)
-                reason = _module_call(fg, node.name, m, value(node.args[0]), where)
+                x = value(node.args[0])
+                if node.args[0].name in last:
+                    reason = _channels_last_module(fg, node.name, m, x, where)
+                    if reason is None:
+                        last.add(node.name)
+                else:
+                    reason = _module_call(fg, node.name, m, x, where, node)
                 if reason is None and fg.layers and fg.layers[-1].name == node.name:
                     layer = fg.layers[-1]
                     layer.source = node.target
@@ -413,7 +601,7 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
                 kind = type(m).__name__
             else:
                 before = len(fg.layers)
-                reason = _function_call(fg, node, value, where, pending)
+                reason = _function_call(fg, node, value, where, pending, consts, params, last)
                 kind = _target_name(node.target)
                 for layer in fg.layers[before:]:
                     layer.source = ""  # a function has no module path: its block is its neighbours'
@@ -439,7 +627,13 @@ _READ = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Co
          "BatchNorm2d", "BatchNorm3d", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
          "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
          "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Flatten", "Dropout", "Identity", "LocalResponseNorm", "GroupNorm",
-         "LayerNorm", "Upsample", "Embedding", "ChannelShuffle", *LEAVES, *_ACTIVATIONS)
+         "LayerNorm", "Upsample", "Embedding", "ChannelShuffle", "MultiheadAttention", *LEAVES, *_ACTIVATIONS)
+
+
+def _read_classes() -> tuple:
+    from torch import nn
+
+    return tuple(getattr(nn, name) for name in _READ if hasattr(nn, name))
 
 
 def _classify(traced, node) -> str:
