@@ -478,7 +478,9 @@ def _make_block(occurrences, blocks: list[BlockDef], names: dict[str, str]) -> B
     taken = {b.name for b in blocks}
     for j in range(ncol):
         vals = [c[j][0] for c in cols]
-        if all(v == vals[0] for v in vals):
+        if all(v == vals[0] for v in vals) or all(c[j][1] for c in cols):
+            # the same everywhere, or what the defaults give everywhere (a convolution's padding
+            # for its kernel): no parameter
             assign.append(("lit", vals[0], all(c[j][1] for c in cols)))
             continue
         ref = None
@@ -681,20 +683,12 @@ def render(tree: Seq, blocks: list[BlockDef], fg: FlatGraph, shape: str, groups:
         top = Counter(s.split(".")[0] for s in srcs).most_common(1)
         group = top[0][0] if top and groups.get(top[0][0], 0) > 1 else ""
         pieces.append((item_text(item), group))
-    # items without a container of their own join the line before them
+    # items without a container of their own (functions in forward) join the line before them
     for k in range(1, len(pieces)):
-        if not pieces[k][1] and pieces[k - 1][1] and not _lone_group(pieces, k):
+        if not pieces[k][1] and pieces[k - 1][1]:
             pieces[k] = (pieces[k][0], pieces[k - 1][1])
-    out += _wrap(f"network {fg.name} : {shape} =", _ungroup_stem(pieces))
+    out += _wrap(f"network {fg.name} : {shape} =", pieces)
     return "\n".join(out) + "\n"
-
-
-def _lone_group(pieces, k) -> bool:
-    return True
-
-
-def _ungroup_stem(pieces):
-    return [(t, g) for t, g in pieces]
 
 
 def refold(fg: FlatGraph, spelled: dict[str, Spelled]) -> str:
