@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/solve_speed.py
 	$(PY) bench/sizes_speed.py
 	$(PY) bench/transformer_speed.py
+	$(PY) bench/import_speed.py
 
 # many more generated and mutated specs than CI runs (tests/conftest.py: the "fuzz" profile)
 fuzz: setup

@@ -60,14 +60,34 @@ REFERENCES = {
 }
 
 
+def _readme_lines() -> dict[str, tuple[str, int, str]]:
+    """The README's table of what the references read back as: name -> (class, lines, blocks)."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    table = text.split("<!-- import-lines -->")[1].split("<!-- /import-lines -->")[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.strip().splitlines()[2:]]
+    return {name: (cls, int(lines), blocks) for name, cls, lines, blocks in rows}
+
+
+README_LINES = _readme_lines()
+
+
 @pytest.mark.parametrize("name", REFERENCES)
 def test_a_reference_module_reads_back_with_its_figures(name):
     net = _bundled(name)
     with torch.device("meta"):
         model = REFERENCES[name]().eval()
-    imported = archlang.from_torch(model, net.graph.input.type, name=name).network
-    assert (imported.total_params, imported.total_macs) == (net.total_params, net.total_macs)
-    assert imported.total_params == sum(p.numel() for p in model.parameters())
+    imported = archlang.from_torch(model, net.graph.input.type, name=name)
+    spec = imported.network
+    assert (spec.total_params, spec.total_macs) == (net.total_params, net.total_macs)
+    assert spec.total_params == sum(p.numel() for p in model.parameters())
+    blocks = [line.split()[1].split("(")[0] for line in imported.text.splitlines() if line.startswith("block ")]
+    assert README_LINES[name] == (type(model).__name__, imported.lines, ", ".join(blocks) or "-")
+
+
+def test_the_readme_lists_every_reference():
+    assert set(README_LINES) == set(REFERENCES)
 
 
 def test_resnet50_reads_as_a_person_writes_it():

@@ -108,7 +108,8 @@ class FlatGraph:
         self.types[out] = out_type
         return layer
 
-    def unsupported_error(self, missing: list[Unsupported], total: int, readable: int, what: str) -> ModelImportError:
+    def unsupported_error(self, missing: list[Unsupported], total: int, readable: int, what: str,
+                          hint: str) -> ModelImportError:
         """One report for every operation archlang cannot express, grouped by op type."""
         groups: dict[str, list[Unsupported]] = {}
         for u in missing:
@@ -123,6 +124,5 @@ class FlatGraph:
             f"{self.origin}: {len(missing)} {what}{'s' if len(missing) != 1 else ''} of {kinds} "
             f"kind{'s' if kinds != 1 else ''} ha{'ve' if len(missing) != 1 else 's'} no archlang layer",
             detail=detail + [f"the first {readable} of {total} {what}s (up to the first of these) could be imported"],
-            hint="archlang imports convolutions, norms, activations, pooling, fc, flatten, merges (add, concat, "
-            "mul), resampling, attention and recurrent layers; `archlang list` shows what the language holds",
+            hint=hint,
         )

@@ -219,7 +219,11 @@ class _Reader:
                 self.missing.append(Unsupported(node.name or node.output[0], node.op_type,
                                                 "" if reason.startswith("no archlang") else reason))
         if self.missing:
-            raise self.fg.unsupported_error(self.missing, len(nodes), self.readable or 0, "node")
+            raise self.fg.unsupported_error(
+                self.missing, len(nodes), self.readable or 0, "node",
+                hint="archlang reads ONNX's convolutions, norms, activations, pooling, Gemm and MatMul, Flatten and "
+                "Reshape, Add, Mul and Concat, Resize, Slice and Pad as layers; attention and recurrent layers are read "
+                "from torch modules (archlang.from_torch)")
         outs = [o.name for o in self.model.graph.output]
         for o in outs:
             if self.fg.value(o) not in self.fg.types:

@@ -681,12 +681,12 @@ def render(tree: Seq, blocks: list[BlockDef], fg: FlatGraph, shape: str, groups:
     for item in tree.items:
         srcs = sources(item)
         top = Counter(s.split(".")[0] for s in srcs).most_common(1)
-        group = top[0][0] if top and groups.get(top[0][0], 0) > 1 else ""
+        group = (top[0][0] if groups.get(top[0][0], 0) > 1 else "") if top else None
         pieces.append((item_text(item), group))
-    # items without a container of their own (functions in forward) join the line before them
-    for k in range(1, len(pieces)):
-        if not pieces[k][1] and pieces[k - 1][1]:
-            pieces[k] = (pieces[k][0], pieces[k - 1][1])
+    # items with no source name (functions in forward) join the line before them
+    for k in range(len(pieces)):
+        if pieces[k][1] is None:
+            pieces[k] = (pieces[k][0], pieces[k - 1][1] if k else "")
     out += _wrap(f"network {fg.name} : {shape} =", pieces)
     return "\n".join(out) + "\n"
 

@@ -615,7 +615,11 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
                 readable = counted - 1
             missing.append(Unsupported(where, kind, reason))
     if missing:
-        raise fg.unsupported_error(missing, counted, readable or 0, "operation")
+        raise fg.unsupported_error(
+            missing, counted, readable or 0, "operation",
+            hint="archlang reads torch.nn's layers (convolutions, norms, activations, pooling, Linear, Flatten, "
+            "Dropout, Upsample, Embedding, MultiheadAttention), archlang's own, and +, *, torch.cat, slicing and "
+            "reshapes in forward; write other computations as one of these")
     for layer in fg.layers:
         if layer.weights is not None:
             layer.weights = tuple(w.detach() if w is not None and isinstance(w, torch.Tensor) else w
