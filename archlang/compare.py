@@ -2,14 +2,12 @@
 
     Network A, Network B --align layers--> Diff --text() | to_dict() | backends/diff_dot--> report
 
-The layers (in topological order) are aligned with difflib on their op's IR text
-(`conv{in_channels=64, ...}`), first within the same block instances, then within the same
-nesting of blocks, so unchanged layers pair whatever their names; a run of inserted layers
-slides to whole block instances, else to the end of a run of equal layers (a fourth conv,
-not a new first). Inside a replaced region, layers of the same op pair as changed, with the
-fields that differ; the rest are added (B) or removed (A). A shape change starts at the
-first layer whose output type differs while nothing before it does (or at the added or
-removed layer before it), and propagates through the layers after it whose types differ.
+The layers (in topological order) are paired by `alignment.align` (difflib on their op's IR
+text, block instance by block instance). A pair whose op text differs is changed, with the
+fields that differ; the layers in no pair are added (B) or removed (A). A shape change
+starts at the first layer whose output type differs while nothing before it does (or at the
+added or removed layer before it), and propagates through the layers after it whose types
+differ.
 Repeats are runs of sibling block instances with the same block and first argument:
 `bottleneck(256, 2) -> bottleneck(256) * 5` is 6 `bottleneck(256)`.
 """
@@ -21,6 +19,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from itertools import groupby
 
+from .alignment import align
 from .errors import ArchError
 from .ir import Graph, Node, Scope, TensorType, _op_text, sizes_text
 from .program import Network
@@ -259,7 +258,7 @@ def compare(a: Network, b: Network) -> Diff:
                 f"cannot compare {a.name} with {b.name}: {a.name} reads {_layout(ta)} ({ta}), "
                 f"{b.name} reads {_layout(tb)} ({tb})",
                 hint="diff compares versions of one architecture, whose inputs have the same rank")
-    pairs = _align(ga.layers, gb.layers) + [(x.name, y.name) for x, y in zip(ga.inputs, gb.inputs)]
+    pairs = align(ga.layers, gb.layers) + [(x.name, y.name) for x, y in zip(ga.inputs, gb.inputs)]
     to_a, to_b = {y: x for x, y in pairs}, dict(pairs)
     order = {n.name: i for i, n in enumerate(gb.nodes)}
     changed = []
@@ -278,77 +277,6 @@ def _layout(t: TensorType) -> str:
     if t.tokens:
         return "token indices" if t.ids else "a token sequence"
     return f"a {t.rank}-D input" if t.rank else "a feature vector"
-
-
-def _align(la: tuple[Node, ...], lb: tuple[Node, ...]) -> list[tuple[str, str]]:
-    """(A name, B name) of the layers that match. Three passes, each inside the regions the one
-    before left unmatched: the same op text in the same block instances (blocks with their
-    arguments: a bottleneck(128, 2)'s add is not a bottleneck(128)'s); the same op text in the
-    same nesting of blocks; the same op, in order (these are the changed layers). Then each
-    run of added (or removed) layers slides along the equal layers around it, as git slides a
-    hunk: to where it is whole block instances, else as far down as it goes (one more
-    conv -> relu in a stage of three is its fourth, not its first)."""
-    from difflib import SequenceMatcher
-
-    tiers = (lambda n: (tuple(s.identity for s in n.scopes), _op_text(n.op)),
-             lambda n: (tuple(s.block for s in n.scopes), _op_text(n.op)),
-             lambda n: n.op.name)
-    matches: list[tuple[int, int]] = []
-    paths_a, paths_b = ([tuple(s.name for s in n.scopes) for n in nodes] for nodes in (la, lb))
-
-    def walk(i0: int, i1: int, j0: int, j1: int, tier: int) -> None:
-        ka, kb = [tiers[tier](n) for n in la[i0:i1]], [tiers[tier](n) for n in lb[j0:j1]]
-        found = []
-        for tag, a1, a2, b1, b2 in SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
-            if tag == "equal":
-                found.extend(zip(range(a1, a2), range(b1, b2)))
-            elif tag == "replace" and tier + 1 < len(tiers):
-                walk(i0 + a1, i0 + a2, j0 + b1, j0 + b2, tier + 1)
-        found = _slid(found, kb, paths_b[j0:j1])
-        found = _slid([(j, i) for i, j in found], ka, paths_a[i0:i1])
-        matches.extend((i0 + i, j0 + j) for j, i in found)
-
-    walk(0, len(la), 0, len(lb), 0)
-    matches.sort()
-    slid = _slid(matches, [tiers[1](n) for n in lb], paths_b)
-    slid = _slid([(j, i) for i, j in slid], [tiers[1](n) for n in la], paths_a)
-    return [(la[i].name, lb[j].name) for j, i in slid]
-
-
-def _slid(matches: list[tuple[int, int]], keys: list, paths: list) -> list[tuple[int, int]]:
-    """`matches` (other side, this side) with each run of this side's unmatched layers slid
-    between the matched ones around it (`paths`: each layer's block instance path)."""
-    from os.path import commonprefix  # of any sequences: here, tuples of scope names
-
-    to = {y: x for x, y in matches}
-    n, y = len(keys), 0
-    while y < n:
-        if y in to:
-            y += 1
-            continue
-        lo = y
-        while y < n and y not in to:
-            y += 1
-        hi, before = y, to.get(lo - 1, -1)
-        if y == n or to[hi] != before + 1:
-            continue  # the other side has unmatched layers here too: a replacement, not a run to slide
-        up = down = 0
-        while lo - up > 0 and to.get(lo - up - 1) == before - up and keys[lo - up - 1] == keys[hi - up - 1]:
-            up += 1
-        while hi + down < n and to.get(hi + down) == before + 1 + down and keys[lo + down] == keys[hi + down]:
-            down += 1
-
-        def whole(k: int) -> bool:  # no block instance holds both a layer of the run and one beside it
-            inside = len(commonprefix(paths[lo + k:hi + k]))
-            return all(i in (0, n) or len(commonprefix(paths[i - 1:i + 1])) <= inside for i in (lo + k, hi + k))
-
-        shift = max(range(-up, down + 1), key=lambda k: (whole(k), k))
-        for t in range(shift):
-            to[lo + t] = to.pop(hi + t)
-        for t in range(-shift):
-            to[hi - 1 - t] = to.pop(lo - 1 - t)
-        y = hi + max(shift, 0)
-    return sorted((x, y) for y, x in to.items())
 
 
 def _unpaired(net: Network, paired: dict) -> tuple[Layer, ...]:
