@@ -10,224 +10,12 @@ block classes) are walked through and leave their names on the layers (`layer1.0
 from __future__ import annotations
 
 import operator
-from typing import Any
 
 from ..ir import TensorType
 from .flat import FlatGraph, ModelImportError, Unsupported
+from .torch_modules import LEAVES, channels_last_layer, module_layer, pair, read_classes, unread_class
 
 __all__ = ["capture_torch"]
-
-
-def _pair(v) -> tuple[int, ...] | int:
-    return tuple(v) if isinstance(v, (tuple, list)) else v
-
-
-def _channels_last_module(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
-    """A module on a map held channels last (x.permute(0, 2, 3, 1)): LayerNorm over the channels
-    is layernorm2d, Linear is a 1x1 convolution, activations act as they would; the map keeps
-    its channels-first type, and the permute back is the value itself."""
-    from torch import nn
-
-    t = fg.types[x]
-    if isinstance(m, nn.LayerNorm) and tuple(m.normalized_shape) == (t.channels,) and m.elementwise_affine:
-        fg.add(out, "layernorm2d", [x], where=where, eps=float(m.eps))
-    elif isinstance(m, nn.Linear):
-        fg.add(out, "conv", [x], where=where, c=m.out_features, k=1, bias=m.bias is not None)
-        layer = fg.layers[-1]  # O x I -> O x I x 1 x 1
-        layer.weights = (m.weight.reshape(*m.weight.shape, *(1,) * t.rank), m.bias)
-        return None
-    elif type(m).__name__ in _ACTIVATIONS and type(m).__name__ not in ("Softmax", "LogSoftmax"):
-        call, extra = _ACTIVATIONS[type(m).__name__](m, t)
-        fg.add(out, call, [x], where=where, **extra)
-    elif isinstance(m, (nn.Dropout, nn.Identity)):
-        fg.same(out, x) if isinstance(m, nn.Identity) else fg.add(out, "dropout", [x], where=where, p=float(m.p))
-    else:
-        return f"{type(m).__name__} on a map held channels last"
-    return None
-
-
-def _module_call(fg: FlatGraph, out: str, m, x: str, where: str, node=None) -> str | None:
-    """The layer for one leaf module, or the reason it has none."""
-    import torch.nn as nn
-
-    t = fg.types[x]
-    kind = type(m).__name__
-    own = _own_module(fg, out, m, x, where)
-    if own is not None:
-        return own or None
-    if isinstance(m, nn.MultiheadAttention):
-        return _multihead(fg, out, m, x, where, node)
-    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        if m.padding_mode != "zeros":
-            return f"padding_mode={m.padding_mode!r}"
-        pad = m.padding
-        if pad == "valid":
-            pad = 0
-        elif pad == "same":
-            return "padding='same'"
-        fg.add(out, "conv", [x], where=where, c=m.out_channels,
-               k=tuple(m.kernel_size), stride=tuple(m.stride), pad=tuple(pad), dilation=tuple(m.dilation),
-               groups=m.groups, bias=m.bias is not None)
-    elif isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-        fg.add(out, "convtranspose", [x], where=where, c=m.out_channels,
-               k=tuple(m.kernel_size), stride=tuple(m.stride), pad=tuple(m.padding),
-               output_padding=tuple(m.output_padding), dilation=tuple(m.dilation), groups=m.groups,
-               bias=m.bias is not None)
-    elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
-        if not m.affine or not m.track_running_stats or m.momentum is None:
-            return "batch norm without affine weights, running statistics or a momentum"
-        fg.add(out, "bn", [x], where=where, eps=float(m.eps), momentum=float(m.momentum),)
-    elif isinstance(m, nn.Linear):
-        owner = fg.owners.get(id(m.weight))
-        tie = None
-        if owner is not None:  # the weight of an earlier layer (GPT-2's output layer and its embedding)
-            from ..ops.args import LayerOf
-
-            tie = LayerOf(owner, next(l.op for l in fg.layers if l.name == owner))
-        fg.add(out, "fc", [x], where=where, c=m.out_features, bias=m.bias is not None, tie=tie)
-    elif isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
-        if _pair(m.dilation) not in (1, (1,) * t.rank) or m.return_indices:
-            return "dilated max pooling or pooling that returns indices"
-        fg.add(out, "maxpool", [x], where=where, k=_pair(m.kernel_size), stride=_pair(m.stride),
-               pad=_pair(m.padding), ceil_mode=bool(m.ceil_mode))
-    elif isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
-        if getattr(m, "divisor_override", None):
-            return "divisor_override"
-        fg.add(out, "avgpool", [x], where=where, k=_pair(m.kernel_size), stride=_pair(m.stride),
-               pad=_pair(m.padding), ceil_mode=bool(m.ceil_mode), count_include_pad=bool(m.count_include_pad))
-    elif isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-                        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
-        size = _pair(m.output_size)
-        sizes = size if isinstance(size, tuple) else (size,) * t.rank
-        if None in sizes:
-            return "an adaptive pool that keeps an axis (output_size None)"
-        if all(s == 1 for s in sizes):
-            fg.add(out, "globalavgpool" if "Avg" in kind else "globalmaxpool", [x], where=where)
-        elif "Avg" in kind:
-            fg.add(out, "adaptiveavgpool", [x], where=where, size=size)
-        else:
-            return "adaptive max pooling to a size other than 1"
-    elif isinstance(m, nn.Flatten):
-        if m.start_dim != 1 or m.end_dim != -1:
-            return f"flatten from dim {m.start_dim} to {m.end_dim}"
-        fg.add(out, "flatten", [x], where=where)
-    elif isinstance(m, nn.Dropout):
-        fg.add(out, "dropout", [x], where=where, p=float(m.p))
-    elif isinstance(m, nn.Identity):
-        fg.same(out, x)
-    elif isinstance(m, nn.LocalResponseNorm):
-        fg.add(out, "lrn", [x], where=where, size=m.size, alpha=float(m.alpha), beta=float(m.beta), k=float(m.k))
-    elif isinstance(m, nn.GroupNorm):
-        if not m.affine:
-            return "group norm without affine weights"
-        fg.add(out, "groupnorm", [x], where=where, groups=m.num_groups,
-               eps=float(m.eps))
-    elif isinstance(m, nn.LayerNorm):
-        if not m.elementwise_affine or m.bias is None:
-            return "layer norm without affine weights"
-        fg.add(out, "layernorm", [x], where=where, eps=float(m.eps))
-    elif isinstance(m, nn.Upsample):
-        modes = {"nearest": False, "linear": True, "bilinear": True, "trilinear": True}
-        if m.mode not in modes:
-            return f"mode={m.mode!r}"
-        scale = m.scale_factor
-        if scale is not None:
-            scales = scale if isinstance(scale, tuple) else (scale,)
-            if any(float(s) != int(s) for s in scales):
-                return "a fractional scale factor"
-            scale = tuple(int(s) for s in scales) if isinstance(scale, tuple) else int(scale)
-        fg.add(out, "upsample", [x], where=where, scale=scale, size=_pair(m.size) if m.size is not None else None,
-               linear=modes[m.mode], align_corners=bool(m.align_corners) if modes[m.mode] else None)
-    elif kind in _ACTIVATIONS:
-        call, extra = _ACTIVATIONS[kind](m, t)
-        if call is None:
-            return extra
-        fg.add(out, call, [x], where=where, **extra)
-    else:
-        return f"the module class {kind}"
-    return None
-
-
-def _own_module(fg: FlatGraph, out: str, m, x: str, where: str) -> str | None:
-    """archlang's own module classes (what torch.nn lacks) and torch.nn's sequence modules:
-    "" when read, a reason when not, None when `m` is none of them."""
-    from torch import nn
-
-    from ..ops import modules as own
-
-    if isinstance(m, own.LayerNorm2d) or isinstance(m, nn.LayerNorm) and type(m).__name__ == "LayerNorm2d":
-        # archlang's, and torchvision's of the same name and meaning (ConvNeXt)
-        fg.add(out, "layernorm2d", [x], where=where, eps=float(m.eps))
-    elif type(m).__name__ == "StochasticDepth" and hasattr(m, "p") and getattr(m, "mode", "row") in ("row", "batch"):
-        fg.add(out, "stochasticdepth", [x], where=where, p=float(m.p), batch=m.mode == "batch")  # torchvision's
-    elif isinstance(m, own.LayerScale):
-        fg.add(out, "layerscale", [x], where=where, init=float(m.init_value))
-    elif isinstance(m, own.SelfAttention):
-        fg.add(out, "attention", [x], where=where, heads=m.heads, causal=bool(m.causal),
-               bias=m.out_proj_bias is not None, dropout=float(m.dropout), separate=bool(m.separate))
-    elif isinstance(m, own.PositionEmbedding):
-        fg.add(out, "posembed", [x], where=where, positions=int(m.weight.shape[0]))
-    elif isinstance(m, own.ClassToken):
-        fg.add(out, "clstoken", [x], where=where)
-    elif isinstance(m, (own.SequenceLSTM, own.SequenceGRU)):
-        fg.add(out, "lstm" if isinstance(m, own.SequenceLSTM) else "gru", [x], where=where, c=m.hidden_size,
-               layers=m.num_layers, bidirectional=bool(m.bidirectional), last=bool(m.last))
-    elif isinstance(m, nn.Embedding):
-        if m.padding_idx is not None or m.max_norm is not None:
-            return "an embedding with padding_idx or max_norm"
-        fg.add(out, "embed", [x], where=where, vocab=m.num_embeddings, c=m.embedding_dim)
-    elif isinstance(m, nn.ChannelShuffle):
-        fg.add(out, "shuffle", [x], where=where, groups=m.groups)
-    else:
-        return None
-    return ""
-
-
-def _multihead(fg: FlatGraph, out: str, m, x: str, where: str, node) -> str | None:
-    """nn.MultiheadAttention as self-attention (query, key and value one sequence, batch first,
-    no mask): archlang's attention; its (output, weights) pair is read with [0]."""
-    args = list(node.args) + [node.kwargs.get(k) for k in ("key", "value")][len(node.args) - 1:]
-    if len({getattr(a, "name", a) for a in args[:3]}) != 1 or not m.batch_first or not m._qkv_same_embed_dim:
-        return "attention other than self-attention on batch-first sequences"
-    if any(node.kwargs.get(k) is not None for k in ("attn_mask", "key_padding_mask")) or m.bias_k is not None:
-        return "attention with a mask or extra key/value biases"
-    fg.add(out, "attention", [x], where=where, heads=m.num_heads, bias=m.in_proj_bias is not None,
-           dropout=float(m.dropout))
-    layer = fg.layers[-1]
-    tensors = {"in_proj_weight": m.in_proj_weight, "in_proj_bias": m.in_proj_bias,
-               "out_proj_weight": m.out_proj.weight, "out_proj_bias": m.out_proj.bias}
-    layer.weights = tuple(tensors[t.name] for t in layer.op.tensors())
-    fg.pairs.add(out)  # a tuple: element 0 is the output
-    return None
-
-
-LEAVES = ("LayerNorm2d", "StochasticDepth", "LayerScale", "SelfAttention", "PositionEmbedding", "ClassToken", "SequenceLSTM",
-          "SequenceGRU")
-
-
-def _softmax(call):
-    def rule(m, t):
-        dim = m.dim
-        if dim == 1 and not t.tokens or dim in (-1, 2) and t.is_sequence or dim == -1 and t.rank == 0 and not t.tokens:
-            return call, {}
-        return None, f"{call} over dim {dim}"
-    return rule
-
-
-_ACTIVATIONS = {
-    "ReLU": lambda m, t: ("relu", {}),
-    "ReLU6": lambda m, t: ("relu6", {}),
-    "Sigmoid": lambda m, t: ("sigmoid", {}),
-    "Tanh": lambda m, t: ("tanh", {}),
-    "SiLU": lambda m, t: ("silu", {}),
-    "Hardswish": lambda m, t: ("hardswish", {}),
-    "Hardsigmoid": lambda m, t: ("hardsigmoid", {}),
-    "GELU": lambda m, t: ("gelu", {"tanh": m.approximate == "tanh"}),
-    "LeakyReLU": lambda m, t: ("leakyrelu", {"slope": float(m.negative_slope)}),
-    "ELU": lambda m, t: ("elu", {"alpha": float(m.alpha)}),
-    "Softmax": _softmax("softmax"),
-    "LogSoftmax": _softmax("logsoftmax"),
-}
 
 
 _ARITHMETIC = {operator.add: operator.add, operator.sub: operator.sub, operator.mul: operator.mul,
@@ -390,18 +178,18 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict, consts
         if all(s == 1 for s in sizes):
             fg.add(out, "globalavgpool", ins[:1], where=where)
         else:
-            fg.add(out, "adaptiveavgpool", ins[:1], where=where, size=_pair(size))
+            fg.add(out, "adaptiveavgpool", ins[:1], where=where, size=pair(size))
     elif target in (F.max_pool1d, F.max_pool2d, F.max_pool3d):
         k = args[1] if len(args) > 1 else kwargs["kernel_size"]
         stride = args[2] if len(args) > 2 else kwargs.get("stride")
-        fg.add(out, "maxpool", ins[:1], where=where, k=_pair(k), stride=_pair(stride) if stride else None,
-               pad=_pair(args[3] if len(args) > 3 else kwargs.get("padding", 0)),
+        fg.add(out, "maxpool", ins[:1], where=where, k=pair(k), stride=pair(stride) if stride else None,
+               pad=pair(args[3] if len(args) > 3 else kwargs.get("padding", 0)),
                ceil_mode=bool(kwargs.get("ceil_mode", False)))
     elif target in (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d):
         k = args[1] if len(args) > 1 else kwargs["kernel_size"]
         stride = args[2] if len(args) > 2 else kwargs.get("stride")
-        fg.add(out, "avgpool", ins[:1], where=where, k=_pair(k), stride=_pair(stride) if stride else None,
-               pad=_pair(args[3] if len(args) > 3 else kwargs.get("padding", 0)),
+        fg.add(out, "avgpool", ins[:1], where=where, k=pair(k), stride=pair(stride) if stride else None,
+               pad=pair(args[3] if len(args) > 3 else kwargs.get("padding", 0)),
                ceil_mode=bool(kwargs.get("ceil_mode", False)),
                count_include_pad=bool(kwargs.get("count_include_pad", True)))
     elif target in (F.softmax, F.log_softmax, torch.softmax, torch.log_softmax):
@@ -434,8 +222,8 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict, consts
         if mode not in modes or scale is not None and any(float(v) != int(v) for v in (
                 scale if isinstance(scale, (tuple, list)) else (scale,))):
             return f"interpolation {mode!r} or by a fractional scale"
-        fg.add(out, "upsample", ins[:1], where=where, size=_pair(size) if size is not None else None,
-               scale=_pair(int(scale) if not isinstance(scale, (tuple, list)) else tuple(int(v) for v in scale))
+        fg.add(out, "upsample", ins[:1], where=where, size=pair(size) if size is not None else None,
+               scale=pair(int(scale) if not isinstance(scale, (tuple, list)) else tuple(int(v) for v in scale))
                if scale is not None else None, linear=modes[mode],
                align_corners=bool(kwargs.get("align_corners") or False) if modes[mode] else None)
     elif target is getattr and len(args) == 2 and args[1] == "training":
@@ -514,7 +302,7 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
     origin = type(module).__name__
     from ..ops.other import stochastic_depth
 
-    read = _read_classes()
+    read = read_classes()
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m, qualname):
@@ -577,7 +365,7 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
         counted += 1
         if missing:
             # after an unreadable node its users cannot be typed: list what else is unsupported
-            kind = _classify(traced, node)
+            kind = unread_class(traced, node)
             if kind:
                 missing.append(Unsupported(_where(node), kind, f"the module class {kind}"))
             continue
@@ -587,11 +375,11 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
                 m = traced.get_submodule(node.target)
                 x = value(node.args[0])
                 if node.args[0].name in last:
-                    reason = _channels_last_module(fg, node.name, m, x, where)
+                    reason = channels_last_layer(fg, node.name, m, x, where)
                     if reason is None:
                         last.add(node.name)
                 else:
-                    reason = _module_call(fg, node.name, m, x, where, node)
+                    reason = module_layer(fg, node.name, m, x, where, node)
                 if reason is None and fg.layers and fg.layers[-1].name == node.name:
                     layer = fg.layers[-1]
                     layer.source = node.target
@@ -625,28 +413,6 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
             layer.weights = tuple(w.detach() if w is not None and isinstance(w, torch.Tensor) else w
                                   for w in layer.weights)
     return fg
-
-
-_READ = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "BatchNorm1d",
-         "BatchNorm2d", "BatchNorm3d", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
-         "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-         "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Flatten", "Dropout", "Identity", "LocalResponseNorm", "GroupNorm",
-         "LayerNorm", "Upsample", "Embedding", "ChannelShuffle", "MultiheadAttention", *LEAVES, *_ACTIVATIONS)
-
-
-def _read_classes() -> tuple:
-    from torch import nn
-
-    return tuple(getattr(nn, name) for name in _READ if hasattr(nn, name))
-
-
-def _classify(traced, node) -> str:
-    """After an unreadable node its users have no type; a module class archlang never reads is
-    still worth reporting."""
-    if node.op == "call_module":
-        kind = type(traced.get_submodule(node.target)).__name__
-        return "" if kind in _READ else kind
-    return ""
 
 
 def _where(node) -> str:
