@@ -280,13 +280,14 @@ def _op_key(op) -> str:
 
 def _graph_nodes(graph: Graph, ignoring: tuple[str, ...] = ()) -> tuple[list, list[str]]:
     inputs = [(n.name, n.type) for n in graph.inputs]
-    return _nodes(inputs, [(n.name, n.op, n.inputs) for n in graph.layers], graph.outputs, ignoring)
+    same = {n.name for n in graph.layers if n.op.name == "crop" and graph.input_types(n)[0] == n.type}
+    return _nodes(inputs, [(n.name, n.op, n.inputs) for n in graph.layers], graph.outputs, ignoring, same)
 
 
-def _nodes(inputs, layers, outputs, ignoring: tuple[str, ...] = ()) -> tuple[list, list[str]]:
+def _nodes(inputs, layers, outputs, ignoring: tuple[str, ...] = (), same: set[str] = frozenset()):
     """(name, op key, inputs) per node, and the outputs, in a canonical form: ops in `ignoring`
-    taken out (their readers read their input), and concat(a, concat(b, c)) read as
-    concat(a, b, c), as exporters write it."""
+    and the layers in `same` (crops that cut nothing) taken out (their readers read their
+    input), and add(add(a, b), c) read as add(a, b, c), as exporters write it."""
     readers: dict[str, list[str]] = {}
     for name, op, ins in layers:
         for i in ins:
@@ -303,7 +304,7 @@ def _nodes(inputs, layers, outputs, ignoring: tuple[str, ...] = ()) -> tuple[lis
             if readers.get(name) == ["concat"]:
                 inner[name] = ins
                 continue
-        if op.name in ignoring:
+        if op.name in ignoring or name in same:
             alias[name] = ins[0]
         else:
             nodes.append((name, *_keyed(op, ins)))
@@ -350,7 +351,8 @@ def same_graph(a: Graph, b: Graph, *, ignoring: tuple[str, ...] = ()) -> bool:
 
 def _match(graph: Graph, fg: FlatGraph) -> dict[str, str] | None:
     """graph node -> flat layer, where the two are the same computation; None if they differ."""
-    flat = _nodes(list(fg.inputs.items()), [(l.name, l.op, l.inputs) for l in fg.layers], fg.outputs)
+    same = {l.name for l in fg.layers if l.call == "crop" and fg.types[l.inputs[0]] == l.type}
+    flat = _nodes(list(fg.inputs.items()), [(l.name, l.op, l.inputs) for l in fg.layers], fg.outputs, (), same)
     mapping = _correspond(*_graph_nodes(graph), *flat)
     if mapping is None:
         return None

@@ -180,7 +180,11 @@ class _Reader(LayerRules):
                     continue  # reads a value that could not be imported: its cause is reported
                 reason = "reads a value that no earlier node gives"
             else:
-                reason = f"no archlang layer for {kind}" if handler is None else handler(node, attrs(node))
+                try:
+                    reason = f"no archlang layer for {kind}" if handler is None else handler(node, attrs(node))
+                except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+                    # a form of the op these rules do not know (its inputs are not what they expect)
+                    reason = f"a form archlang does not read ({type(err).__name__}: {err})"
             if reason:
                 if self.readable is None:
                     self.readable = index

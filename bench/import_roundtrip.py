@@ -1,0 +1,63 @@
+"""Round trips through torch.onnx.export, for every kind of bundled network (too slow for the
+test suite, which round-trips every network through from_torch and archlang's own ONNX).
+
+For each: build the spec with weights, export the module with torch.onnx.export (TorchScript
+exporter, constant folding off so that batch norms stay batch norms), import the file, and
+check that the imported spec is the bundled network layer for layer (dropout and stochastic
+depth aside: an exported graph at inference has neither). Prints a table and the times;
+asserts nothing.
+
+    .venv/bin/python bench/import_roundtrip.py [NAME ...] 2>/dev/null   (torch prints its graph when it
+                                                                         cannot export a network)
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import archlang  # noqa: E402
+from archlang.importer import same_graph  # noqa: E402
+from tests.conftest import KINDS  # noqa: E402
+
+
+def main(names: list[str]) -> None:
+    warnings.filterwarnings("ignore")
+    print(f"{'network':24} {'result':44} {'export':>8} {'import':>8}")
+    for name in names:
+        net = archlang.load(name).network(name)
+        if len(net.graph.inputs) != 1 or net.graph.input.type.tokens:
+            print(f"{name:24} {'not read yet: sequences in ONNX':44}")
+            continue
+        start = time.perf_counter()
+        module = archlang.build(net, seed=0).eval()
+        buffer = io.BytesIO()
+        try:
+            torch.onnx.export(module, (torch.randn(1, *net.graph.input.type.shape),), buffer, dynamo=False,
+                              do_constant_folding=False)
+        except Exception as err:  # torch's own limits (aten::channel_shuffle has no ONNX form)
+            print(f"{name:24} {'torch.onnx.export fails: ' + str(err).splitlines()[0][:60]}")
+            continue
+        exported = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            imported = archlang.from_onnx(onnx.load_from_string(buffer.getvalue()), name=name)
+            same = same_graph(imported.network.graph, net.graph, ignoring=("dropout", "stochasticdepth"))
+            result = f"the same graph, {imported.lines} lines" if same else "A DIFFERENT GRAPH"
+        except archlang.ArchError as err:
+            result = "error: " + err.message[:60]
+        except Exception as err:  # a bug in the importer: said, and the next network goes on
+            result = f"BUG: {type(err).__name__}: {err}"[:60]
+        print(f"{name:24} {result:44} {exported:7.2f}s {time.perf_counter() - start:7.2f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or KINDS)
