@@ -18,7 +18,7 @@ import graphviz
 
 from ..errors import ArchError
 from ..ir import Graph, Node
-from .dot import FONT, FORMATS, INSTALL_HINT, MAX_DRAWN, DotMissing, _text, dot_available
+from .dot import FONT, FORMATS, MAX_DRAWN, _text, source_bytes
 
 if TYPE_CHECKING:
     from ..compare import Diff
@@ -203,17 +203,7 @@ def _edges(dot: graphviz.Digraph, a: Graph, b: Graph, ids: dict, of_a) -> None:
 
 
 def render_bytes(diff: "Diff", a: Graph, b: Graph, fmt: str) -> bytes:
-    source = to_dot(diff, a, b)
-    if fmt == "dot":
-        return source.source.encode("utf-8")
-    if not dot_available():
-        raise DotMissing(INSTALL_HINT)
-    try:
-        return source.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        raise DotMissing(INSTALL_HINT) from None
-    except graphviz.CalledProcessError as err:
-        raise ArchError(f"Graphviz failed to draw {diff.a} -> {diff.b}: {err}") from err
+    return source_bytes(to_dot(diff, a, b), fmt, f"{diff.a} -> {diff.b}")
 
 
 def render(diff: "Diff", a: Graph, b: Graph, path: str | Path, *, inputs=()) -> Path:

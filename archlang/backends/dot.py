@@ -431,7 +431,11 @@ INSTALL_HINT = "Graphviz's dot is not installed; install it with: sudo apt-get i
 
 
 def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) -> bytes:
-    source = to_dot(graph, options)
+    return source_bytes(to_dot(graph, options), fmt, graph.name)
+
+
+def source_bytes(source: "graphviz.Digraph", fmt: str, what: str) -> bytes:
+    """A DOT source as `fmt` (dot: the source itself; svg, png, pdf: drawn by Graphviz's dot)."""
     if fmt == "dot":
         return source.source.encode("utf-8")
     if not dot_available():
@@ -441,7 +445,7 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
     except graphviz.ExecutableNotFound:
         raise DotMissing(INSTALL_HINT) from None
     except graphviz.CalledProcessError as err:
-        raise ArchError(f"Graphviz failed to draw {graph.name}: {err}") from err
+        raise ArchError(f"Graphviz failed to draw {what}: {err}") from err
 
 
 def render(graph: Graph, path: str | Path, options: DiagramOptions | None = None, *, inputs=()) -> Path:
