@@ -23,6 +23,7 @@ from tests import reference_zoo as zoo
 from tests import reference_zoo_classic as classic
 from tests import reference_zoo_inception as inception
 from tests import reference_zoo_mobile as mobile
+from tests import test_zoo as zoo_tests
 from tests.conftest import KINDS
 
 
@@ -117,13 +118,7 @@ def test_vgg16_reads_as_a_person_writes_it():
 def _trained_looking(model: nn.Module) -> nn.Module:
     """Batch norms with statistics of their own, so that mapping them wrongly shows."""
     torch.manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model.eval()
+    return zoo_tests._trained_looking(model)
 
 
 def _built_with(text, state):
