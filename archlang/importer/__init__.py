@@ -307,6 +307,10 @@ def _nodes(inputs, layers, outputs, ignoring: tuple[str, ...] = (), same: set[st
         if op.name in ignoring or name in same:
             alias[name] = ins[0]
         else:
+            if op.name == "attention" and "dropout" in ignoring:  # at inference attention drops nothing either
+                from dataclasses import replace
+
+                op = replace(op, dropout=0.0)
             nodes.append((name, *_keyed(op, ins)))
     return nodes, [alias.get(o, o) for o in outputs]
 

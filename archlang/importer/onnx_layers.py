@@ -129,8 +129,18 @@ class LayerRules:
         if self.fg.types[self.x(node)].rank:
             return "a product along a map's last axis (archlang writes an adaptive pool to sizes that do not " \
                    "divide its input so; not read back yet)"
+        tie = self.tied_to(node.input[1])
         self.fg.add(node.output[0], "fc", [self.x(node)], where=node.name, source=source(node, [node.input[1]]),
-                    weights=(w.T.copy(),), c=int(w.shape[1]), bias=False)
+                    weights=None if tie else (w.T.copy(),), c=int(w.shape[1]), bias=False, tie=tie)
+
+    def tied_to(self, name: str):
+        """The earlier layer whose weight this one reads (GPT-2's output layer and its embedding)."""
+        owner = self.owners.get(self.origins.get(name, name))
+        if owner is None:
+            return None
+        from ..ops.args import LayerOf
+
+        return LayerOf(owner, next(l.op for l in self.fg.layers if l.name == owner))
 
     # norms
     def op_BatchNormalization(self, node, a):
@@ -208,6 +218,11 @@ class LayerRules:
             return None if v is None or BATCH in v else np.array(v)
 
         starts, ends, axes, steps = value(1), value(2), value(3), value(4)
+        table = self.const(node.input[0])
+        if table is not None and table.ndim == 2 and starts is not None and list(starts) == [0] \
+                and (axes is None or list(axes) == [0]):
+            self.tables[node.output[0]] = table  # a position table's first L rows: its Add reads it
+            return None
         if node.input[0] in self.shapes:  # arithmetic on a shape: x.shape[2:]
             dims = self.shapes[node.input[0]]
             if starts is None or ends is None or len(starts) != 1 or steps is not None and np.any(steps != 1):
@@ -348,12 +363,8 @@ class LayerRules:
     def op_GlobalMaxPool(self, node, a):
         self.add(node, "globalmaxpool")
 
-    def op_ReduceMean(self, node, a):
-        t = self.fg.types[self.x(node)]
-        axes = a.get("axes")
-        if axes is None and len(node.input) > 1:
-            axes = self.const(node.input[1])
-        axes = sorted(int(v) % (t.rank + 2) for v in (axes if axes is not None else []))
+    def spatial_mean(self, node, a, t, axes):
+        axes = sorted(int(v) % (t.rank + 2) for v in axes)
         if t.rank == 0 or axes != list(range(2, t.rank + 2)):
             return f"a mean over axes {axes}"
         if a.get("keepdims", 1):
@@ -432,6 +443,17 @@ class LayerRules:
     def op_Add(self, node, a):
         if self._bias_after(node):
             return None
+        for k, name in enumerate(node.input[:2]):
+            table = self.tables.get(name, self.const(name))
+            if table is not None and len(node.input) == 2:  # a position table added to the tokens
+                table = table.reshape(table.shape[-2:]) if table.ndim == 3 and table.shape[0] == 1 else table
+                x = self.fg.value(node.input[1 - k])
+                t = self.fg.types[x]
+                if not t.is_sequence or table.ndim != 2 or table.shape[1] != t.channels:
+                    return "an addition of a constant that is not a position table"
+                self.fg.add(node.output[0], "posembed", [x], where=node.name, source=source(node, [name]),
+                            weights=(table,), positions=int(table.shape[0]))
+                return None
         return self._merge(node, "add")
 
     def op_Sum(self, node, a):

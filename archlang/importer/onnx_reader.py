@@ -18,6 +18,7 @@ from typing import Any
 from ..ir import TensorType
 from .flat import FlatGraph, ModelImportError, Unsupported
 from .onnx_layers import BATCH, LayerRules, attrs, perm, source
+from .onnx_sequences import SequenceRules
 
 __all__ = ["read_onnx"]
 
@@ -46,7 +47,7 @@ def _load(path):
     return model, p.name
 
 
-class _Reader(LayerRules):
+class _Reader(SequenceRules, LayerRules):
     def __init__(self, model, origin: str, input_shape: TensorType | None, name: str) -> None:
         from onnx import numpy_helper
 
@@ -71,6 +72,12 @@ class _Reader(LayerRules):
         self.lrn_nd: dict[int, tuple[str, str]] = {}  # LRN on a map folded to 4D -> (map in, map out)
         self.tokens: dict[int, str] = {}  # the Transpose of a map's positions as tokens -> the map
         self.grids: dict[int, str] = {}  # the Reshape of a sequence laid out as a map -> the sequence
+        self.attention: dict[int, dict] = {}  # the last node of an attention region -> the region
+        self.parts: dict[str, list[str]] = {}  # a weight folded from a Concat of weights -> their names
+        self.origins: dict[str, str] = {}  # a weight transposed (folded) -> the initializer it is
+        self.owners: dict[str, str] = {}  # an initializer -> the layer that has it as its weight (embed)
+        self.tables: dict[str, Any] = {}  # rows of a position table sliced to a sequence's length -> the table
+        self.expanded: dict[str, Any] = {}  # a class token expanded to the batch -> the token
         self.input_shape = input_shape
         self.missing: list[Unsupported] = []
         self.readable: int | None = None
@@ -84,7 +91,11 @@ class _Reader(LayerRules):
         for k, value in enumerate(real):
             t = value.type.tensor_type
             dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
-            given = self.input_shape if k == 0 else None
+            # the size given applies to the first input, and to every other input of the same rank whose
+            # sizes the file leaves open (BERT's token ids and token types)
+            open_sizes = any(not isinstance(d, int) or d <= 0 for d in dims[1:])
+            given = self.input_shape if k == 0 or open_sizes and self.input_shape is not None and \
+                len(self.input_shape.shape) == len(dims) - 1 else None
             shown = "x".join(str(d) for d in dims) or "a scalar"
             if given is not None:
                 if len(given.shape) != len(dims) - 1:
@@ -111,6 +122,8 @@ class _Reader(LayerRules):
     # -- patterns over several nodes ------------------------------------------------------
     def patterns(self) -> None:
         for node in self.model.graph.node:
+            if id(node) in self.skip or id(node) in self.rename:  # folded, or part of an attention
+                continue
             users = self.users.get(node.output[0], []) if node.output else []
             if node.op_type == "Sigmoid" and len(users) == 1 and users[0].op_type == "Mul":
                 mul = users[0]
@@ -164,6 +177,8 @@ class _Reader(LayerRules):
     # -- the nodes ------------------------------------------------------------------------
     def read(self) -> FlatGraph:
         self.inputs()
+        self.fold_constants()
+        self.attention_regions()
         self.patterns()
         nodes = list(self.model.graph.node)
         fused = {o for n in nodes if id(n) in self.skip for o in n.output}  # read by the pattern's other node
@@ -172,7 +187,8 @@ class _Reader(LayerRules):
                 continue
             kind = self.rename.get(id(node), node.op_type)
             reads = [i for i in self.real_inputs(node, fused)
-                     if i not in self.consts and i not in self.shapes and i not in self.reshaped]
+                     if i not in self.consts and i not in self.shapes and i not in self.reshaped
+                     and i not in self.tables and i not in self.expanded]
             handler = getattr(self, f"op_{kind}", None)
             if handler is not None and any(self.fg.value(i) not in self.fg.types and i not in self.pads
                                            for i in reads):
@@ -293,7 +309,8 @@ class _Reader(LayerRules):
 
     def op_Shape(self, node, a):
         t = self.fg.types[self.x(node)]
-        self.shapes[node.output[0]] = [BATCH, *t.shape]
+        dims = [BATCH, *t.shape]
+        self.shapes[node.output[0]] = dims[a.get("start", 0):a.get("end", len(dims))]
 
     def shape_value(self, name: str):
         if name in self.shapes:
@@ -307,9 +324,9 @@ class _Reader(LayerRules):
             return f"{node.op_type} on a computed value"
         self.shapes[node.output[0]] = fn(ins)
 
-    def op_Gather(self, node, a):
+    def shape_gather(self, node, a):
         if node.input[0] not in self.shapes:
-            return "a Gather of data (embedding lookups are imported from torch)"
+            return "a Gather of data"
         idx = self.const(node.input[1])
         values = self.shapes[node.input[0]]
         self.shapes[node.output[0]] = [values[int(i)] for i in idx.reshape(-1)] if idx is not None else None
@@ -329,10 +346,24 @@ class _Reader(LayerRules):
     def op_Concat(self, node, a):
         if node.input[0] in self.shapes or all(self.shape_value(i) is not None for i in node.input):
             return self._shape_op(node, lambda ins: [v for part in ins for v in part])
+        if len(node.input) == 2 and node.input[0] in self.expanded:  # the class token before the tokens
+            x = self.fg.value(node.input[1])
+            if not self.fg.types[x].is_sequence or a.get("axis") not in (1, -2):
+                return "a concatenation of a parameter and a value that is not a class token"
+            self.fg.add(node.output[0], "clstoken", [x], where=node.name, source=source(node, []),
+                        weights=(self.expanded[node.input[0]].reshape(-1),))
+            return None
         t = self.fg.types[self.x(node)]
         if a.get("axis") % (len(t.shape) + 1) != 1 or t.tokens:
             return f"concatenation along axis {a.get('axis')}"
         self.add(node, "concat", [self.fg.value(i) for i in node.input])
+
+    def op_Expand(self, node, a):
+        token = self.const(node.input[0])
+        if token is None or token.size != max(token.shape, default=1):
+            return "an expand of data"
+        self.expanded[node.output[0]] = token  # a class token, one per sample: its Concat reads it
+        return None
 
     def op_Constant(self, node, a):
         from onnx import numpy_helper

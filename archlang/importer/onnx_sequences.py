@@ -1,0 +1,205 @@
+"""Import from ONNX, the sequence rules: token sequences and what works on them.
+
+An ONNX file does not say whether an N x L x D input is a 1D map or a sequence: it is read
+as a map unless the import is told (`--input-shape [197]x768`); integer inputs are token ids.
+What archlang's exporter and torch's write for sequence layers is recognised:
+- constants computed from constants (a weight transposed, Q, K and V weights concatenated)
+  are folded first (`fold_constants`), so that the rules see weights;
+- attention (`attention_regions`): a projection to 3 x D features, the heads split, a softmax
+  of scaled products (with a causal mask built from positions: Range, Greater/Less, Where,
+  Trilu), the heads merged and a D x D projection; everything between the two projections
+  reads only what the region computes, so the region is one archlang attention layer;
+- an embedding (Gather of a weight by ids), a position table added (whole, or its first L
+  rows by a Slice), a class token (Expand of a weight concatenated before the tokens), one
+  token (Gather on axis 1), the mean over tokens (ReduceMean on axis 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .flat import FlatGraph
+from .onnx_layers import attrs, source
+
+__all__ = ["SequenceRules"]
+
+_FOLDABLE = {"Transpose", "Concat", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Cast"}
+_SIZES = {"Shape", "Squeeze", "Unsqueeze", "Gather", "Range", "Cast", "Slice", "Concat", "Sub", "Add"}
+_MASKING = {"Range", "Greater", "Less", "Where", "Trilu", "GreaterOrEqual", "LessOrEqual", "IsInf", "Equal"}
+
+
+class SequenceRules:
+    """Sequence rules of `onnx_reader._Reader` (see there for its state)."""
+
+    fg: FlatGraph
+    consts: dict[str, Any]
+
+    def fold_constants(self) -> None:
+        """Nodes whose inputs are all constants become constants (and are not read as layers)."""
+        for node in self.model.graph.node:
+            values = [self.consts.get(i) for i in node.input if i]
+            if node.op_type not in _FOLDABLE or not values or any(v is None for v in values):
+                continue
+            a = attrs(node)
+            try:
+                if node.op_type == "Transpose":
+                    out = np.transpose(values[0], a.get("perm"))
+                elif node.op_type == "Concat":
+                    out = np.concatenate(values, axis=a.get("axis", 0))
+                elif node.op_type in ("Identity", "Cast"):
+                    out = values[0]
+                elif node.op_type == "Reshape":
+                    shape = [int(s) if s != 0 else values[0].shape[k] for k, s in enumerate(values[1])]
+                    out = values[0].reshape(shape)
+                elif node.op_type == "Unsqueeze":
+                    axes = a.get("axes", values[1] if len(values) > 1 else None)
+                    out = np.expand_dims(values[0], tuple(int(x) for x in np.atleast_1d(axes)))
+                else:  # Squeeze
+                    axes = a.get("axes", values[1] if len(values) > 1 else None)
+                    out = np.squeeze(values[0], None if axes is None else tuple(int(x) for x in np.atleast_1d(axes)))
+            except (ValueError, TypeError, IndexError):
+                continue
+            self.consts[node.output[0]] = out
+            self.skip.add(id(node))
+            if node.op_type in ("Transpose", "Identity", "Cast"):  # the same weight, seen another way
+                self.origins[node.output[0]] = self.origins.get(node.input[0], node.input[0])
+            if node.op_type == "Concat":  # Q, K and V weights kept apart in the model
+                self.parts[node.output[0]] = list(node.input)
+            elif node.input[0] in self.parts:
+                self.parts[node.output[0]] = self.parts[node.input[0]]
+
+    # -- attention ------------------------------------------------------------------------
+    def attention_regions(self) -> None:
+        """Find each attention: its input projection, the region up to its output projection."""
+        for node in self.model.graph.node:
+            if node.op_type != "MatMul" or id(node) in self.skip:
+                continue
+            w = self.consts.get(node.input[1])
+            if w is None or w.ndim != 2 or w.shape[1] != 3 * w.shape[0]:
+                continue
+            region = self._region(node, w.shape[0])
+            if region is not None:
+                self.attention[id(region["last"])] = region
+                self.rename[id(region["last"])] = "Attention"
+                self.skip.update(id(n) for n in region["nodes"] if n is not region["last"])
+
+    def _region(self, start, dim: int) -> dict | None:
+        """The nodes from the Q, K, V projection `start` to the D x D output projection (and its
+        bias), if everything in between is read only inside; None where it is not attention."""
+        x = start.input[0]
+        inside, frontier, last = [start], [start], None
+        seen = {id(start)}
+        while frontier:
+            node = frontier.pop()
+            for out in node.output:
+                for user in self.users.get(out, []):
+                    if id(user) in seen:
+                        continue
+                    w = self.consts.get(user.input[1]) if user.op_type == "MatMul" and len(user.input) > 1 else None
+                    if w is not None and w.shape == (dim, dim):
+                        last = user  # the output projection: the region ends here
+                        seen.add(id(user))
+                        continue
+                    seen.add(id(user))
+                    inside.append(user)
+                    frontier.append(user)
+                    if len(inside) > 64:
+                        return None
+        if last is None:
+            return None
+        bias_add = None
+        users = self.users.get(last.output[0], [])
+        if len(users) == 1 and users[0].op_type == "Add" and any(
+                self.consts.get(i) is not None and self.consts[i].shape == (dim,) for i in users[0].input):
+            bias_add = users[0]
+        # nodes feeding the region from outside it: only x, and sizes computed from x's shape
+        # (the positions of a causal mask), which become part of the region
+        produced = {o for n in inside for o in n.output}
+        k = 0
+        while k < len(inside):
+            for i in inside[k].input:
+                if not i or i in produced or i in self.consts or i == x:
+                    continue
+                p = self.producer.get(i)
+                if p is None or p.op_type not in _SIZES | _MASKING or len(inside) > 64:
+                    return None
+                inside.append(p)
+                produced.update(p.output)
+            k += 1
+        ops = [n.op_type for n in inside]
+        if "Softmax" not in ops:
+            return None
+        heads = self._heads(inside, dim)
+        if heads is None:
+            return None
+        qkv_bias = next((self.consts[i] for n in inside if n.op_type == "Add" for i in n.input
+                         if self.consts.get(i) is not None and self.consts[i].shape == (3 * dim,)), None)
+        nodes = inside + [last] + ([bias_add] if bias_add is not None else [])
+        separate = len(self.parts.get(start.input[1], ())) == 3
+        return {"x": x, "dim": dim, "heads": heads, "causal": any(op in _MASKING for op in ops), "nodes": nodes,
+                "separate": separate,
+                "last": bias_add if bias_add is not None else last, "w_in": self.consts[start.input[1]],
+                "b_in": qkv_bias, "w_out": self.consts[last.input[1]],
+                "b_out": None if bias_add is None else next(self.consts[i] for i in bias_add.input
+                                                           if self.consts.get(i) is not None),
+                "first": start}
+
+    def _heads(self, inside, dim: int) -> int | None:
+        """The number of heads: from the Reshape that splits the features into heads
+        (N x L x 3 x H x D/H, or N x L x H x D/H for Q, K and V apart)."""
+        for n in inside:
+            if n.op_type != "Reshape":
+                continue
+            shape = self.shape_value(n.input[1])
+            if shape and len(shape) in (4, 5) and all(isinstance(d, int) and d > 0 for d in shape[-2:]) \
+                    and shape[-2] * shape[-1] == dim and (len(shape) == 4 or shape[2] == 3):
+                return shape[-2]
+        return None
+
+    def op_Attention(self, node, a):
+        r = self.attention[id(node)]
+        x = self.fg.value(r["x"])
+        t = self.fg.types[x]
+        if not t.is_sequence or t.channels != r["dim"]:
+            return "attention on a value that is not a sequence of its width (give --input-shape [L]xD)"
+        bias = r["b_in"] is not None and r["b_out"] is not None
+        self.fg.add(node.output[0], "attention", [x], where=r["first"].name, source=source(r["first"], []),
+                    heads=r["heads"], causal=r["causal"], bias=bias, separate=r["separate"])
+        w_in = r["w_in"].T  # archlang's in_proj_weight is 3D x D, as torch's
+        ins = list(np.split(w_in, 3)) if r["separate"] else [w_in]
+        b_ins = list(np.split(r["b_in"], 3)) if bias and r["separate"] else [r["b_in"]]
+        pairs = [t for w, b in zip(ins, b_ins) for t in ((w, b) if bias else (w,))]
+        weights = [*pairs, r["w_out"].T, r["b_out"]] if bias else [*pairs, r["w_out"].T]
+        self.fg.layers[-1].weights = tuple(weights)
+
+    # -- embeddings, positions, class token, one token, the mean --------------------------
+    def op_Gather(self, node, a):
+        table = self.consts.get(node.input[0])
+        if table is not None and node.input[1] in self.fg.types and self.fg.types[self.x(node, 1)].ids:
+            if a.get("axis", 0) != 0 or table.ndim != 2:
+                return "a gather of an embedding table on another axis"
+            self.fg.add(node.output[0], "embed", [self.x(node, 1)], where=node.name, source=source(node, [node.input[0]]),
+                        weights=(table,), vocab=int(table.shape[0]), c=int(table.shape[1]))
+            self.owners[self.origins.get(node.input[0], node.input[0])] = node.output[0]
+            return None
+        if node.input[0] in self.fg.types or self.fg.value(node.input[0]) in self.fg.types:
+            t = self.fg.types[self.x(node)]
+            index = self.consts.get(node.input[1])
+            if t.is_sequence and a.get("axis", 0) == 1 and index is not None and index.ndim == 0:
+                self.add(node, "token", index=int(index) % t.tokens)
+                return None
+            return "a gather of data other than one token"
+        return self.shape_gather(node, a)
+
+    def op_ReduceMean(self, node, a):
+        t = self.fg.types[self.x(node)]
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.const(node.input[1])
+        axes = [int(v) for v in np.atleast_1d(axes)] if axes is not None else []
+        if t.is_sequence and [v % 3 for v in axes] == [1] and not a.get("keepdims", 1):
+            self.add(node, "meantokens")
+            return None
+        return self.spatial_mean(node, a, t, axes)
