@@ -72,8 +72,18 @@ class FlatGraph:
         return name
 
     def add_input(self, name: str, t: TensorType) -> None:
-        self.inputs[name] = t
-        self.types[name] = t
+        """An input, under a name the language can write (`input.1` -> `input_1`)."""
+        import re
+
+        written = re.sub(r"[^A-Za-z0-9_]", "_", name) or "input"
+        if written[0].isdigit():
+            written = "input_" + written
+        while written in self.inputs:
+            written += "_"
+        if written != name:
+            self.alias[name] = written
+        self.inputs[written] = t
+        self.types[written] = t
 
     def same(self, out: str, x: str) -> None:
         """`out` is `x` (an identity, a dropout at inference, a reshape that changes nothing)."""

@@ -178,9 +178,12 @@ class LayerRules:
                     alpha=a.get("alpha", 1e-4), beta=a.get("beta", 0.75), k=a.get("bias", 1.0))
 
     def op_Tokens(self, node, a):
-        x = self.fg.value(self.tokens[id(node)])
+        reshape = self.tokens[id(node)]
+        x = self.fg.value(reshape.input[0])
         t = self.fg.types[x]
-        if t.tokens or not t.rank:
+        target = self.shape_value(reshape.input[1])
+        if t.tokens or not t.rank or target is None or len(target) != 3 or target[1] != t.channels \
+                or target[2] not in (-1, t.numel // t.channels):
             return "a reshape and transpose that is not a map's positions as tokens"
         self.fg.add(node.output[0], "tokens", [x], where=node.name, source=source(node, []))
 

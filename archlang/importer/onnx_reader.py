@@ -150,10 +150,10 @@ class _Reader(SequenceRules, LayerRules):
                     self.rename[id(users[0])] = "LRNnd"
                     self.lrn_nd[id(users[0])] = (node.input[0], after[0].output[0])
             if node.op_type == "Reshape" and len(users) == 1 and users[0].op_type == "Transpose" \
-                    and perm(users[0]) == [0, 2, 1] and (self.shape_value(node.input[1]) or [])[2:] == [-1]:
+                    and perm(users[0]) == [0, 2, 1]:
                 self.skip.add(id(node))  # N x C x (positions), then tokens first: x.flatten(2).transpose(1, 2)
                 self.rename[id(users[0])] = "Tokens"
-                self.tokens[id(users[0])] = node.input[0]
+                self.tokens[id(users[0])] = node
             if node.op_type == "Transpose" and perm(node) == [0, 2, 1] and len(users) == 1 \
                     and users[0].op_type == "Reshape":
                 self.skip.add(id(node))  # features first, then the positions as a map
@@ -178,6 +178,7 @@ class _Reader(SequenceRules, LayerRules):
     def read(self) -> FlatGraph:
         self.inputs()
         self.fold_constants()
+        self.expand_shapes()
         self.attention_regions()
         self.patterns()
         nodes = list(self.model.graph.node)

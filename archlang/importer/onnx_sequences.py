@@ -38,7 +38,13 @@ class SequenceRules:
 
     def fold_constants(self) -> None:
         """Nodes whose inputs are all constants become constants (and are not read as layers)."""
+        from onnx import numpy_helper
+
         for node in self.model.graph.node:
+            if node.op_type == "Constant" and "value" in attrs(node):  # torch writes sizes so
+                self.consts[node.output[0]] = numpy_helper.to_array(attrs(node)["value"])
+                self.skip.add(id(node))
+                continue
             values = [self.consts.get(i) for i in node.input if i]
             if node.op_type not in _FOLDABLE or not values or any(v is None for v in values):
                 continue
@@ -72,25 +78,77 @@ class SequenceRules:
 
     # -- attention ------------------------------------------------------------------------
     def attention_regions(self) -> None:
-        """Find each attention: its input projection, the region up to its output projection."""
+        """Find each attention from its softmax: back to its input projections (Q, K, V at once:
+        D -> 3D; or apart: three D -> D), forward to its output projection (D -> D)."""
         for node in self.model.graph.node:
-            if node.op_type != "MatMul" or id(node) in self.skip:
+            if node.op_type != "Softmax" or id(node) in self.skip:
                 continue
-            w = self.consts.get(node.input[1])
-            if w is None or w.ndim != 2 or w.shape[1] != 3 * w.shape[0]:
+            starts = self._projections_before(node)
+            if not starts:
                 continue
-            region = self._region(node, w.shape[0])
+            dim = self.consts[starts[0].input[1]].shape[0]
+            region = self._region(starts, dim)
             if region is not None:
                 self.attention[id(region["last"])] = region
                 self.rename[id(region["last"])] = "Attention"
                 self.skip.update(id(n) for n in region["nodes"] if n is not region["last"])
 
-    def _region(self, start, dim: int) -> dict | None:
-        """The nodes from the Q, K, V projection `start` to the D x D output projection (and its
-        bias), if everything in between is read only inside; None where it is not attention."""
-        x = start.input[0]
-        inside, frontier, last = [start], [start], None
-        seen = {id(start)}
+    def expand_shapes(self) -> None:
+        """An Expand of a constant (a class token, one per sample) reads its shape from the batch
+        size however the exporter computes it (torch: Shape, ConstantOfShape, Equal, Where...):
+        those nodes feed nothing else, and are not layers."""
+        for node in self.model.graph.node:
+            if node.op_type != "Expand" or self.consts.get(node.input[0]) is None:
+                continue
+            dropped = {id(node)}
+            stack = [node.input[1]]
+            while stack:
+                p = self.producer.get(stack.pop())
+                if p is None or id(p) in self.skip or self.consts.get(p.input[0] if p.input else "") is not None \
+                        and p.op_type == "Expand":
+                    continue
+                if all(id(u) in dropped for o in p.output for u in self.users.get(o, [])):
+                    self.skip.add(id(p))
+                    dropped.add(id(p))
+                    stack.extend(i for i in p.input if i)
+
+    def _projections_before(self, softmax) -> list:
+        """The MatMuls by constant weights that the softmax's scores come from, all reading one
+        value: one D x 3D, or three D x D (Q, K, V); empty where it is not so."""
+        found, seen, stack = [], set(), [softmax]
+        while stack:
+            node = stack.pop()
+            for i in node.input:
+                p = self.producer.get(i)
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                w = self.consts.get(p.input[1]) if p.op_type == "MatMul" and len(p.input) > 1 else None
+                if w is not None and w.ndim == 2:
+                    found.append(p)
+                elif len(seen) < 64:
+                    stack.append(p)
+        if len({p.input[0] for p in found}) != 1:
+            return []
+        shapes = sorted(self.consts[p.input[1]].shape for p in found)
+        d = shapes[0][0]
+        if shapes == [(d, 3 * d)] or shapes == [(d, d)] * 2:  # Q and K feed the scores; V joins after
+            return found
+        return []
+
+    def _region(self, starts: list, dim: int) -> dict | None:
+        """The nodes from the Q, K, V projections to the D x D output projection (and its bias),
+        if everything in between is read only inside; None where it is not attention."""
+        x = starts[0].input[0]
+        if len(starts) == 2:  # Q and K apart: V is the other D x D projection of x
+            v = [u for u in self.users.get(x, []) if u.op_type == "MatMul" and u not in starts
+                 and self.consts.get(u.input[1]) is not None and self.consts[u.input[1]].shape == (dim, dim)]
+            if len(v) != 1:
+                return None
+            starts = [*sorted(starts, key=self._position), v[0]]
+        start = starts[0]
+        inside, frontier, last = list(starts), list(starts), None
+        seen = {id(s) for s in starts}
         while frontier:
             node = frontier.pop()
             for out in node.output:
@@ -134,17 +192,36 @@ class SequenceRules:
         heads = self._heads(inside, dim)
         if heads is None:
             return None
-        qkv_bias = next((self.consts[i] for n in inside if n.op_type == "Add" for i in n.input
-                         if self.consts.get(i) is not None and self.consts[i].shape == (3 * dim,)), None)
+        if len(starts) == 3:  # apart: weights and biases stacked as one, Q, K, V in order
+            w_in = np.concatenate([self.consts[s.input[1]] for s in starts], axis=1)
+            biases = [self._bias_of(s, dim) for s in starts]
+            qkv_bias = None if any(b is None for b in biases) else np.concatenate(biases)
+            separate = True
+        else:
+            w_in = self.consts[start.input[1]]
+            qkv_bias = self._bias_of(start, 3 * dim)
+            separate = len(self.parts.get(start.input[1], ())) == 3
         nodes = inside + [last] + ([bias_add] if bias_add is not None else [])
-        separate = len(self.parts.get(start.input[1], ())) == 3
         return {"x": x, "dim": dim, "heads": heads, "causal": any(op in _MASKING for op in ops), "nodes": nodes,
                 "separate": separate,
-                "last": bias_add if bias_add is not None else last, "w_in": self.consts[start.input[1]],
+                "last": bias_add if bias_add is not None else last, "w_in": w_in,
                 "b_in": qkv_bias, "w_out": self.consts[last.input[1]],
                 "b_out": None if bias_add is None else next(self.consts[i] for i in bias_add.input
                                                            if self.consts.get(i) is not None),
                 "first": start}
+
+    def _position(self, node) -> int:
+        return next(k for k, n in enumerate(self.model.graph.node) if n is node)
+
+    def _bias_of(self, projection, width: int):
+        """The constant added right after a projection, if any."""
+        for user in self.users.get(projection.output[0], []):
+            if user.op_type == "Add":
+                for i in user.input:
+                    c = self.consts.get(i)
+                    if c is not None and c.shape == (width,):
+                        return c
+        return None
 
     def _heads(self, inside, dim: int) -> int | None:
         """The number of heads: from the Reshape that splits the features into heads
@@ -177,7 +254,7 @@ class SequenceRules:
     # -- embeddings, positions, class token, one token, the mean --------------------------
     def op_Gather(self, node, a):
         table = self.consts.get(node.input[0])
-        if table is not None and node.input[1] in self.fg.types and self.fg.types[self.x(node, 1)].ids:
+        if table is not None and self.x(node, 1) in self.fg.types and self.fg.types[self.x(node, 1)].ids:
             if a.get("axis", 0) != 0 or table.ndim != 2:
                 return "a gather of an embedding table on another axis"
             self.fg.add(node.output[0], "embed", [self.x(node, 1)], where=node.name, source=source(node, [node.input[0]]),
