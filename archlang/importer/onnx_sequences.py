@@ -118,6 +118,8 @@ class SequenceRules:
         found, seen, stack = [], set(), [softmax]
         while stack:
             node = stack.pop()
+            if node.op_type == "Shape":  # a size (for a mask), not the values the scores come from
+                continue
             for i in node.input:
                 p = self.producer.get(i)
                 if p is None or id(p) in seen:
@@ -177,6 +179,9 @@ class SequenceRules:
         produced = {o for n in inside for o in n.output}
         k = 0
         while k < len(inside):
+            if inside[k].op_type == "Shape":  # reads only a size, of whatever value
+                k += 1
+                continue
             for i in inside[k].input:
                 if not i or i in produced or i in self.consts or i == x:
                     continue
