@@ -299,3 +299,24 @@ def test_every_op_reads_back_from_archlangs_onnx(text, shape):
     # an N x L x D input is a 1D map to ONNX: a sequence is said with the input's shape
     imported = archlang.from_onnx(archlang.export_onnx(net, seed=0), name="n", input_shape=shape if "[" in shape else None)
     assert same_graph(imported.network.graph, net.graph, ignoring=("dropout", "stochasticdepth"))
+
+
+def test_torch_onnx_export_of_a_transformer_reads_back_with_its_weights(tmp_path):
+    """GPT-2's blocks at a small width through torch.onnx.export: attention (Q, K, V in one
+    projection, the causal mask), the position table, the output layer tied to the embedding;
+    the imported spec with the file's weights computes what ONNX Runtime does."""
+    net = archlang.parse(TINY_GPT).network("tiny_gpt")
+    module = archlang.build(net, seed=0).eval()
+    path = tmp_path / "tiny_gpt.onnx"
+    ids = torch.randint(0, 50, (2, 8))
+    torch.onnx.export(module, (ids,), str(path), dynamo=False, do_constant_folding=False, input_names=["ids"],
+                      output_names=["logits"],
+                      dynamic_axes={"ids": {0: "batch"}})
+    imported = archlang.from_onnx(path, input_shape="[8]")
+    assert same_graph(imported.network.graph, net.graph)
+    built = _built_with(imported.text, imported.state_dict())
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(built(ids).numpy(), session.run(None, {"ids": ids.numpy()})[0], atol=1e-4)

@@ -379,4 +379,8 @@ def _weights(graph: Graph, fg: FlatGraph, mapping: dict[str, str]) -> dict:
         for t, w in zip(node.op.tensors(), layer.weights):
             if w is not None:
                 out[f"{node.name}.{t.name}"] = w
+    for node in graph.layers:  # a shared tensor is in the state dict under both layers, as torch keeps it
+        for attr, other, tensor in node.op.ties():
+            if f"{other}.{tensor}" in out:
+                out[f"{node.name}.{attr}"] = out[f"{other}.{tensor}"]
     return out

@@ -26,7 +26,9 @@ from .onnx_layers import attrs, source
 __all__ = ["SequenceRules"]
 
 _FOLDABLE = {"Transpose", "Concat", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Cast"}
-_SIZES = {"Shape", "Squeeze", "Unsqueeze", "Gather", "Range", "Cast", "Slice", "Concat", "Sub", "Add"}
+# what computes sizes, scales (1 / sqrt(D / H)) and masks from a value's shape
+_SIZES = {"Shape", "Squeeze", "Unsqueeze", "Gather", "Range", "Cast", "Slice", "Concat", "Sub", "Add", "Mul", "Div",
+          "Sqrt", "Reciprocal", "Pow", "Expand", "ConstantOfShape", "Reshape"}
 _MASKING = {"Range", "Greater", "Less", "Where", "Trilu", "GreaterOrEqual", "LessOrEqual", "IsInf", "Equal"}
 
 
@@ -234,11 +236,28 @@ class SequenceRules:
         for n in inside:
             if n.op_type != "Reshape":
                 continue
-            shape = self.shape_value(n.input[1])
-            if shape and len(shape) in (4, 5) and all(isinstance(d, int) and d > 0 for d in shape[-2:]) \
-                    and shape[-2] * shape[-1] == dim and (len(shape) == 4 or shape[2] == 3):
-                return shape[-2]
+            shape = self._partial_shape(n.input[1])
+            if not shape or len(shape) not in (4, 5) or len(shape) == 5 and shape[2] != 3:
+                continue
+            heads, width = shape[-2], shape[-1]  # the width per head may be computed (D // H)
+            if isinstance(heads, int) and heads > 0 and dim % heads == 0 and width in (None, dim // heads):
+                return heads
         return None
+
+    def _partial_shape(self, name: str) -> list | None:
+        """A reshape's target as far as it is constant: torch computes N and L from the input's
+        shape (None here) and writes 3, H and D/H as constants."""
+        c = self.consts.get(name)
+        if c is not None:
+            return [int(v) for v in np.atleast_1d(c)]
+        p = self.producer.get(name)
+        if p is None or p.op_type != "Concat":
+            return None
+        out = []
+        for i in p.input:
+            c = self.consts.get(i)
+            out.extend([int(v) for v in np.atleast_1d(c)] if c is not None else [None])
+        return out
 
     def op_Attention(self, node, a):
         r = self.attention[id(node)]
