@@ -26,7 +26,8 @@ def add_command(sub) -> None:
     imp.add_argument("-o", "--output", metavar="OUT", required=True, help="the spec to write (.arch)")
     imp.add_argument("--name", metavar="NAME", help="the network's name (default: the file's stem)")
     imp.add_argument("--input-shape", metavar="SHAPE", help="the input's size without the batch, as 3x224x224, "
-                     "where the file's is dynamic (or to import at another size)")
+                     "where the file's is dynamic (or to import at another size); [197]x768 for a token sequence "
+                     "(an N x L x D input is otherwise a 1D map), [1024] for token ids")
     imp.add_argument("--weights", metavar="FILE", help="also write the weights, keyed by the spec's layer names (.pt)")
     imp.set_defaults(run=_run, json=False)
 

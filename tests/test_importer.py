@@ -280,12 +280,9 @@ def test_every_op_reads_back_from_its_torch_module(text, shape):
 
 
 def _onnx_readable(case) -> bool:
-    """Every case but recurrent layers (not read from ONNX yet) and archlang's own form of an
-    adaptive pool to sizes that do not divide its input (matrix products; torch's exporter
-    refuses them)."""
+    """Every case but archlang's own form of an adaptive pool to sizes that do not divide its
+    input (matrix products; torch's exporter refuses them)."""
     text, shape = case.values
-    if "lstm" in text or "gru" in text:
-        return False
     if text.startswith("adaptiveavgpool"):
         net = _one_op(text, shape)
         op = net.graph.layers[0].op
@@ -301,22 +298,24 @@ def test_every_op_reads_back_from_archlangs_onnx(text, shape):
     assert same_graph(imported.network.graph, net.graph, ignoring=("dropout", "stochasticdepth"))
 
 
-def test_torch_onnx_export_of_a_transformer_reads_back_with_its_weights(tmp_path):
-    """GPT-2's blocks at a small width through torch.onnx.export: attention (Q, K, V in one
-    projection, the causal mask), the position table, the output layer tied to the embedding;
-    the imported spec with the file's weights computes what ONNX Runtime does."""
-    net = archlang.parse(TINY_GPT).network("tiny_gpt")
+@pytest.mark.parametrize("name", ["tiny_gpt", "lstm_forecaster", "gru_classifier"])
+def test_torch_onnx_export_of_a_sequence_model_reads_back_with_its_weights(name, tmp_path):
+    """torch.onnx.export of GPT-2's blocks at a small width (attention with Q, K and V in one
+    projection, the causal mask, the position table, the output layer tied to the embedding)
+    and of the recurrent networks (ONNX's LSTM and GRU, their gates in ONNX's order): the
+    imported spec with the file's weights computes what ONNX Runtime does."""
+    net = archlang.parse(TINY_GPT).network(name) if name == "tiny_gpt" else _bundled(name)
+    (t,) = [n.type for n in net.graph.inputs]
     module = archlang.build(net, seed=0).eval()
-    path = tmp_path / "tiny_gpt.onnx"
-    ids = torch.randint(0, 50, (2, 8))
-    torch.onnx.export(module, (ids,), str(path), dynamo=False, do_constant_folding=False, input_names=["ids"],
-                      output_names=["logits"],
-                      dynamic_axes={"ids": {0: "batch"}})
-    imported = archlang.from_onnx(path, input_shape="[8]")
-    assert same_graph(imported.network.graph, net.graph)
+    path = tmp_path / f"{name}.onnx"
+    x = torch.randint(0, 50, (2, *t.shape)) if t.ids else torch.randn(2, *t.shape)
+    torch.onnx.export(module, (x,), str(path), dynamo=False, do_constant_folding=False, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "batch"}})
+    imported = archlang.from_onnx(path, input_shape=str(t))
+    assert same_graph(imported.network.graph, net.graph, ignoring=("dropout",))
     built = _built_with(imported.text, imported.state_dict())
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
-        np.testing.assert_allclose(built(ids).numpy(), session.run(None, {"ids": ids.numpy()})[0], atol=1e-4)
+        np.testing.assert_allclose(built(x).numpy(), session.run(None, {"x": x.numpy()})[0], atol=1e-4)

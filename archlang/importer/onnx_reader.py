@@ -74,6 +74,7 @@ class _Reader(SequenceRules, LayerRules):
         self.grids: dict[int, str] = {}  # the Reshape of a sequence laid out as a map -> the sequence
         self.attention: dict[int, dict] = {}  # the last node of an attention region -> the region
         self.parts: dict[str, list[str]] = {}  # a weight folded from a Concat of weights -> their names
+        self.recurrent: dict[int, dict] = {}  # the last node of an LSTM or GRU stack -> the stack
         self.origins: dict[str, str] = {}  # a weight transposed (folded) -> the initializer it is
         self.owners: dict[str, str] = {}  # an initializer -> the layer that has it as its weight (embed)
         self.tables: dict[str, Any] = {}  # rows of a position table sliced to a sequence's length -> the table
@@ -180,6 +181,7 @@ class _Reader(SequenceRules, LayerRules):
         self.fold_constants()
         self.expand_shapes()
         self.attention_regions()
+        self.recurrent_regions()
         self.patterns()
         nodes = list(self.model.graph.node)
         fused = {o for n in nodes if id(n) in self.skip for o in n.output}  # read by the pattern's other node
@@ -211,8 +213,8 @@ class _Reader(SequenceRules, LayerRules):
             raise self.fg.unsupported_error(
                 self.missing, len(nodes), self.readable or 0, "node",
                 hint="archlang reads ONNX's convolutions, norms, activations, pooling, Gemm and MatMul, Flatten and "
-                "Reshape, Add, Mul and Concat, Resize, Slice and Pad as layers; attention and recurrent layers are read "
-                "from torch modules (archlang.from_torch)")
+                "Reshape, Add, Mul and Concat, Resize, Slice and Pad, and the forms exporters give attention, LSTM, "
+                "GRU and embeddings, as layers")
         outs = [o.name for o in self.model.graph.output]
         for o in outs:
             if self.fg.value(o) not in self.fg.types:

@@ -25,7 +25,16 @@ from .onnx_layers import attrs, source
 
 __all__ = ["SequenceRules"]
 
-_FOLDABLE = {"Transpose", "Concat", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Cast"}
+
+def _reorder(rows, order, hidden: int):
+    """Gate blocks of `hidden` rows from ONNX's order to torch's."""
+    return np.concatenate([rows[g * hidden:(g + 1) * hidden] for g in order])
+
+_FOLDABLE = {"Transpose", "Concat", "Identity", "Unsqueeze", "Squeeze", "Reshape", "Cast", "Gather", "Slice"}
+_TIME_FIRST = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity"}  # a sequence laid out for a cell
+_SHAPING = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Gather", "Slice", "Identity"}
+# ONNX's gate order -> torch's: LSTM i o f c -> i f c o; GRU z r h -> r z h
+_GATES = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2)}
 # what computes sizes, scales (1 / sqrt(D / H)) and masks from a value's shape
 _SIZES = {"Shape", "Squeeze", "Unsqueeze", "Gather", "Range", "Cast", "Slice", "Concat", "Sub", "Add", "Mul", "Div",
           "Sqrt", "Reciprocal", "Pow", "Expand", "ConstantOfShape", "Reshape"}
@@ -58,6 +67,15 @@ class SequenceRules:
                     out = np.concatenate(values, axis=a.get("axis", 0))
                 elif node.op_type in ("Identity", "Cast"):
                     out = values[0]
+                elif node.op_type == "Gather":  # archlang orders a recurrent layer's gates so
+                    out = np.take(values[0], values[1].astype(np.int64), axis=a.get("axis", 0))
+                elif node.op_type == "Slice":  # torch orders them by slicing and concatenating
+                    starts, ends = values[1], values[2]
+                    axes = values[3] if len(values) > 3 else range(len(starts))
+                    index = [slice(None)] * values[0].ndim
+                    for ax, b, e in zip(axes, starts, ends):
+                        index[int(ax)] = slice(int(b), int(min(e, values[0].shape[int(ax)])))
+                    out = values[0][tuple(index)]
                 elif node.op_type == "Reshape":
                     shape = [int(s) if s != 0 else values[0].shape[k] for k, s in enumerate(values[1])]
                     out = values[0].reshape(shape)
@@ -94,6 +112,142 @@ class SequenceRules:
                 self.attention[id(region["last"])] = region
                 self.rename[id(region["last"])] = "Attention"
                 self.skip.update(id(n) for n in region["nodes"] if n is not region["last"])
+
+    # -- recurrent layers -----------------------------------------------------------------
+    def recurrent_regions(self) -> None:
+        """Each stack of LSTM or GRU nodes, from the sequence it reads (tokens first, after a
+        Transpose to time first) to the value it gives (every step's output, or the last hidden
+        state): one archlang lstm or gru layer."""
+        cells = [n for n in self.model.graph.node if n.op_type in _GATES]
+        done: set[int] = set()
+        for first in cells:
+            if id(first) in done:
+                continue
+            stack = [first]
+            while True:  # the next layer reads this one's output through shaping nodes only
+                nxt = self._through_shaping(stack[-1].output[0], lambda n: n.op_type == first.op_type)
+                if nxt is None:
+                    break
+                stack.append(nxt)
+            done.update(id(n) for n in stack)
+            source_value = self._back_through_shaping(first.input[0])
+            last = stack[-1]
+            out_y = self._final_shaping(last.output[0]) if last.output[0] else None
+            out_h = self._final_shaping(last.output[1]) if len(last.output) > 1 and last.output[1] else None
+            dead = [c for c in (out_y, out_h) if c and self._dead(c[-1].output[0])]
+            out_y, out_h = (None if out_y in dead else out_y), (None if out_h in dead else out_h)
+            end = out_y or out_h
+            if source_value is None or end is None or out_y and out_h:
+                continue
+            self.skip.update(id(n) for c in dead for n in c)
+            region = {"x": source_value, "cells": stack, "last": end[-1], "final": end is out_h, "kind": first.op_type}
+            self.recurrent[id(end[-1])] = region
+            self.rename[id(end[-1])] = "Recurrent"
+            between = self._between(source_value, stack, end)
+            self.skip.update(id(n) for n in between if n is not end[-1])
+
+    def _dead(self, value: str) -> bool:
+        """Read by nothing and not an output (what an exporter computes and leaves)."""
+        return not self._users_of(value) and value not in {o.name for o in self.model.graph.output}
+
+    def _users_of(self, value: str) -> list:
+        return self.users.get(value, [])
+
+    def _through_shaping(self, value: str, stop) -> Any:
+        """The first node meeting `stop` reached from `value` through shaping nodes only."""
+        frontier = [value]
+        for _ in range(8):
+            nxt = []
+            for v in frontier:
+                for u in self._users_of(v):
+                    if stop(u):
+                        return u
+                    if u.op_type in _SHAPING:
+                        nxt.extend(u.output)
+            frontier = nxt
+        return None
+
+    def _back_through_shaping(self, value: str) -> str | None:
+        """The value a cell's steps come from: back through the shaping that puts time first."""
+        for _ in range(4):
+            p = self.producer.get(value)
+            if p is None or p.op_type not in _TIME_FIRST:
+                return value
+            value = p.input[0]
+        return value
+
+    def _final_shaping(self, value: str) -> list | None:
+        """The chain of shaping nodes after a cell's output that nothing else reads, up to where a
+        layer reads it (or the graph's output): its nodes, the last one giving the value."""
+        chain = []
+        outputs = {o.name for o in self.model.graph.output}
+        while True:
+            users = self._users_of(value)
+            if len(users) == 2 and all(u.op_type == "Gather" and self.consts.get(u.input[1]) is not None for u in users):
+                joins = {id(j): j for u in users for j in self._users_of(u.output[0])}
+                if len(joins) == 1 and next(iter(joins.values())).op_type == "Concat":  # cat(h[-2], h[-1])
+                    join = next(iter(joins.values()))
+                    chain += [*users, join]
+                    value = join.output[0]
+                    continue
+            if value in outputs or len(users) != 1 or users[0].op_type not in _SHAPING or users[0].op_type in _GATES:
+                return chain or None
+            if users[0].op_type == "Gather" and self.consts.get(users[0].input[1]) is None:
+                return chain or None
+            chain.append(users[0])
+            value = users[0].output[0]
+
+    def _between(self, x: str, cells: list, end: list) -> list:
+        """Every node from the input's shaping to the end, the weights' preparation included."""
+        nodes = list(cells) + list(end)
+        for cell in cells:
+            v = cell.input[0]
+            while v != x and self.producer.get(v):
+                p = self.producer[v]
+                if p.op_type not in _TIME_FIRST or p in nodes:
+                    break
+                nodes.append(p)
+                v = p.input[0]
+            for extra in cell.output[1:]:
+                for u in self._users_of(extra):
+                    if u.op_type in _SHAPING and u not in end:
+                        nodes.append(u)
+            # initial states built from the batch size (torch: zeros of N x H), and step counts
+            stack = [i for i in cell.input[4:] if i]
+            while stack:
+                p = self.producer.get(stack.pop())
+                if p is not None and p not in nodes and p.op_type in _SIZES | {"Shape"}:
+                    nodes.append(p)
+                    stack.extend(i for i in p.input if i and p.op_type != "Shape")
+        return nodes
+
+    def op_Recurrent(self, node, a):
+        r = self.recurrent[id(node)]
+        x = self.fg.value(r["x"])
+        t = self.fg.types[x]
+        first = r["cells"][0]
+        cell = attrs(first)
+        hidden = int(cell["hidden_size"])
+        direction = cell.get("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else direction
+        if not t.is_sequence or direction == "reverse" or r["kind"] == "GRU" and not cell.get("linear_before_reset"):
+            return "a recurrent layer archlang has no form for (reverse only, or a GRU resetting before its product)"
+        dirs = 2 if direction == "bidirectional" else 1
+        weights = []
+        order = _GATES[r["kind"]]
+        for cell_node in r["cells"]:
+            W, R = self.consts.get(cell_node.input[1]), self.consts.get(cell_node.input[2])
+            B = self.consts.get(cell_node.input[3]) if len(cell_node.input) > 3 and cell_node.input[3] else None
+            if W is None or R is None or B is None:
+                return "a recurrent layer whose weights are computed, or without a bias"
+            for d in range(dirs):
+                gates = len(order)
+                weights += [_reorder(W[d], order, hidden), _reorder(R[d], order, hidden),
+                            _reorder(B[d][:gates * hidden], order, hidden), _reorder(B[d][gates * hidden:], order, hidden)]
+        call = "lstm" if r["kind"] == "LSTM" else "gru"
+        self.fg.add(node.output[0], call, [x], where=first.name, source=source(first, []), c=hidden,
+                    layers=len(r["cells"]), bidirectional=dirs == 2, last=r["final"])
+        self.fg.layers[-1].weights = tuple(weights)
 
     def expand_shapes(self) -> None:
         """An Expand of a constant (a class token, one per sample) reads its shape from the batch
