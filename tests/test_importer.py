@@ -279,18 +279,7 @@ def test_every_op_reads_back_from_its_torch_module(text, shape):
     assert same_graph(imported.network.graph, net.graph)
 
 
-def _onnx_readable(case) -> bool:
-    """Every case but archlang's own form of an adaptive pool to sizes that do not divide its
-    input (matrix products; torch's exporter refuses them)."""
-    text, shape = case.values
-    if text.startswith("adaptiveavgpool"):
-        net = _one_op(text, shape)
-        op = net.graph.layers[0].op
-        return all(i % o == 0 for i, o in zip(op.input_size, op.output_size))
-    return True
-
-
-@pytest.mark.parametrize("text,shape", [c for c in ALL_CASES if _onnx_readable(c)])
+@pytest.mark.parametrize("text,shape", ALL_CASES)
 def test_every_op_reads_back_from_archlangs_onnx(text, shape):
     net = _one_op(text, shape)
     # an N x L x D input is a 1D map to ONNX: a sequence is said with the input's shape

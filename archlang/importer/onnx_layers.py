@@ -126,9 +126,8 @@ class LayerRules:
         w = self.const(node.input[1])
         if w is None or w.ndim != 2:
             return "a MatMul of two computed values"
-        if self.fg.types[self.x(node)].rank:
-            return "a product along a map's last axis (archlang writes an adaptive pool to sizes that do not " \
-                   "divide its input so; not read back yet)"
+        if node.input[0] in self.partial or node.input[0] in self.permuted or self.fg.types[self.x(node)].rank:
+            return self.matmul_pool(node)  # along a map's axis: archlang's adaptive pool
         tie = self.tied_to(node.input[1])
         self.fg.add(node.output[0], "fc", [self.x(node)], where=node.name, source=source(node, [node.input[1]]),
                     weights=None if tie else (w.T.copy(),), c=int(w.shape[1]), bias=False, tie=tie)

@@ -18,6 +18,7 @@ from typing import Any
 from ..ir import TensorType
 from .flat import FlatGraph, ModelImportError, Unsupported
 from .onnx_layers import BATCH, LayerRules, attrs, perm, source
+from .onnx_adaptive import AdaptivePoolRules
 from .onnx_sequences import SequenceRules
 
 __all__ = ["read_onnx"]
@@ -47,7 +48,7 @@ def _load(path):
     return model, p.name
 
 
-class _Reader(SequenceRules, LayerRules):
+class _Reader(SequenceRules, AdaptivePoolRules, LayerRules):
     def __init__(self, model, origin: str, input_shape: TensorType | None, name: str) -> None:
         from onnx import numpy_helper
 
@@ -75,6 +76,8 @@ class _Reader(SequenceRules, LayerRules):
         self.attention: dict[int, dict] = {}  # the last node of an attention region -> the region
         self.parts: dict[str, list[str]] = {}  # a weight folded from a Concat of weights -> their names
         self.recurrent: dict[int, dict] = {}  # the last node of an LSTM or GRU stack -> the stack
+        self.partial: dict[str, tuple[str, dict]] = {}  # a map pooled on some axes -> (the map, {axis: size})
+        self.permuted: dict[str, tuple[str, list]] = {}  # a map with an axis moved last -> (it, the order)
         self.origins: dict[str, str] = {}  # a weight transposed (folded) -> the initializer it is
         self.owners: dict[str, str] = {}  # an initializer -> the layer that has it as its weight (embed)
         self.tables: dict[str, Any] = {}  # rows of a position table sliced to a sequence's length -> the table
@@ -191,7 +194,8 @@ class _Reader(SequenceRules, LayerRules):
             kind = self.rename.get(id(node), node.op_type)
             reads = [i for i in self.real_inputs(node, fused)
                      if i not in self.consts and i not in self.shapes and i not in self.reshaped
-                     and i not in self.tables and i not in self.expanded]
+                     and i not in self.tables and i not in self.expanded and i not in self.partial
+                     and i not in self.permuted]
             handler = getattr(self, f"op_{kind}", None)
             if handler is not None and any(self.fg.value(i) not in self.fg.types and i not in self.pads
                                            for i in reads):
