@@ -176,25 +176,6 @@ class LayerRules:
         self.fg.add(out, "lrn", [self.fg.value(x)], where=node.name, source=source(node, []), size=int(a["size"]),
                     alpha=a.get("alpha", 1e-4), beta=a.get("beta", 0.75), k=a.get("bias", 1.0))
 
-    def op_Tokens(self, node, a):
-        reshape = self.tokens[id(node)]
-        x = self.fg.value(reshape.input[0])
-        t = self.fg.types[x]
-        target = self.shape_value(reshape.input[1])
-        if t.tokens or not t.rank or target is None or len(target) != 3 or target[1] != t.channels \
-                or target[2] not in (-1, t.numel // t.channels):
-            return "a reshape and transpose that is not a map's positions as tokens"
-        self.fg.add(node.output[0], "tokens", [x], where=node.name, source=source(node, []))
-
-    def op_Grid(self, node, a):
-        x = self.fg.value(self.grids[id(node)])
-        t = self.fg.types[x]
-        shape = self.shape_value(node.input[1])
-        if not t.is_sequence or shape is None or len(shape) != 4 or shape[1] != t.channels:
-            return "a transpose and reshape that is not a sequence laid out as a map"
-        self.fg.add(node.output[0], "grid", [x], where=node.name, source=source(node, []), h=int(shape[2]),
-                    w=int(shape[3]))
-
     def op_LayerNorm2d(self, node, a):
         x, out = self.layernorm2d[id(node)]
         if len(node.input) < 3 or not node.input[2] or a.get("axis", -1) != -1:

@@ -429,6 +429,26 @@ class SequenceRules:
         weights = [*pairs, r["w_out"].T, r["b_out"]] if bias else [*pairs, r["w_out"].T]
         self.fg.layers[-1].weights = tuple(weights)
 
+    # -- between maps and sequences --------------------------------------------------------
+    def op_Tokens(self, node, a):
+        reshape = self.tokens[id(node)]
+        x = self.fg.value(reshape.input[0])
+        t = self.fg.types[x]
+        target = self.shape_value(reshape.input[1])
+        if t.tokens or not t.rank or target is None or len(target) != 3 or target[1] != t.channels \
+                or target[2] not in (-1, t.numel // t.channels):
+            return "a reshape and transpose that is not a map's positions as tokens"
+        self.fg.add(node.output[0], "tokens", [x], where=node.name, source=source(node, []))
+
+    def op_Grid(self, node, a):
+        x = self.fg.value(self.grids[id(node)])
+        t = self.fg.types[x]
+        shape = self.shape_value(node.input[1])
+        if not t.is_sequence or shape is None or len(shape) != 4 or shape[1] != t.channels:
+            return "a transpose and reshape that is not a sequence laid out as a map"
+        self.fg.add(node.output[0], "grid", [x], where=node.name, source=source(node, []), h=int(shape[2]),
+                    w=int(shape[3]))
+
     # -- embeddings, positions, class token, one token, the mean --------------------------
     def op_Gather(self, node, a):
         table = self.consts.get(node.input[0])
