@@ -56,8 +56,8 @@ REFERENCES = {
     "googlenet": classic.GoogLeNet, "unet_bn": classic.unet_bn, "mobilenet_v2": mobile.MobileNetV2,
     "mobilenet_v3_small": mobile.mobilenet_v3_small, "shufflenet_v2_x1_0": mobile.shufflenet_v2_x1_0,
     "efficientnet_b0": mobile.efficientnet_b0, "convnext_tiny": mobile.convnext_tiny,
-    "deeplabv3_resnet50": seg.deeplabv3_resnet50, "inception_v3": inception.inception_v3, "resnet18": R.resnet18,
-    "vgg16_bn": lambda: R.vgg("D", True), "vit_b_16": tr.vit_b_16,
+    "deeplabv3_resnet50": seg.deeplabv3_resnet50, "inception_v3": inception.inception_v3, "resnet18": R.resnet18, "lstm_forecaster": tr.LSTMForecaster, "gru_classifier": tr.GRUClassifier,
+    "vgg16_bn": lambda: R.vgg("D", True), "vit_b_16": tr.vit_b_16, "gpt2": tr.GPT,
 }
 
 

@@ -65,6 +65,7 @@ class FlatGraph:
     classes: dict[str, str] = field(default_factory=dict)  # source module path -> its class (torch)
     owners: dict[int, str] = field(default_factory=dict)  # id of a weight tensor -> the layer that has it
     pairs: set[str] = field(default_factory=set)  # values that are (output, extra) pairs (MultiheadAttention)
+    recurrent: dict[str, tuple] = field(default_factory=dict)  # torch.nn.LSTM/GRU results, by the part they are
 
     def value(self, name: str) -> str:
         while name in self.alias:

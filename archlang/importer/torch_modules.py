@@ -50,6 +50,11 @@ def module_layer(fg: FlatGraph, out: str, m, x: str, where: str, node=None) -> s
     own = _own_module(fg, out, m, x, where)
     if own is not None:
         return own or None
+    if isinstance(m, (nn.LSTM, nn.GRU)):
+        if not m.batch_first or not t.is_sequence or m.proj_size if isinstance(m, nn.LSTM) else False:
+            return "a recurrent layer on time-first data, or with projections"
+        fg.recurrent[out] = ("output", m, x)  # (output, h_n) or (output, (h_n, c_n)): read by [i] below
+        return None
     if isinstance(m, nn.MultiheadAttention):
         return _multihead(fg, out, m, x, where, node)
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
