@@ -47,6 +47,7 @@ bench: setup
 	$(PY) bench/sizes_speed.py
 	$(PY) bench/transformer_speed.py
 	$(PY) bench/import_speed.py
+	$(PY) bench/import_roundtrip.py
 
 # many more generated and mutated specs than CI runs (tests/conftest.py: the "fuzz" profile)
 fuzz: setup

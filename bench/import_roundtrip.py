@@ -7,13 +7,14 @@ check that the imported spec is the bundled network layer for layer (dropout and
 depth aside: an exported graph at inference has neither). Prints a table and the times;
 asserts nothing.
 
-    .venv/bin/python bench/import_roundtrip.py [NAME ...] 2>/dev/null   (torch prints its graph when it
-                                                                         cannot export a network)
+    .venv/bin/python bench/import_roundtrip.py [NAME ...]
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import sys
 import time
 import warnings
@@ -29,6 +30,23 @@ from archlang.importer import same_graph  # noqa: E402
 from tests.conftest import KINDS  # noqa: E402
 
 
+@contextlib.contextmanager
+def quiet():
+    """torch prints its whole TorchScript graph when it cannot export a network: not here."""
+    sys.stdout.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def main(names: list[str]) -> None:
     warnings.filterwarnings("ignore")
     print(f"{'network':24} {'result':44} {'export':>8} {'import':>8}")
@@ -42,7 +60,8 @@ def main(names: list[str]) -> None:
         buffer = io.BytesIO()
         example = tuple(torch.zeros(1, *t.shape, dtype=torch.long) if t.ids else torch.randn(1, *t.shape) for t in types)
         try:
-            torch.onnx.export(module, example, buffer, dynamo=False, do_constant_folding=False)
+            with quiet():
+                torch.onnx.export(module, example, buffer, dynamo=False, do_constant_folding=False)
         except Exception as err:  # torch's own limits (aten::channel_shuffle has no ONNX form)
             print(f"{name:24} {'torch.onnx.export fails: ' + str(err).splitlines()[0][:60]}")
             continue
