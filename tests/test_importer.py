@@ -58,6 +58,7 @@ REFERENCES = {
     "efficientnet_b0": mobile.efficientnet_b0, "convnext_tiny": mobile.convnext_tiny,
     "deeplabv3_resnet50": seg.deeplabv3_resnet50, "inception_v3": inception.inception_v3, "resnet18": R.resnet18, "lstm_forecaster": tr.LSTMForecaster, "gru_classifier": tr.GRUClassifier,
     "vgg16_bn": lambda: R.vgg("D", True), "vit_b_16": tr.vit_b_16, "gpt2": tr.GPT,
+    "bert_base": tr.BertModel,
 }
 
 
@@ -79,7 +80,8 @@ def test_a_reference_module_reads_back_with_its_figures(name):
     net = _bundled(name)
     with torch.device("meta"):
         model = REFERENCES[name]().eval()
-    imported = archlang.from_torch(model, net.graph.input.type, name=name)
+    shapes = {n.name: n.type for n in net.graph.inputs}
+    imported = archlang.from_torch(model, shapes if len(shapes) > 1 else net.graph.input.type, name=name)
     spec = imported.network
     assert (spec.total_params, spec.total_macs) == (net.total_params, net.total_macs)
     assert spec.total_params == sum(p.numel() for p in model.parameters())

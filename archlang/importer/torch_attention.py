@@ -1,97 +1,144 @@
-"""Import from PyTorch: attention written out in a forward (nanoGPT's CausalSelfAttention):
-a Linear to 3 x D features, split into Q, K and V, each viewed as heads and transposed, torch's
-scaled_dot_product_attention, the heads transposed back and merged, and a Linear D -> D. The
-nodes between the two Linears compute nothing else, so the whole is archlang's attention, with
-the first Linear's weight as its in_proj and the second's as its out_proj.
+"""Import from PyTorch: attention written out in a forward, as nanoGPT's CausalSelfAttention
+(a Linear to 3 x D, split into Q, K and V, heads, torch's scaled_dot_product_attention) or Hugging
+Face's BertSelfAttention (three Linears D -> D, heads, matmul, scale, softmax, dropout, matmul)
+writes it, followed by a Linear D -> D. The nodes between the projections compute nothing else,
+so the whole is archlang's attention: the first Linear's weight (or the three stacked) as its
+in_proj, the last one's as its out_proj, a dropout on the weights as its dropout.
 """
 
 from __future__ import annotations
 
+import operator
+
 from .flat import FlatGraph
 
-__all__ = ["attention_regions"]
+__all__ = ["attention_regions", "attention_layer"]
 
 _PLUMBING = {"split", "view", "reshape", "transpose", "contiguous", "permute", "chunk", "unflatten", "flatten"}
+_MIXING = {"matmul", "truediv", "mul", "div", "softmax", "masked_fill", "scaled_dot_product_attention", "__matmul__"}
 
 
-def _is_sdpa(node) -> bool:
-    return node.op == "call_function" and getattr(node.target, "__name__", "") == "scaled_dot_product_attention"
+def _name(node) -> str:
+    return node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
 
 
-def _plumbing(node) -> bool:
-    import operator
+def _is_size(node) -> bool:
+    """A size computed in forward (x.shape, x.size(1), and arithmetic on them)."""
+    if node.op == "call_method" and node.target == "size":
+        return True
+    if node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",):
+        return True
+    return node.op == "call_function" and node.target in (operator.getitem, operator.floordiv, operator.mul,
+                                                          operator.truediv) and \
+        any(hasattr(a, "op") and _is_size(a) for a in node.args) and \
+        all(not hasattr(a, "op") or _is_size(a) for a in node.args)
 
-    return node.op == "call_method" and node.target in _PLUMBING or node.op == "call_function" and (
-        node.target is operator.getitem or getattr(node.target, "__name__", "") in ("split", "transpose", "chunk"))
+
+def _step(node) -> bool:
+    """A node attention is made of: reshapes, products, the scale, the softmax."""
+    if node.op == "call_method":
+        return node.target in _PLUMBING or node.target in _MIXING
+    if node.op == "call_function":
+        return node.target is operator.getitem or _name(node) in _PLUMBING | _MIXING
+    return False
+
+
+def _is_anchor(node) -> bool:
+    return node.op in ("call_function", "call_method") and _name(node) in ("scaled_dot_product_attention", "softmax")
 
 
 def attention_regions(traced) -> dict[str, dict]:
-    """For each scaled_dot_product_attention between a Linear D -> 3D and a Linear D -> D that
-    only reshapes connect to it: {the output Linear's node name: the region}."""
+    """{the output Linear's node name: the region} for each attention written out in forward."""
     from torch import nn
 
+    def linear(node):
+        if node.op != "call_module":
+            return None
+        m = traced.get_submodule(node.target)
+        return m if isinstance(m, nn.Linear) else None
+
+    def dropout(node):
+        return node.op == "call_module" and isinstance(traced.get_submodule(node.target), nn.Dropout)
+
     regions = {}
-    for sdpa in traced.graph.nodes:
-        if not _is_sdpa(sdpa) or sdpa.kwargs.get("attn_mask") is not None or len(sdpa.args) > 3:
+    for anchor in traced.graph.nodes:
+        if not _is_anchor(anchor):
             continue
-        inside, linears, stack = {sdpa}, set(), [a for a in sdpa.args[:3] if hasattr(a, "op")]
-        heads = set()
-        while stack:  # back through the reshapes to the input projection
-            n = stack.pop()
-            if n in inside:
-                continue
-            if n.op == "call_module" and isinstance(traced.get_submodule(n.target), nn.Linear):
-                linears.add(n)
-                continue
-            if not _plumbing(n):
-                linears = set()
-                break
-            inside.add(n)
-            if n.op == "call_method" and n.target == "view" and len(n.args) == 5:
-                heads.add(n.args[3])  # x.view(b, t, heads, c // heads)
-            if n.args and hasattr(n.args[0], "op"):
-                stack.append(n.args[0])  # the data; the other arguments are sizes
-        if len(linears) != 1 or len(heads) != 1:
-            continue
-        (first,) = linears
-        w_in = traced.get_submodule(first.target)
-        dim = w_in.in_features
-        if w_in.out_features != 3 * dim or not isinstance(next(iter(heads)), int):
-            continue
-        out, last = sdpa, None
-        while True:  # forward through the reshapes to the output projection
+        # forward: to the output projection, through the product with V, reshapes and a dropout
+        out, last = anchor, None
+        for _ in range(16):
             users = list(out.users)
             if len(users) != 1:
                 break
             (u,) = users
-            if u.op == "call_module" and isinstance(traced.get_submodule(u.target), nn.Linear):
-                m = traced.get_submodule(u.target)
-                last = u if (m.in_features, m.out_features) == (dim, dim) else None
+            if linear(u) is not None:
+                last = u
                 break
-            if not _plumbing(u):
+            if not (_step(u) or dropout(u)):
                 break
-            inside.add(u)
             out = u
         if last is None:
             continue
-        # everything inside is read only inside
-        if any(user not in inside and user is not last for n in inside - {sdpa} for user in n.users) \
-                or any(user not in inside and user is not last for user in first.users):
+        # backward from what the output projection reads: everything back to the input projections
+        inside, projections, drop, heads = set(), [], [], set()
+        stack, ok = [last.args[0]], True
+        while stack and ok:
+            n = stack.pop()
+            if not hasattr(n, "op") or n in inside or n in projections:
+                continue
+            if linear(n) is not None:
+                projections.append(n)
+                continue
+            if _is_size(n):
+                inside.add(n)
+                continue
+            if not (_step(n) or dropout(n)) or len(inside) > 64:
+                ok = False
+                break
+            inside.add(n)
+            if dropout(n):
+                drop.append(traced.get_submodule(n.target).p)
+            if n.op == "call_method" and n.target == "view" and len(n.args) == 5:
+                heads.add(n.args[3])  # x.view(n, length, heads, width // heads)
+            stack.extend(a for a in n.args if hasattr(a, "op"))
+            stack.extend(a for v in n.args if isinstance(v, (list, tuple)) for a in v if hasattr(a, "op"))
+        if not ok or len(heads) != 1 or not isinstance(next(iter(heads)), int) or anchor not in inside:
             continue
-        w_out = traced.get_submodule(last.target)
-        regions[last.name] = {"x": first.args[0], "first": first, "nodes": inside | {first}, "heads": next(iter(heads)),
-                              "causal": bool(sdpa.kwargs.get("is_causal", False)), "w_in": w_in, "w_out": w_out}
+        order = {n: k for k, n in enumerate(traced.graph.nodes)}
+        projections.sort(key=order.get)
+        mods = [linear(p) for p in projections]
+        if len({p.args[0] for p in projections}) != 1:
+            continue
+        dim = mods[0].in_features
+        if not ([(m.in_features, m.out_features) for m in mods] == [(dim, 3 * dim)] or
+                [(m.in_features, m.out_features) for m in mods] == [(dim, dim)] * 3):
+            continue
+        w_out = linear(last)
+        if (w_out.in_features, w_out.out_features) != (dim, dim):
+            continue
+        if any(user not in inside and user is not last for n in inside for user in n.users if not _is_size(n)) \
+                or any(user not in inside for p in projections for user in p.users):
+            continue
+        causal = bool(anchor.kwargs.get("is_causal", False)) or any(_name(n) == "masked_fill" for n in inside)
+        regions[last.name] = {"x": projections[0].args[0], "nodes": inside | set(projections), "heads": next(iter(heads)),
+                              "causal": causal, "w_in": mods, "w_out": w_out, "dropout": drop[0] if drop else 0.0}
     return regions
 
 
 def attention_layer(fg: FlatGraph, out: str, region: dict, x: str, where: str) -> str | None:
     w_in, w_out = region["w_in"], region["w_out"]
-    bias = w_in.bias is not None
-    if bias != (w_out.bias is not None):
-        return "attention with a bias on one projection only"
-    fg.add(out, "attention", [x], where=where, heads=region["heads"], causal=region["causal"], bias=bias)
-    tensors = {"in_proj_weight": w_in.weight, "in_proj_bias": w_in.bias, "out_proj_weight": w_out.weight,
-               "out_proj_bias": w_out.bias}
+    bias = all(m.bias is not None for m in w_in)
+    if bias != (w_out.bias is not None) or any((m.bias is not None) != bias for m in w_in):
+        return "attention with a bias on some projections only"
+    separate = len(w_in) == 3
+    fg.add(out, "attention", [x], where=where, heads=region["heads"], causal=region["causal"], bias=bias,
+           dropout=float(region["dropout"]), separate=separate)
+    tensors = {"out_proj_weight": w_out.weight, "out_proj_bias": w_out.bias}
+    if separate:
+        for p, m in zip("qkv", w_in):
+            tensors[f"{p}_proj_weight"], tensors[f"{p}_proj_bias"] = m.weight, m.bias
+    else:
+        tensors["in_proj_weight"], tensors["in_proj_bias"] = w_in[0].weight, w_in[0].bias
     layer = fg.layers[-1]
     layer.weights = tuple(tensors[t.name] for t in layer.op.tensors())
     return None

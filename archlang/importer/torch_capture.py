@@ -361,8 +361,36 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
             # layer that only changes its constructor (torchvision's Conv3DSimple)
             return type(m).__name__ in LEAVES or isinstance(m, read) or super().is_leaf_module(m, qualname)
 
+    sizes = [(1, *t.shape) for t in input_shapes.values()]  # the batch as 1: only where sizes must be numbers
+
+    def known(proxy) -> torch.Size | None:
+        nodes = [n for n in proxy.tracer.graph.nodes if n.op == "placeholder"]
+        return torch.Size(sizes[nodes.index(proxy.node)]) if proxy.node.op == "placeholder" else None
+
+    class SizedProxy(fx.Proxy):
+        def __getattr__(self, k):
+            if k == "shape" and known(self) is not None:
+                return known(self)
+            return super().__getattr__(k)
+
+    class SizedTracer(Tracer):
+        """The inputs' sizes as numbers (`x.shape[1]` is 512): for a forward that indexes with a
+        size (`position_ids[:, :x.shape[1]]`), which plain symbolic tracing cannot follow."""
+
+        def proxy(self, node):
+            return SizedProxy(node, self)
+
+        def create_proxy(self, kind, target, args, kwargs, *rest, **more):
+            if kind == "call_method" and target == "size" and isinstance(args[0], fx.Proxy) \
+                    and known(args[0]) is not None and (len(args) == 1 or isinstance(args[1], int)):
+                return known(args[0]) if len(args) == 1 else known(args[0])[args[1]]
+            return super().create_proxy(kind, target, args, kwargs, *rest, **more)
+
     try:
-        graph = Tracer(autowrap_functions=(stochastic_depth,)).trace(module)
+        try:
+            graph = Tracer(autowrap_functions=(stochastic_depth,)).trace(module)
+        except TypeError:  # sizes used as numbers: trace again with the inputs' sizes known
+            graph = SizedTracer(autowrap_functions=(stochastic_depth,)).trace(module)
         traced = fx.GraphModule(module, graph)
     except fx.proxy.TraceError as err:
         raise ModelImportError(
@@ -413,7 +441,12 @@ def capture_torch(module, input_shapes: dict[str, TensorType], name: str) -> Fla
             try:
                 params[node.name] = traced.get_parameter(node.target)
             except AttributeError:
-                pass
+                value_ = getattr(traced, node.target, None)
+                if isinstance(value_, torch.Tensor) and not value_.is_floating_point() and value_.dim() <= 2:
+                    # integers an embedding reads: positions (BERT's position_ids[:, :L]), checked where known
+                    count = value_.shape[-1]
+                    if value_.device.type == "meta" or torch.equal(value_.reshape(-1), torch.arange(count)):
+                        consts[node.name] = ("arange", 0, count)
             continue
         counted += 1
         if missing:
