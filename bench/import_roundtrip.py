@@ -1,11 +1,12 @@
-"""Round trips through torch.onnx.export, for every kind of bundled network (too slow for the
-test suite, which round-trips every network through from_torch and archlang's own ONNX).
+"""Round trips through ONNX for every kind of bundled network, with both exporters (too slow for
+the test suite, which round-trips every network through from_torch, every op through archlang's
+ONNX, and a few networks through each exporter).
 
-For each: build the spec with weights, export the module with torch.onnx.export (TorchScript
-exporter, constant folding off so that batch norms stay batch norms), import the file, and
-check that the imported spec is the bundled network layer for layer (dropout and stochastic
-depth aside: an exported graph at inference has neither). Prints a table and the times;
-asserts nothing.
+For each: export the spec with archlang's exporter, and the built module with torch.onnx.export
+(TorchScript exporter, constant folding off so that batch norms stay batch norms), import each
+file, and check that the imported spec is the bundled network layer for layer (dropout and
+stochastic depth aside: an exported graph at inference has neither). Prints a table and the
+times; asserts nothing.
 
     .venv/bin/python bench/import_roundtrip.py [NAME ...]
 """
@@ -49,12 +50,18 @@ def quiet():
 
 def main(names: list[str]) -> None:
     warnings.filterwarnings("ignore")
-    print(f"{'network':24} {'result':44} {'export':>8} {'import':>8}")
+    print(f"{'network':24} {'archlang export':18} {'torch.onnx.export':44} {'export':>8} {'import':>8}")
     for name in names:
         net = archlang.load(name).network(name)
         types = [n.type for n in net.graph.inputs]
         # an N x L x D input is a sequence only when the import is told so; token ids are integers
         shape = str(types[0]) if types[0].tokens else None
+        try:
+            own = archlang.from_onnx(archlang.export_onnx(net, seed=0), name=name, input_shape=shape)
+            own_result = "the same graph" if same_graph(own.network.graph, net.graph,
+                                                        ignoring=("dropout", "stochasticdepth")) else "A DIFFERENT GRAPH"
+        except archlang.ArchError as err:
+            own_result = "error: " + err.message[:40]
         start = time.perf_counter()
         module = archlang.build(net, seed=0).eval()
         buffer = io.BytesIO()
@@ -63,7 +70,7 @@ def main(names: list[str]) -> None:
             with quiet():
                 torch.onnx.export(module, example, buffer, dynamo=False, do_constant_folding=False)
         except Exception as err:  # torch's own limits (aten::channel_shuffle has no ONNX form)
-            print(f"{name:24} {'torch.onnx.export fails: ' + str(err).splitlines()[0][:60]}")
+            print(f"{name:24} {own_result:18} {'torch cannot export it: ' + str(err).splitlines()[0][:40]}")
             continue
         exported = time.perf_counter() - start
         start = time.perf_counter()
@@ -75,7 +82,7 @@ def main(names: list[str]) -> None:
             result = "error: " + err.message[:60]
         except Exception as err:  # a bug in the importer: said, and the next network goes on
             result = f"BUG: {type(err).__name__}: {err}"[:60]
-        print(f"{name:24} {result:44} {exported:7.2f}s {time.perf_counter() - start:7.2f}s", flush=True)
+        print(f"{name:24} {own_result:18} {result:44} {exported:7.2f}s {time.perf_counter() - start:7.2f}s", flush=True)
 
 
 if __name__ == "__main__":
