@@ -14,43 +14,10 @@ import operator
 from ..ir import TensorType
 from .flat import FlatGraph, ModelImportError, Unsupported
 from .torch_attention import attention_layer, attention_regions
-from .torch_modules import LEAVES, channels_last_layer, module_layer, pair, read_classes, unread_class
+from .torch_modules import (LEAVES, channels_last_layer, module_layer, pair, read_classes, recurrent_layer,
+                            recurrent_part, unread_class)
 
 __all__ = ["capture_torch"]
-
-
-def _recurrent_part(fg: FlatGraph, out: str, of: str, index, where: str) -> str | None:
-    """One part of an nn.LSTM or nn.GRU result: the output sequence ([0]) is the layer; the
-    final states ([1], for an LSTM [1][0]) and the last layer's ([-1], both directions'
-    [-2] and [-1]) are the layer with last=true."""
-    part, m, x = fg.recurrent[of][:3]
-    if part == "output" and index == 0:
-        return _recurrent_layer(fg, out, m, x, False, where)
-    if part == "output" and index == 1:  # a GRU's h_n; an LSTM's (h_n, c_n)
-        fg.recurrent[out] = ("states" if type(m).__name__ == "GRU" else "states_and_cells", m, x)
-        return ""
-    if part == "states_and_cells" and index in (0, 1):
-        if index == 0:
-            fg.recurrent[out] = ("states", m, x)
-        return ""  # the cell states (c_n): no layer gives them
-    if part == "states" and isinstance(index, int):
-        dirs = 2 if m.bidirectional else 1
-        k = index % (m.num_layers * dirs)
-        if k < (m.num_layers - 1) * dirs:
-            return "the states of a layer below the last"
-        if dirs == 1:
-            return _recurrent_layer(fg, out, m, x, True, where)
-        fg.recurrent[out] = ("state", m, x, index - m.num_layers * dirs if index >= 0 else index)
-        return ""
-    return "a part of a recurrent layer's result archlang has no layer for"
-
-
-def _recurrent_layer(fg: FlatGraph, out: str, m, x: str, last: bool, where: str) -> None:
-    fg.add(out, "lstm" if type(m).__name__ == "LSTM" else "gru", [x], where=where, c=m.hidden_size,
-           layers=m.num_layers, bidirectional=bool(m.bidirectional), last=last)
-    layer = fg.layers[-1]
-    layer.weights = tuple(getattr(m, t.name) for t in layer.op.tensors())
-    return None
 
 
 _ARITHMETIC = {operator.add: operator.add, operator.sub: operator.sub, operator.mul: operator.mul,
@@ -115,7 +82,7 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict, consts
         consts[out] = _ARITHMETIC[target](*args)  # sizes: (h // p) * (w // p)
         return ""
     elif target is operator.getitem and node.args[0].name in fg.recurrent:
-        return _recurrent_part(fg, out, node.args[0].name, args[1], where)
+        return recurrent_part(fg, out, node.args[0].name, args[1], where)
     elif (target is torch.cat or target is torch.concat) and len(args[0]) == 2 and \
             all(getattr(a, "name", None) in fg.recurrent for a in args[0]):
         # torch.cat([h[-2], h[-1]], 1): a bidirectional layer's last states, both directions
@@ -123,7 +90,7 @@ def _function_call(fg: FlatGraph, node, value, where: str, pending: dict, consts
         if [p[0] for p in parts] != ["state", "state"] or parts[0][1] is not parts[1][1] \
                 or [p[3] for p in parts] != [-2, -1] or not parts[0][1].bidirectional:
             return "a concatenation of recurrent states other than both directions' last"
-        return _recurrent_layer(fg, out, parts[0][1], parts[0][2], True, where)
+        return recurrent_layer(fg, out, parts[0][1], parts[0][2], True, where)
     elif name == "expand" and node.args and getattr(node.args[0], "name", None) in params:
         params[out] = params[node.args[0].name]  # the class token, one per sample
         return ""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .flat import FlatGraph
 
-__all__ = ["module_layer", "channels_last_layer", "pair", "LEAVES", "read_classes", "unread_class"]
+__all__ = ["module_layer", "channels_last_layer", "pair", "LEAVES", "read_classes", "unread_class", "recurrent_part",
+           "recurrent_layer"]
 
 
 def pair(v) -> tuple[int, ...] | int:
@@ -251,3 +252,37 @@ def unread_class(traced, node) -> str:
         kind = type(traced.get_submodule(node.target)).__name__
         return "" if kind in _READ else kind
     return ""
+
+
+def recurrent_part(fg: FlatGraph, out: str, of: str, index, where: str) -> str | None:
+    """One part of an nn.LSTM or nn.GRU result: the output sequence ([0]) is the layer; the
+    final states ([1], for an LSTM [1][0]) and the last layer's ([-1], both directions'
+    [-2] and [-1]) are the layer with last=true."""
+    part, m, x = fg.recurrent[of][:3]
+    if part == "output" and index == 0:
+        return recurrent_layer(fg, out, m, x, False, where)
+    if part == "output" and index == 1:  # a GRU's h_n; an LSTM's (h_n, c_n)
+        fg.recurrent[out] = ("states" if type(m).__name__ == "GRU" else "states_and_cells", m, x)
+        return ""
+    if part == "states_and_cells" and index in (0, 1):
+        if index == 0:
+            fg.recurrent[out] = ("states", m, x)
+        return ""  # the cell states (c_n): no layer gives them
+    if part == "states" and isinstance(index, int):
+        dirs = 2 if m.bidirectional else 1
+        k = index % (m.num_layers * dirs)
+        if k < (m.num_layers - 1) * dirs:
+            return "the states of a layer below the last"
+        if dirs == 1:
+            return recurrent_layer(fg, out, m, x, True, where)
+        fg.recurrent[out] = ("state", m, x, index - m.num_layers * dirs if index >= 0 else index)
+        return ""
+    return "a part of a recurrent layer's result archlang has no layer for"
+
+
+def recurrent_layer(fg: FlatGraph, out: str, m, x: str, last: bool, where: str) -> None:
+    fg.add(out, "lstm" if type(m).__name__ == "LSTM" else "gru", [x], where=where, c=m.hidden_size,
+           layers=m.num_layers, bidirectional=bool(m.bidirectional), last=last)
+    layer = fg.layers[-1]
+    layer.weights = tuple(getattr(m, t.name) for t in layer.op.tensors())
+    return None
