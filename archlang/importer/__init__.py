@@ -45,11 +45,6 @@ class Imported:
             out[key] = value if isinstance(value, torch.Tensor) else torch.from_numpy(value.copy())
         return out
 
-    def numpy_weights(self) -> dict:
-        import numpy as np
-
-        return {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)) for k, v in self._weights.items()}
-
     @property
     def lines(self) -> int:
         return len([l for l in self.text.splitlines() if l.strip() and not l.lstrip().startswith("#")])
@@ -132,31 +127,27 @@ def finish(fg: FlatGraph) -> Imported:
             pass
     texts.append((render_flat(fg, spelled), False, fg))
     problems = []
-    for text, structured, fg in texts:
+    for text, structured, graph in texts:
         text = _formatted(text)
         try:
-            net = parse(text, f"{fg.name}.arch").network(fg.name)
+            net = parse(text, f"{graph.name}.arch").network(graph.name)
         except Exception as err:  # a refolding archlang cannot read back: try the plainer form
             problems.append(f"{type(err).__name__}: {err}")
             continue
-        mapping = _match(net.graph, fg)
+        mapping = _match(net.graph, graph)
         if mapping is None:
             problems.append("the refolded graph differs")
             continue
-        return Imported(text, fg.name, net, structured, _weights(net.graph, fg, mapping))
+        return Imported(text, graph.name, net, structured, _weights(net.graph, graph, mapping))
     raise ModelImportError(f"{fg.origin}: the imported graph could not be written as a spec ({'; '.join(problems)})",
                            hint="this is a bug in archlang's importer; please report it with the model")
 
 
 def _formatted(text: str) -> str:
-    try:
-        from ..formatter import format_source
-    except ImportError:
-        return text
-    try:
-        return format_source(text)
-    except Exception:
-        return text
+    """The text as `archlang fmt` lays it out (the importer's own text, written to parse)."""
+    from ..formatter import format_source
+
+    return format_source(text)
 
 
 def _join_merges(fg: FlatGraph) -> FlatGraph:

@@ -117,7 +117,7 @@ def _best_pattern(tree: Seq):
         for length in range(1, min(MAX_WINDOW, len(seq.items)) + 1):
             for i in range(len(seq.items) - length + 1):
                 window = seq.items[i:i + length]
-                if not any(not isinstance(w, Leaf) or weighted(w) for w in window):
+                if not any(weighted(w) for w in window):
                     continue
                 found.setdefault(tuple(skels[i:i + length]), []).append((seq, i, length))
     best, best_key = None, None
@@ -138,7 +138,7 @@ def _best_pattern(tree: Seq):
             continue
         # ties: a piece that starts with a weighted layer (or a merge) and ends with one without
         first, end = window[0], window[-1]
-        shape = (not isinstance(first, Leaf) or weighted(first)) + (isinstance(end, Leaf) and not weighted(end))
+        shape = weighted(first) + (isinstance(end, Leaf) and not weighted(end))
         key = (saving, shape, n)
         if best_key is None or key > best_key:
             best, best_key = chosen, key
@@ -201,14 +201,9 @@ def _make_block(occurrences, blocks: list[BlockDef], names: dict[str, str]) -> B
 
 
 def _declared_default(col) -> Any:
-    value, _, name, kind = col
-    if kind in ("count", "channels"):
-        return None
-    for op_name in ("conv", "maxpool", "avgpool", "convtranspose"):
-        for a in lookup(op_name).args:
-            if a.name == name and a.name in ("stride", "dilation", "groups"):
-                return a.default
-    return None
+    """The op's own default for a stride, dilation or group count (a parameter may default to it)."""
+    _, _, name, _, default = col
+    return default if name in ("stride", "dilation", "groups") and isinstance(default, int) else None
 
 
 def _rebuild(item, template):
@@ -263,7 +258,6 @@ def _block_name(windows, taken: set[str], classes: dict[str, str]) -> str:
             name = _snake(stems.pop())  # one module each, numbered: layer2, layer3 -> layer
     if not name or name in ("sequential", "module_list", "module_dict"):
         items = windows[0]
-        convs = sum(1 for i in Seq(items).items for c in [i] if isinstance(c, Residual))
         if any(isinstance(i, Residual) for i in items):
             leaves = [c for c in columns(Seq(items)) if c[2] == "k"]
             name = "bottleneck" if len(leaves) >= 3 else "basic"
@@ -273,7 +267,6 @@ def _block_name(windows, taken: set[str], classes: dict[str, str]) -> str:
             name = "stage"
         else:
             name = "unit"
-        del convs
     name = re.sub(r"[^a-z0-9_]", "_", name) or "unit"
     if name[0].isdigit():
         name = "b" + name

@@ -74,6 +74,7 @@ class _Reader(SequenceRules, AdaptivePoolRules, LayerRules):
         self.tokens: dict[int, str] = {}  # the Transpose of a map's positions as tokens -> the map
         self.grids: dict[int, str] = {}  # the Reshape of a sequence laid out as a map -> the sequence
         self.attention: dict[int, dict] = {}  # the last node of an attention region -> the region
+        self.matmul_add: dict[int, Any] = {}  # a MatMul by a weight -> the Add of its bias
         self.parts: dict[str, list[str]] = {}  # a weight folded from a Concat of weights -> their names
         self.recurrent: dict[int, dict] = {}  # the last node of an LSTM or GRU stack -> the stack
         self.partial: dict[str, tuple[str, dict]] = {}  # a map pooled on some axes -> (the map, {axis: size})
@@ -175,7 +176,6 @@ class _Reader(SequenceRules, AdaptivePoolRules, LayerRules):
                     and users[0].op_type == "Add" and any(i in self.consts for i in users[0].input):
                 self.rename[id(node)] = "MatMulAdd"
                 self.skip.add(id(users[0]))
-                self.matmul_add = getattr(self, "matmul_add", {})
                 self.matmul_add[id(node)] = users[0]
 
     # -- the nodes ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections import Counter
 from ..ops.args import LayerOf
 from ..ops.base import lookup, split_suffix
 from ..parser import KEYWORDS
+from ..formatter import WIDTH  # where a line breaks, as `archlang fmt` breaks it
 from .blocks import extract_blocks
 from .flat import FlatGraph
 from .spelling import Spelled, call_text, literal
@@ -28,7 +29,6 @@ from .tree import BlockDef, Branches, Call, Leaf, NotATree, Repeat, Residual, Se
 
 __all__ = ["refold", "render_flat", "NotATree"]
 
-WIDTH = 100  # where a line of the network's chain breaks (the formatter's width)
 
 
 def item_text(item) -> str:
@@ -106,14 +106,10 @@ def refold(fg: FlatGraph, spelled: dict[str, Spelled]) -> str:
     """The flat graph as a spec with blocks and repeats; NotATree where it has no such form."""
     tree = to_tree(fg, spelled)
     fold_repeats(tree)
-    blocks = extract_blocks(tree, fg_classes(fg))
+    blocks = extract_blocks(tree, fg.classes)
     groups = Counter(l.source.split(".")[0] for l in fg.layers if l.source)
     (inp,) = fg.inputs.values()
     return render(tree, blocks, fg, str(inp), groups)
-
-
-def fg_classes(fg: FlatGraph) -> dict[str, str]:
-    return getattr(fg, "classes", {})
 
 
 # -- named values: any graph --------------------------------------------------------------

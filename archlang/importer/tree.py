@@ -121,11 +121,11 @@ def skeleton(item) -> tuple:
     return ("C", id(item.block))
 
 
-def columns(item) -> list[tuple[Any, bool, str, str]]:
-    """The item's argument values in order: (value, droppable, name, kind)."""
+def columns(item) -> list[tuple[Any, bool, str, str, Any]]:
+    """The item's argument values in order: (value, droppable, name, kind, the op's default)."""
     if isinstance(item, Leaf):
         args = lookup(item.call).args
-        return [(v, d, a.name, a.kind) for v, d, a in zip(item.values, item.drop, args)]
+        return [(v, d, a.name, a.kind, a.default) for v, d, a in zip(item.values, item.drop, args)]
     if isinstance(item, Seq):
         return [c for i in item.items for c in columns(i)]
     if isinstance(item, Branches):
@@ -133,8 +133,8 @@ def columns(item) -> list[tuple[Any, bool, str, str]]:
     if isinstance(item, Residual):
         return columns(item.body) + (columns(item.shortcut) if item.shortcut else [])
     if isinstance(item, Repeat):
-        return [(item.count, False, "n", "count")] + columns(item.body)
-    return [(v, False, p[0], p[2]) for v, p in zip(item.values, item.block.params)]
+        return [(item.count, False, "n", "count", None)] + columns(item.body)
+    return [(v, False, p[0], p[2], None) for v, p in zip(item.values, item.block.params)]
 
 
 def exact(item) -> tuple:
@@ -336,6 +336,8 @@ def chains(seq: Seq, out: list[Seq]) -> list[Seq]:
 
 
 def weighted(item) -> bool:
+    """A layer with weights, or a piece made of layers (a merge, a residual, a repeat, a call):
+    where a person starts a block or a repeat, rather than at the activation or pool between."""
     if isinstance(item, Leaf):
         return item.call in ("conv", "dwconv", "convtranspose", "fc", "embed", "attention", "lstm", "gru")
-    return not isinstance(item, Call) or True
+    return True
