@@ -1,12 +1,13 @@
 """The `archlang` command.
 
-    archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N]
+    archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N] [--count CONVENTION] [--by-op]
+                   [--memory [--batch B] [--dtype float32|float16|bfloat16] [--optimizer sgd|adam]]
     archlang explain SPEC [-n NAME] [--layer NAME] [--json]
     archlang solve SPEC [-n NAME] [--all] [--limit N] [--json] [-o filled.arch] [--max-width N] [--max-repeat N]
     archlang sizes SPEC [-n NAME] [--max N] [--json]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
-                    [--show params,macs,rf]
+                    [--show params,macs,flops,mem,rf]
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--threads T] [--compile]
     archlang list [--json]
     archlang fmt SPEC... [--check] [--diff]
@@ -90,6 +91,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--emit", choices=("table", "ir"), default="table",
                        help="ir: print the lowered graph, one node per line (name = op{arguments}(inputs) : type)")
     check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
+    check.add_argument("--count", metavar="CONVENTION",
+                       help="add each layer's work under a named convention: macs (the MACs column), flops (2 x MACs, "
+                       "torch's FlopCounterMode), fvcore, ptflops, thop (what those tools print), all (every "
+                       "arithmetic operation); docs/costs.md says what each counts")
+    check.add_argument("--by-op", action="store_true",
+                       help="a table per kind of layer: every convention side by side (with --count: that convention, "
+                       "grouped as its tool sees the module)")
+    check.add_argument("--memory", action="store_true",
+                       help="add activation sizes per layer, and the weights, inference peak and one training step")
+    check.add_argument("--batch", type=_positive, default=1, metavar="B", help="--memory: batch size (default 1)")
+    check.add_argument("--dtype", default="float32", metavar="DTYPE",
+                       help="--memory: float32 (default), float16 or bfloat16")
+    check.add_argument("--optimizer", default="sgd", metavar="OPT",
+                       help="--memory: sgd (with momentum, default) or adam, whose state a training step holds")
     check.set_defaults(run=_check)
     expl = sub.add_parser(
         "explain",
@@ -164,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--collapse", action="store_true", help="draw a run of repeated blocks as one node with an xN badge")
     draw.add_argument("--fold", action="store_true", help="draw conv/fc + norm + activation chains as one node")
     draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
-    draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,rf")
+    draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,flops,mem,rf (flops: 2 x MACs; mem: the output's size per sample, float32)")
     draw.set_defaults(run=_render, json=False)
     bench = sub.add_parser(
         "bench",
@@ -260,12 +275,13 @@ def _check_output(args, inputs: list[str]) -> None:
 
 
 def _check(args) -> int:
+    conv, memory = _cost_options(args)
     networks = _networks(args, solve_unique=True)
     if args.emit == "ir":
         _print_stdout("\n".join(net.graph.text() for net in networks).rstrip("\n"))
         return EXIT_OK
     if args.json:
-        data = [_with_solved(n.to_dict(), n) for n in networks]
+        data = [_with_costs(_with_solved(n.to_dict(), n), n, args, conv, memory) for n in networks]
         _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return EXIT_OK
     from .report import print_summary
@@ -274,8 +290,63 @@ def _check(args) -> int:
         if getattr(net, "solved", None):
             _print_stdout(f"{net.name}: its holes have one solution: "
                           + ", ".join(f"{h.label} ({h.argument}) = {v}" for h, v in net.solved))
-        print_summary(net)
+        if args.by_op:
+            from .cost_report import by_op_lines
+
+            _print_stdout("\n".join(by_op_lines(net, conv)))
+            continue
+        extra, notes = (), ()
+        if conv is not None:
+            from .cost_report import count_column, count_note
+
+            extra, notes = (count_column(net, conv),), (count_note(net, conv),)
+        if memory is not None:
+            from .cost_report import memory_column, memory_notes
+
+            report = memory(net.graph)
+            extra, notes = (*extra, memory_column(net, report)), (*notes, *memory_notes(net, report))
+        print_summary(net, extra=extra, notes=notes)
     return EXIT_OK
+
+
+def _cost_options(args):
+    """(the --count convention or None, a function from a graph to its memory report or
+    None), checked before any spec is read: an unknown name lists the known ones."""
+    conv = memory = None
+    if args.count is not None:
+        from .analysis.counting import UnknownConvention, convention
+
+        try:
+            conv = convention(args.count)
+        except UnknownConvention as err:
+            raise UsageError(str(err)) from None
+    given = [f"--{k}" for k in ("batch", "dtype", "optimizer")
+             if getattr(args, k) != {"batch": 1, "dtype": "float32", "optimizer": "sgd"}[k]]
+    if given and not args.memory:
+        raise UsageError(f"{', '.join(given)} only mean something with --memory")
+    if args.memory:
+        from .analysis.memory import MemoryOptionError, check_options, memory as estimate
+
+        try:
+            check_options(args.batch, args.dtype, args.optimizer)
+        except MemoryOptionError as err:
+            raise UsageError(str(err)) from None
+        memory = lambda graph: estimate(graph, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
+    if args.by_op and args.memory:
+        raise UsageError("--by-op prints a table of counts; leave out --memory, or --by-op")
+    return conv, memory
+
+
+def _with_costs(data: dict, net, args, conv, memory) -> dict:
+    from . import cost_report
+
+    if conv is not None:
+        cost_report.count_json(net, conv, data)
+    if args.by_op:
+        data["by_op"] = cost_report.by_op_json(net, conv)
+    if memory is not None:
+        cost_report.memory_json(net, memory(net.graph), data)
+    return data
 
 
 def _with_solved(data: dict, net) -> dict:

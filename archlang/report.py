@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
@@ -14,7 +15,7 @@ from .ir import compact
 from .program import Network
 from .units import si
 
-__all__ = ["summary_rows", "summary_lines", "print_summary", "print_listing", "human"]
+__all__ = ["Column", "summary_rows", "summary_lines", "print_summary", "print_listing", "human", "macs_and_flops"]
 
 def human(n: int, digits: int = 2) -> str:
     """1234567 -> '1.23 M'."""
@@ -41,6 +42,16 @@ COLUMNS = (("Layer", False), ("Op", False), ("Output", True), ("Params", True), 
            ("Jump", True))
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column `check` adds after MACs (`--count`, `--memory`): a header, one cell per layer
+    and the footer's total (right-justified, as every figure)."""
+
+    header: str
+    cells: tuple[str, ...]
+    footer: str = ""
+
+
 def summary_rows(net: Network) -> list[tuple[str, ...]]:
     spatial_input = any(t.rank or t.tokens for _, t in net.inputs)
     rows = []
@@ -58,14 +69,16 @@ def summary_rows(net: Network) -> list[tuple[str, ...]]:
     return rows
 
 
-def summary_lines(net: Network, color: bool = False) -> list[str]:
+def summary_lines(net: Network, color: bool = False, extra: tuple[Column, ...] = ()) -> list[str]:
     """The per-layer table of `archlang check`, laid out as rich's SIMPLE_HEAD table (title,
     header, rule, rows, footer) but written directly: rich takes about a millisecond a row,
     and a spec may have 100,000 layers. Plain text unless `color` (ANSI: bold title, header
-    and footer, the op coloured by its family)."""
-    rows = summary_rows(net)
-    footer = ("Total", "", "", f"{net.total_params:,}", f"{net.total_macs:,}", "", "")
-    widths = [len(h) for h, _ in COLUMNS]
+    and footer, the op coloured by its family). `extra` columns go after MACs."""
+    at = 5  # after MACs
+    columns = COLUMNS[:at] + tuple((c.header, True) for c in extra) + COLUMNS[at:]
+    rows = [row[:at] + tuple(c.cells[i] for c in extra) + row[at:] for i, row in enumerate(summary_rows(net))]
+    footer = ("Total", "", "", f"{net.total_params:,}", f"{net.total_macs:,}", *(c.footer for c in extra), "", "")
+    widths = [len(h) for h, _ in columns]
     for row in (*rows, footer):
         for i, cell in enumerate(row):
             if len(cell) > widths[i]:
@@ -80,7 +93,7 @@ def summary_lines(net: Network, color: bool = False) -> list[str]:
 
     def line(cells, style=None, families=None) -> str:
         parts = []
-        for i, (cell, (_, right)) in enumerate(zip(cells, COLUMNS)):
+        for i, (cell, (_, right)) in enumerate(zip(cells, columns)):
             text = cell.rjust(widths[i]) if right else cell.ljust(widths[i])
             if style:
                 text = ansi(style, text)
@@ -91,29 +104,37 @@ def summary_lines(net: Network, color: bool = False) -> list[str]:
 
     title = f"{net.name}  {net.graph.signature}"
     out = [ansi("bold", title) + " " * max(0, total - len(title)), " " * total,
-           line([h for h, _ in COLUMNS], "bold"), " " + "─" * (total - 2) + " "]
+           line([h for h, _ in columns], "bold"), " " + "─" * (total - 2) + " "]
     for info, row in zip(net.layers, rows):
         out.append(line(row, families=info.family.style if info.family.style != "default" else None))
     out += [" " * total, line(footer, "bold"), " " * total]
     return out
 
 
-def print_summary(net: Network, file=None) -> None:
+def print_summary(net: Network, file=None, extra: tuple[Column, ...] = (), notes: tuple[str, ...] = ()) -> None:
+    """The table and its totals; `notes` are further total lines (`--count`, `--memory`)."""
     import os
     import sys
 
     file = file or sys.stdout
     color = file.isatty() and "NO_COLOR" not in os.environ
     size_mib = net.total_params * 4 / 2**20
-    text = "\n".join(summary_lines(net, color)) + (
+    text = "\n".join(summary_lines(net, color, extra)) + (
         f"\n  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
-        f"  MACs    {net.total_macs:,} ({human(net.total_macs)})\n"
+        f"  MACs    {net.total_macs:,} ({macs_and_flops(net.total_macs)})\n"
         f"  layers  {len(net.layers)}\n"
         + (f"  projections  {net.projections} (residual shortcuts that change the shape: conv1x1 -> bn; "
            f"shortcut=... chooses another)\n" if net.projections else "")
+        + "".join(f"  {note}\n" for note in notes)
         + "\n"
     )
     file.write(text)
+
+
+def macs_and_flops(macs: int) -> str:
+    """A MAC total in both units readers quote: '4.09 GMACs = 8.18 GFLOPs' (a
+    multiply-accumulate is two floating-point operations)."""
+    return f"{si(macs, '.2f', ' ', 'MACs')} = {si(2 * macs, '.2f', ' ', 'FLOPs')}"
 
 
 def print_listing(networks: list[Network], specs: dict[str, str], console: Console | None = None) -> None:

@@ -1,7 +1,7 @@
 """How fast `archlang check` is: a whole process on resnet152, and analysis scaling with size.
 
-Goals (issue: language core): `archlang check resnet152 --json` as a whole process, Python
-start-up included, in at most 0.3 s; analysis linear in the number of layers, with a
+Goals (issue: language core; issue: costs): `archlang check resnet152 --json` as a whole
+process, Python start-up included, in at most 0.3 s, with and without `--count all --memory`; analysis linear in the number of layers, with a
 10,000-layer network under 1 s. Prints the figures; asserts nothing (machines are noisy).
 
     .venv/bin/python bench/check_speed.py
@@ -51,6 +51,8 @@ def main() -> None:
     python = whole_process([sys.executable, "-c", "pass"])
     check = whole_process([ARCHLANG, "check", "resnet152", "--json"])
     print(f"archlang check resnet152 --json   {check * 1000:6.0f} ms  (goal <= 300 ms; bare python start-up {python * 1000:.0f} ms)")
+    costs = whole_process([ARCHLANG, "check", "resnet152", "--json", "--count", "all", "--memory"])
+    print(f"  ... --count all --memory         {costs * 1000:6.0f} ms  (goal <= 300 ms: every cost added)")
     t1k = analysis_time(generated(1_000))
     t10k = analysis_time(generated(10_000))
     print(f"parse + analyse, 1,000 layers      {t1k * 1000:6.0f} ms")

@@ -11,7 +11,8 @@ labelled as called (`bottleneck(128, 2)`). Options:
 - fold: a convolution or fc layer and the normalisation and activation right after it
   become one node (`conv 3x3, 64 · bn · relu`), as do a pre-activation chain
   (`bn · relu · conv 1x1, 128`, DenseNet's order) and a norm with its activation;
-- rankdir: TB (top to bottom) or LR; show: params, macs and/or rf under each label.
+- rankdir: TB (top to bottom) or LR; show: params, macs, flops (2 x MACs), mem (the output's size per
+  sample, float32) and/or rf under each label.
 
 Every text that reaches the DOT source passes through `_text` and the graphviz package's
 quoting; node and cluster identifiers are generated (`n12`, `cluster_3`), never spec text.
@@ -31,12 +32,12 @@ from ..analysis.receptive_field import Rational
 from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
-from ..units import si
+from ..units import bytes_text, si
 
 __all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing", "MAX_DRAWN"]
 
 FORMATS = ("svg", "png", "pdf", "dot")
-SHOW = ("params", "macs", "rf")
+SHOW = ("params", "macs", "flops", "mem", "rf")
 MAX_DRAWN = 2_000  # boxes Graphviz lays out in seconds; beyond, it takes minutes
 
 BLOCK_FILL, BLOCK_LEGEND = "#cfe8e8", "repeated block"  # a collapsed run of block instances
@@ -203,6 +204,7 @@ def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str
     params = param_counts(graph) if "params" in options.show else {}
     macs = mac_counts(graph) if "macs" in options.show else {}
     fields = receptive_fields(graph) if "rf" in options.show else {}
+    macs_of = lambda node: node.op.macs(graph.input_types(node), node.type)
     for item in items:
         if item.family == Family.INPUT or not options.show:
             continue
@@ -214,6 +216,13 @@ def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str
             total = sum(macs[m.name] for m in item.members)
             if total:
                 item.extra.append(f"MACs {_short(total)}")
+        if "flops" in options.show:  # 2 per multiply-accumulate, as `--count flops`
+            total = 2 * sum(macs_of(m) for m in item.members)
+            if total:
+                item.extra.append(f"FLOPs {_short(total)}")
+        if "mem" in options.show:  # what flows on to the next box, per sample, float32 (token ids int64)
+            out = item.members[-1].type
+            item.extra.append(f"out {bytes_text(out.numel * (8 if out.ids else 4))}")
         if fields:
             rf = fields[item.members[-1].name]
             if rf is not None:

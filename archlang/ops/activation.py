@@ -26,6 +26,11 @@ class _Activation(Op):
     sequences = True  # pointwise: any layout
     torch_class = ""
     onnx_op = ""
+    per_element = 1  # arithmetic operations per element (`work`)
+    work_rule = "1 per element"
+
+    def work(self, inputs, out):
+        return self.per_element * out.numel
 
     def torch_spec(self, inputs):
         return self.torch_class, (), {}
@@ -41,6 +46,7 @@ class _Activation(Op):
 @dataclass(frozen=True)
 class ReLU(_Activation):
     name = "relu"
+    work_rule = "1 per element: max(x, 0)"
     onnx_op = "Relu"
     torch_class = "ReLU"
     inplace = True
@@ -50,6 +56,8 @@ class ReLU(_Activation):
 @dataclass(frozen=True)
 class ReLU6(_Activation):
     name = "relu6"
+    per_element = 2
+    work_rule = "2 per element: min(max(x, 0), 6)"
     torch_class = "ReLU6"
     inplace = True
 
@@ -64,6 +72,8 @@ class ReLU6(_Activation):
 @dataclass(frozen=True)
 class LeakyReLU(_Activation):
     name = "leakyrelu"
+    per_element = 2
+    work_rule = "2 per element: compare, multiply by the slope"
     args = (Arg("slope", "float", 0.01, "the slope for x < 0"),)
     slope: float
 
@@ -87,6 +97,8 @@ class LeakyReLU(_Activation):
 @dataclass(frozen=True)
 class ELU(_Activation):
     name = "elu"
+    per_element = 4
+    work_rule = "4 per element: compare, exp, subtract 1, multiply by alpha"
     args = (Arg("alpha", "float", 1.0),)
     alpha: float
 
@@ -107,6 +119,11 @@ class ELU(_Activation):
 @dataclass(frozen=True)
 class GELU(_Activation):
     name = "gelu"
+    work_rule = ("5 per element: x / sqrt(2), erf, + 1, * x, * 0.5; tanh=true 9: x^3 (2), * 0.044715, + x, "
+                 "* sqrt(2/pi), tanh, + 1, * x, * 0.5")
+
+    def work(self, inputs, out):
+        return (9 if self.tanh else 5) * out.numel
     onnx_op = "Gelu"
     torch_class = "GELU"
     args = (Arg("tanh", "bool", False, "the tanh approximation (GPT-2's), not the exact erf form"),)
@@ -130,6 +147,8 @@ class GELU(_Activation):
 @dataclass(frozen=True)
 class SiLU(_Activation):
     name = "silu"
+    per_element = 4
+    work_rule = "4 per element: x / (1 + exp(-x)): negate, exp, add, divide"
     torch_class = "SiLU"
     inplace = True  # as torchvision's EfficientNet runs it (SiLU(inplace=True) after batch norm)
 
@@ -142,6 +161,8 @@ class SiLU(_Activation):
 @dataclass(frozen=True)
 class Sigmoid(_Activation):
     name = "sigmoid"
+    per_element = 4
+    work_rule = "4 per element: 1 / (1 + exp(-x)): negate, exp, add, divide"
     onnx_op = "Sigmoid"
     torch_class = "Sigmoid"
 
@@ -150,6 +171,7 @@ class Sigmoid(_Activation):
 @dataclass(frozen=True)
 class Tanh(_Activation):
     name = "tanh"
+    work_rule = "1 per element: tanh"
     onnx_op = "Tanh"
     torch_class = "Tanh"
 
@@ -158,6 +180,8 @@ class Tanh(_Activation):
 @dataclass(frozen=True)
 class Softmax(_Activation):
     name = "softmax"
+    per_element = 5
+    work_rule = "5 per element: the row's max, subtract it, exp, sum, divide"
 
     onnx_op = "Softmax"
 
@@ -172,6 +196,10 @@ class Softmax(_Activation):
 @dataclass(frozen=True)
 class LogSoftmax(_Activation):
     name = "logsoftmax"
+    work_rule = "5 per element (max, subtract, exp, sum, subtract the log) and 1 per row (log)"
+
+    def work(self, inputs, out):
+        return 5 * out.numel + out.numel // out.channels
     onnx_op = "LogSoftmax"
 
     def torch_spec(self, inputs):
@@ -185,6 +213,8 @@ class LogSoftmax(_Activation):
 @dataclass(frozen=True)
 class Hardswish(_Activation):
     name = "hardswish"
+    per_element = 5
+    work_rule = "5 per element: x * min(max(x + 3, 0), 6) / 6"
     onnx_op = "HardSwish"
     torch_class = "Hardswish"
     inplace = True
@@ -195,6 +225,8 @@ class Hardswish(_Activation):
 @dataclass(frozen=True)
 class Hardsigmoid(_Activation):
     name = "hardsigmoid"
+    per_element = 4
+    work_rule = "4 per element: min(max(x + 3, 0), 6) / 6"
     onnx_op = "HardSigmoid"
     torch_class = "Hardsigmoid"
     output_overwritable = True  # backward reads its input, not its output

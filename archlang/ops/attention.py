@@ -25,6 +25,13 @@ from .sequence import _SequenceOp
 @dataclass(frozen=True)
 class Attention(_SequenceOp):
     name = "attention"
+    work_rule = ("2 per multiply-accumulate, 1 per projection output for the biases (4 L D), and per head 6 per "
+                 "score (scale by 1/sqrt(D/heads); softmax: max, subtract, exp, sum, divide)")
+
+    def work(self, inputs, out):
+        length, d = out.tokens, self.dim
+        return 2 * self.macs(inputs, out) + (4 * length * d if self.bias else 0) + 6 * self.heads * length * length
+
     family = Family.ATTENTION
     output_overwritable = True
     args = (Arg("heads", "int", REQUIRED, "the number of heads, e.g. attention(12)"),

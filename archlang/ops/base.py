@@ -3,7 +3,8 @@
 An op is one frozen dataclass that states everything about a layer in one place:
 - `args`: how the language passes its arguments (names, kinds, defaults), checked by `bind`;
 - `make`: resolves defaults that depend on the input (channels kept, "same" padding, 1D/2D/3D);
-- `infer`: the shape rule; `param_count` and `macs`: the cost rules;
+- `infer`: the shape rule; `param_count`, `macs` and `work` (every arithmetic operation, with
+  `work_rule` in words): the cost rules;
 - `infer_at`: the shape rule again for inputs of other spatial sizes than those the op was
   made for (its resolved arguments kept): `archlang sizes` sweeps input sizes with it; `infer`
   is that rule for every op whose arguments hold no input size (crop and upsample say theirs);
@@ -261,6 +262,16 @@ class Op:
 
     def macs(self, inputs: tuple[TensorType, ...], out: TensorType) -> int:
         return 0
+
+    work_rule: ClassVar[str] = ""
+    """`work` in words, for docs/costs.md (which lists every op's) and `--count all`."""
+
+    def work(self, inputs: tuple[TensorType, ...], out: TensorType) -> int:
+        """Every arithmetic operation of the layer's forward at inference (`--count all`, per
+        sample): 2 per multiply-accumulate, 1 per other add, subtract, multiply, divide, compare,
+        exp, square root or tanh; 0 for ops that only move, view or look up data. Each op states
+        its rule once, here and in `work_rule`."""
+        raise NotImplementedError(f"{self.name} states no work rule")
 
     def window(self) -> Window | None:
         """The receptive-field step: a Window, None (pointwise) or GLOBAL."""

@@ -21,6 +21,11 @@ from .formula import Formula, maps
 @dataclass(frozen=True)
 class Slice(Op):
     name = "slice"
+    work_rule = "0: a view"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     args = (Arg("start", "int0", REQUIRED, "the first channel (0-based)"),
             Arg("stop", "int", REQUIRED, "one past the last channel"))
@@ -74,6 +79,11 @@ class Slice(Op):
 @dataclass(frozen=True)
 class Shuffle(Op):
     name = "shuffle"
+    work_rule = "0: a permutation"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     args = (Arg("groups", "int", REQUIRED, "the number of groups, e.g. shuffle(2)"),)
     groups: int

@@ -32,6 +32,11 @@ def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Conv(Op):
     name = "conv"
+    work_rule = "2 per multiply-accumulate, and 1 per output element for the bias"
+
+    def work(self, inputs, out):
+        return 2 * self.macs(inputs, out) + (out.numel if self.bias else 0)
+
     family = Family.CONV
     output_overwritable = True  # backward reads its input, not its output
     kernel_suffix = True

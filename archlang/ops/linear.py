@@ -22,6 +22,11 @@ from .formula import Formula
 @dataclass(frozen=True)
 class FC(Op):
     name = "fc"
+    work_rule = "2 per multiply-accumulate, and 1 per output for the bias"
+
+    def work(self, inputs, out):
+        return 2 * self.macs(inputs, out) + (out.numel if self.bias else 0)
+
     family = Family.FC
     sequences = True  # per token: [L]xD -> [L]xF
     output_overwritable = True  # backward reads its input, not its output

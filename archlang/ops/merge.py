@@ -58,6 +58,11 @@ class _Merge(Op):
 @dataclass(frozen=True)
 class Add(_Merge):
     name = "add"
+    work_rule = "(branches - 1) per element"
+
+    def work(self, inputs, out):
+        return (len(inputs) - 1) * out.numel
+
     sequences = True
     inplace = True
     skip_inputs = True
@@ -95,6 +100,11 @@ class Add(_Merge):
 @dataclass(frozen=True)
 class Concat(_Merge):
     name = "concat"
+    work_rule = "0: a copy"
+
+    def work(self, inputs, out):
+        return 0
+
     glyph = "C"
 
     @classmethod
@@ -146,6 +156,11 @@ class Mul(_Merge):
     sequences = True
 
     name = "mul"
+    work_rule = "(branches - 1) per output element (a broadcast factor is read again, not copied)"
+
+    def work(self, inputs, out):
+        return (len(inputs) - 1) * out.numel
+
     glyph = "×"
 
     def torch_fx(self, graph, args, inplace):

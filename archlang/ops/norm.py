@@ -20,6 +20,7 @@ axis, Transpose back (LayerNormalization at axis 1 would normalise C, H and W to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..ir import TensorType
@@ -31,6 +32,12 @@ from .formula import Formula, maps, product
 @dataclass(frozen=True)
 class BatchNorm(Op):
     name = "bn"
+    work_rule = ("4 per element ((x - mean) / sqrt(var + eps) * weight + bias: subtract, divide, multiply, add) "
+                 "and 2 per channel (add eps, square root)")
+
+    def work(self, inputs, out):
+        return 4 * out.numel + 2 * self.num_features
+
     family = Family.NORM
     output_overwritable = True  # backward reads its input, not its output
     aliases = ("batchnorm",)
@@ -74,6 +81,11 @@ class BatchNorm(Op):
 @dataclass(frozen=True)
 class LRN(Op):
     name = "lrn"
+    work_rule = "size + 5 per element: square, sum over the window, * alpha/size, + k, ^beta, divide"
+
+    def work(self, inputs, out):
+        return (self.size + 5) * out.numel
+
     family = Family.NORM
     output_overwritable = True  # backward reads its input, not its output
     args = (
@@ -127,6 +139,12 @@ class LRN(Op):
 @dataclass(frozen=True)
 class LayerNorm(Op):
     name = "layernorm"
+    work_rule = ("7 per element (sum, subtract the mean, square, sum, divide, scale, shift) and 4 per normalised vector "
+                 "(2 divides for the mean and variance, add eps, square root)")
+
+    def work(self, inputs, out):
+        return 7 * out.numel + 4 * (out.numel // math.prod(self.normalized_shape))
+
     family = Family.NORM
     sequences = True
     output_overwritable = True  # backward reads its input, not its output
@@ -168,6 +186,12 @@ class LayerNorm(Op):
 @dataclass(frozen=True)
 class GroupNorm(Op):
     name = "groupnorm"
+    work_rule = ("7 per element (sum, subtract the mean, square, sum, divide, scale, shift) and 4 per group "
+                 "(2 divides for the mean and variance, add eps, square root)")
+
+    def work(self, inputs, out):
+        return 7 * out.numel + 4 * self.groups
+
     family = Family.NORM
     output_overwritable = True  # backward reads its input, not its output
     args = (Arg("groups", "int", REQUIRED, "the number of channel groups, e.g. groupnorm(32)"), Arg("eps", "pos_float", 1e-5))
@@ -214,6 +238,12 @@ class GroupNorm(Op):
 @dataclass(frozen=True)
 class LayerNorm2d(Op):
     name = "layernorm2d"
+    work_rule = ("7 per element (sum, subtract the mean, square, sum, divide, scale, shift) and 4 per position (the channels there) "
+                 "(2 divides for the mean and variance, add eps, square root)")
+
+    def work(self, inputs, out):
+        return 7 * out.numel + 4 * (out.numel // self.num_channels)
+
     family = Family.NORM
     output_overwritable = True  # backward reads its input, not its output
     args = (Arg("eps", "pos_float", 1e-5, "torch's default; ConvNeXt uses 1e-6"),)

@@ -28,6 +28,11 @@ from .formula import Formula, maps, product
 @dataclass(frozen=True)
 class Flatten(Op):
     name = "flatten"
+    work_rule = "0: a view"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     sequences = True  # [L]xD -> L*D features
 
@@ -57,6 +62,11 @@ class Flatten(Op):
 @dataclass(frozen=True)
 class Identity(Op):
     name = "identity"
+    work_rule = "0: no operation"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     sequences = token_ids = True
     elide = True  # lowering drops it; these rules serve code that keeps it
@@ -72,6 +82,11 @@ class Identity(Op):
 @dataclass(frozen=True)
 class Dropout(Op):
     name = "dropout"
+    work_rule = "0: the identity at inference"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     sequences = True
     aliases_input = True  # nn.Dropout returns its input itself at inference
@@ -110,6 +125,11 @@ def stochastic_depth(x, p: float, batch: bool, training: bool):
 @dataclass(frozen=True)
 class StochasticDepth(Op):
     name = "stochasticdepth"
+    work_rule = "0: the identity at inference"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     sequences = True
     aliases_input = True  # at inference its output is its input: as overwritable as that is
@@ -151,6 +171,11 @@ class StochasticDepth(Op):
 @dataclass(frozen=True)
 class LayerScale(Op):
     name = "layerscale"
+    work_rule = "1 per element: multiply by its channel's scale"
+
+    def work(self, inputs, out):
+        return out.numel
+
     family = Family.OTHER
     output_overwritable = True  # backward reads its input and gamma, not its output
     args = (Arg("init", "float", 1e-6, "gamma's starting value (ConvNeXt's 1e-6)"),)

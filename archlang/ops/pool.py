@@ -16,6 +16,7 @@ torch: nn.MaxPool*d, nn.AvgPool*d, nn.AdaptiveAvgPool*d / nn.AdaptiveMaxPool*d (
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -126,6 +127,11 @@ class _WindowPool(Op):
 @dataclass(frozen=True)
 class MaxPool(_WindowPool):
     name = "maxpool"
+    work_rule = "K - 1 compares per output (K the window's elements)"
+
+    def work(self, inputs, out):
+        return out.numel * (math.prod(self.kernel_size) - 1)
+
     torch_class = "MaxPool"
     onnx_op = "MaxPool"
 
@@ -134,6 +140,11 @@ class MaxPool(_WindowPool):
 @dataclass(frozen=True)
 class AvgPool(_WindowPool):
     name = "avgpool"
+    work_rule = "K per output: K - 1 adds and a divide (K the window's elements)"
+
+    def work(self, inputs, out):
+        return out.numel * math.prod(self.kernel_size)
+
     torch_class = "AvgPool"
     onnx_op = "AveragePool"
     args = (*_WindowPool.args, Arg("count_include_pad", "bool", True, "divide by the window with its zero padding"))
@@ -189,6 +200,11 @@ class _GlobalPool(Op):
 @dataclass(frozen=True)
 class GlobalAvgPool(_GlobalPool):
     name = "globalavgpool"
+    work_rule = "1 per input element: H x W - 1 adds and a divide per channel"
+
+    def work(self, inputs, out):
+        return inputs[0].numel
+
     torch_class = "AdaptiveAvgPool"
     onnx_op = "GlobalAveragePool"
 
@@ -197,6 +213,11 @@ class GlobalAvgPool(_GlobalPool):
 @dataclass(frozen=True)
 class GlobalMaxPool(_GlobalPool):
     name = "globalmaxpool"
+    work_rule = "H x W - 1 compares per channel"
+
+    def work(self, inputs, out):
+        return inputs[0].numel - out.numel
+
     torch_class = "AdaptiveMaxPool"
     onnx_op = "GlobalMaxPool"
 
@@ -205,6 +226,15 @@ class GlobalMaxPool(_GlobalPool):
 @dataclass(frozen=True)
 class AdaptiveAvgPool(Op):
     name = "adaptiveavgpool"
+    work_rule = ("each output's window size (its adds and a divide); windows from floor(i I / O) to "
+                 "ceil((i + 1) I / O) per axis")
+
+    def work(self, inputs, out):
+        total = out.channels
+        for i, o in zip(self.input_size, self.output_size):
+            total *= sum(-(-(j + 1) * i // o) - j * i // o for j in range(o))
+        return total
+
     family = Family.POOL
     args = (Arg("size", "ints", REQUIRED, "the output size, e.g. adaptiveavgpool(7) gives Cx7x7"),)
     input_size: tuple[int, ...]

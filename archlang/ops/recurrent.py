@@ -89,6 +89,12 @@ class _Recurrent(Op):
         return sum(self.gates * self.hidden * (self._inputs(layer) + self.hidden) * steps * self.dirs
                    for layer in range(self.layers))
 
+    step_work = 0  # arithmetic per hidden unit per step besides the products (`work_rule`)
+
+    def work(self, inputs, out) -> int:
+        steps = inputs[0].tokens
+        return 2 * self.macs(inputs, out) + self.step_work * self.hidden * steps * self.dirs * self.layers
+
     def window(self):
         return GLOBAL
 
@@ -186,6 +192,9 @@ class _Recurrent(Op):
 class LSTM(_Recurrent):
     name = "lstm"
     gates = 4
+    step_work = 30
+    work_rule = ("2 per multiply-accumulate, and per hidden unit per step 30: sum the two products and two biases "
+                 "of 4 gates (12), 3 sigmoids (12), 2 tanh, c = f c + i g (3), h = o tanh(c) (1)")
     torch_name = "SequenceLSTM"
     onnx_op = "LSTM"
     onnx_order = (0, 3, 1, 2)  # i, o, f, c from PyTorch's i, f, g, o
@@ -196,6 +205,9 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     name = "gru"
     gates = 3
+    step_work = 23
+    work_rule = ("2 per multiply-accumulate, and per hidden unit per step 23: r and z (2 x 3 adds, 2 sigmoids of 4), "
+                 "n = tanh(x_n + b + r (h_n + b)) (5), h = (1 - z) n + z h (4)")
     torch_name = "SequenceGRU"
     onnx_op = "GRU"
     onnx_order = (1, 0, 2)  # z, r, h from PyTorch's r, z, n

@@ -51,6 +51,11 @@ def _axis_window(i: int, o: int, linear: bool, align_corners: bool) -> tuple[Fra
 @dataclass(frozen=True)
 class Upsample(Op):
     name = "upsample"
+    work_rule = "0 for nearest (a copy); linear=true: 3 per interpolation (a + w (b - a)), 2^d - 1 per output element"
+
+    def work(self, inputs, out):
+        return 3 * (2 ** out.rank - 1) * out.numel if self.linear else 0
+
     family = Family.OTHER
     output_overwritable = True  # backward needs neither its input's values nor its output
     args = (

@@ -40,6 +40,11 @@ class _SequenceOp(Op):
 @dataclass(frozen=True)
 class Tokens(Op):
     name = "tokens"
+    work_rule = "0: a reshape"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
 
     @classmethod
@@ -84,6 +89,11 @@ class Tokens(Op):
 @dataclass(frozen=True)
 class Grid(_SequenceOp):
     name = "grid"
+    work_rule = "0: a reshape"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     args = (Arg("h", "int", REQUIRED, "the grid's height, e.g. grid(14) for 196 tokens"),
             Arg("w", "int0", 0, "its width (default: the height)"))
@@ -133,6 +143,11 @@ class Grid(_SequenceOp):
 @dataclass(frozen=True)
 class Embed(Op):
     name = "embed"
+    work_rule = "0: a table look-up"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.EMBED
     token_ids = True
     feature_maps = False
@@ -187,6 +202,11 @@ class Embed(Op):
 @dataclass(frozen=True)
 class PosEmbed(_SequenceOp):
     name = "posembed"
+    work_rule = "1 per element: add the position's vector"
+
+    def work(self, inputs, out):
+        return out.numel
+
     family = Family.EMBED
     args = (Arg("positions", "int0", 0, "the longest sequence it holds vectors for (default: this one's length)"),)
     positions: int
@@ -237,6 +257,11 @@ class PosEmbed(_SequenceOp):
 @dataclass(frozen=True)
 class ClsToken(_SequenceOp):
     name = "clstoken"
+    work_rule = "0: a copy"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.EMBED
     dim: int
 
@@ -276,6 +301,11 @@ class ClsToken(_SequenceOp):
 @dataclass(frozen=True)
 class Token(_SequenceOp):
     name = "token"
+    work_rule = "0: a view"
+
+    def work(self, inputs, out):
+        return 0
+
     family = Family.OTHER
     args = (Arg("index", "int0", 0, "which token, from 0 (the class token)"),)
     index: int
@@ -320,6 +350,11 @@ class Token(_SequenceOp):
 @dataclass(frozen=True)
 class MeanTokens(_SequenceOp):
     name = "meantokens"
+    work_rule = "1 per input element: (L - 1) adds and 1 divide per feature"
+
+    def work(self, inputs, out):
+        return inputs[0].numel
+
     family = Family.POOL
 
     def infer(self, inputs):

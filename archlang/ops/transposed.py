@@ -47,6 +47,11 @@ def transposed_out(size: int, k: int, s: int, p: int, op_: int, d: int) -> int:
 @dataclass(frozen=True)
 class ConvTranspose(Op):
     name = "convtranspose"
+    work_rule = "2 per multiply-accumulate, and 1 per output element for the bias"
+
+    def work(self, inputs, out):
+        return 2 * self.macs(inputs, out) + (out.numel if self.bias else 0)
+
     aliases = ("deconv",)
     family = Family.CONV
     output_overwritable = True  # backward reads its input, not its output

@@ -1,0 +1,156 @@
+"""What `archlang check --count C`, `--by-op` and `--memory` add to the table and the JSON.
+
+The figures come from analysis/counting.py (a network's work under a named convention) and
+analysis/memory.py (activation sizes, weights, inference peak, one training step); this module
+only lays them out: a column per layer and a total line for the table, keys for the JSON, and
+the per-op-type breakdown that shows where the tools' figures part.
+"""
+
+from __future__ import annotations
+
+from .analysis.counting import CONVENTIONS, Convention, by_op, convention, layer_counts
+from .errors import LimitError
+from .program import Network
+from .report import Column
+from .units import bytes_text, si
+
+__all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_column",
+           "memory_notes", "memory_json", "bytes_text", "ORDER"]
+
+INT64_MAX = 2**63 - 1
+
+# the order conventions are listed in: the default, its double, the tools, everything
+ORDER = ("macs", "flops", "fvcore", "ptflops", "thop", "all")
+
+
+def conventions() -> list[Convention]:
+    convention("macs")  # registers the tools' conventions
+    return [CONVENTIONS[name] for name in ORDER if name in CONVENTIONS] + [
+        c for name, c in CONVENTIONS.items() if name not in ORDER]
+
+
+def _fits(net: Network, what: str, value: int) -> int:
+    """`value`, or a LimitError at the network's header where it does not fit a signed 64-bit
+    integer (as JSON readers, numpy and torch hold counts): said, never wrapped."""
+    if value > INT64_MAX:
+        raise LimitError(
+            f"{net.name}: its {what} ({value:,}, about {value:.2e}) does not fit in 64 bits",
+            net.graph.span,
+            hint="the figure is exact, but no 64-bit integer (JSON readers, numpy, torch) holds it; try a "
+                 "smaller input size or batch",
+        )
+    return value
+
+
+def _label(conv: Convention) -> str:
+    return f"{conv.name} ({conv.unit})" if conv.name != conv.unit.lower() else conv.unit
+
+
+def count_column(net: Network, conv: Convention) -> Column:
+    counts = layer_counts(net.graph, conv)
+    total = _fits(net, f"work counted as '{conv.name}'", sum(counts.values()))
+    return Column(_label(conv), tuple(f"{counts[i.name]:,}" if counts[i.name] else "-" for i in net.layers),
+                  f"{total:,}")
+
+
+def count_note(net: Network, conv: Convention) -> str:
+    """The total line: the figure, in every unit a reader expects, and what it counts."""
+    total = _fits(net, f"work counted as '{conv.name}'", sum(layer_counts(net.graph, conv).values()))
+    units = si(total, '.2f', ' ', conv.unit)
+    if conv.unit == "MACs":
+        units += f" = {si(2 * total, '.2f', ' ', 'FLOPs')}"
+    elif conv.name == "flops":  # exactly 2 x MACs
+        units += f" = {si(total // 2, '.2f', ' ', 'MACs')}"
+    tool = f" as {conv.tool} {conv.version} counts" if conv.tool and conv.version else ""
+    return f"{conv.name}  {total:,} ({units}{tool}): {conv.summary}"
+
+
+def count_json(net: Network, conv: Convention, data: dict) -> dict:
+    """`data` (the network's JSON) with "count": {"convention", "unit", "total"} on the
+    network and "count" on each layer; total_macs stays as it is."""
+    counts = layer_counts(net.graph, conv)
+    data["count"] = {"convention": conv.name, "unit": conv.unit,
+                     "total": _fits(net, f"work counted as '{conv.name}'", sum(counts.values()))}
+    for layer in data["layers"]:
+        layer["count"] = counts[layer["name"]]
+    return data
+
+
+def by_op_rows(net: Network, conv: Convention | None) -> tuple[list[str], list[tuple]]:
+    """(headers, rows): with a convention, its groups (what its tool sees, e.g. torch module
+    classes) with layers and counts, beside the MACs; without, one row per op with every
+    convention side by side."""
+    graph = net.graph
+    if conv is not None:
+        groups = by_op(graph, conv)
+        macs_of: dict[str, int] = {}
+        for n in graph.layers:
+            key = conv.group_of(n.op, graph.input_types(n))
+            macs_of[key] = macs_of.get(key, 0) + n.op.macs(graph.input_types(n), n.type)
+        rows = [(key, layers, count, macs_of[key]) for key, (layers, count) in groups.items()]
+        return ["Kind", "Layers", _label(conv), "MACs"], rows
+    convs = conventions()
+    table: dict[str, list[int]] = {}
+    for n in graph.layers:
+        inputs = graph.input_types(n)
+        entry = table.setdefault(n.op.name, [0] + [0] * len(convs))
+        entry[0] += 1
+        for i, c in enumerate(convs, 1):
+            entry[i] += c.count(n.op, inputs, n.type)
+    return ["Op", "Layers", *(c.name for c in convs)], [(k, *v) for k, v in table.items()]
+
+
+def by_op_lines(net: Network, conv: Convention | None) -> list[str]:
+    """`--by-op` as a plain table with its totals."""
+    headers, rows = by_op_rows(net, conv)
+    totals = ["Total", *(sum(r[i] for r in rows) for i in range(1, len(headers)))]
+    for value in totals[2:]:
+        _fits(net, "work", value)
+    cells = [headers] + [[str(r[0]), *(f"{v:,}" if v else "-" for v in r[1:])] for r in rows] + [
+        [str(totals[0]), *(f"{v:,}" for v in totals[1:])]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row) -> str:
+        return "  " + "   ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    what = (f"{conv.name}: {conv.summary}" if conv else
+            "every convention side by side (docs/costs.md says what each counts)")
+    out = [f"{net.name} by kind of layer: {what}", "", line(cells[0]), "  " + "-" * (sum(widths) + 3 * (len(widths) - 1))]
+    out += [line(row) for row in cells[1:-1]]
+    out += ["", line(cells[-1]), ""]
+    return out
+
+
+def by_op_json(net: Network, conv: Convention | None) -> list[dict]:
+    headers, rows = by_op_rows(net, conv)
+    keys = ["kind" if conv else "op", "layers", *(conv.name if conv and h == _label(conv) else h.lower()
+                                                  for h in headers[2:])]
+    return [dict(zip(keys, row)) for row in rows]
+
+
+# -- memory
+
+def memory_column(net: Network, report) -> Column:
+    return Column(f"Act ({report.dtype}, b{report.batch})",
+                  tuple(bytes_text(report.activations[i.name]) if report.activations[i.name] else "-" for i in net.layers))
+
+
+def memory_notes(net: Network, report) -> tuple[str, ...]:
+    for key, value in report.to_dict().items():
+        if isinstance(value, int):
+            _fits(net, f"memory estimate ({key})", value)
+    at = f"batch {report.batch}, {report.dtype}"
+    return (
+        f"memory  weights {bytes_text(report.weights)}; inference peak {bytes_text(report.inference_peak)} ({at}); "
+        f"training step {bytes_text(report.training_step)} ({at}, {report.optimizer}: weights + gradients "
+        f"{bytes_text(report.gradients)} + optimizer state {bytes_text(report.optimizer_state)} + saved for "
+        f"backward {bytes_text(report.saved_for_backward)})",
+    )
+
+
+def memory_json(net: Network, report, data: dict) -> dict:
+    memory_notes(net, report)  # the 64-bit check
+    data["memory"] = report.to_dict()
+    for layer in data["layers"]:
+        layer["activation_bytes"] = report.activations[layer["name"]]
+    return data
