@@ -13,16 +13,18 @@ from archlang.cli import main
 from archlang.ops.base import Op, canonical_ops
 from tests.conftest import analyse
 
-DOCS = Path(__file__).parent.parent / "docs" / "costs.md"
+DOCS = Path(__file__).parent.parent / "docs" / "language.md"
 
 
 @pytest.mark.parametrize("cls", canonical_ops(), ids=lambda c: c.name)
 def test_every_op_states_its_work_once_and_docs_list_it(cls):
     assert cls.work is not Op.work, f"{cls.name} has no work rule"
     assert cls.work_rule, f"{cls.name} says its work rule in no words"
-    row = next((line for line in DOCS.read_text().splitlines() if line.startswith(f"| `{cls.name}` |")), None)
-    assert row is not None, f"docs/costs.md has no row for {cls.name}"
-    assert cls.work_rule.replace("|", "\\|") in row, f"docs/costs.md's {cls.name} row is not its work_rule"
+    doc = DOCS.read_text()
+    table = doc[doc.index("### Work per op"):]
+    row = next((line for line in table.splitlines() if line.startswith(f"| `{cls.name}` |")), None)
+    assert row is not None, f"docs/language.md has no row for {cls.name}"
+    assert cls.work_rule.replace("|", "\\|") in row, f"docs/language.md's {cls.name} row is not its work_rule"
 
 
 def test_all_counts_each_layer_by_its_rule():
@@ -34,7 +36,7 @@ network n : 3x8x8 =
 """)
     counts = layer_counts(net.graph, CONVENTIONS["all"])
     assert list(counts.values()) == [
-        2 * 4 * 8 * 8 * 27,          # conv: 2 per MAC, no bias
+        2 * 4 * 8 * 8 * 27 + 256,    # conv: 2 per MAC, and its bias (on by default) per output
         4 * 256 + 2 * 4,             # bn: 4 per element, 2 per channel
         256,                         # relu
         4 * 16 * 3,                  # maxpool 2x2: 3 compares per output
@@ -43,7 +45,7 @@ network n : 3x8x8 =
         2 * 64 * 4 + 64,             # the residual's conv1x1 with its bias
         64,                          # the residual's add
         3 * 3 * 256,                 # bilinear: 3 lerps of 3 per output
-        4 * 6 * 6,                   # adaptive 8 -> 3: windows 0-3, 2-6, 5-8 (3 + 4 + 3 per axis)
+        4 * 10 * 10,                 # adaptive 8 -> 3: windows 0-3, 2-6, 5-8 (3 + 4 + 3 per axis), 4 channels
         5 * 36,                      # softmax
         5 * 36 + 9,                  # logsoftmax: 5 per element, a log per position
         0, 0,                        # flatten, dropout
