@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..ops.base import Op
 
 __all__ = ["Convention", "CONVENTIONS", "convention", "layer_counts", "by_op", "register_convention",
-           "UnknownConvention"]
+           "UnknownConvention", "torch_group"]
 
 Rule = Callable[["Op", tuple[TensorType, ...], TensorType], int]
 
@@ -113,6 +113,14 @@ def by_op(graph: Graph, conv: Convention) -> dict[str, tuple[int, int]]:
 
 def node_count(graph: Graph, node: Node, conv: Convention) -> int:
     return conv.count(node.op, graph.input_types(node), node.type)
+
+
+def torch_group(op: "Op", inputs: tuple[TensorType, ...]) -> str:
+    """What a tool that hooks torch modules sees of a layer: its module's class name
+    (`Conv2d`, archlang's own `SelfAttention`), or for an op without a module, which the
+    forward runs as a function call, `add (function)`: the tools' conventions group by it."""
+    spec = op.torch_spec(inputs)
+    return spec[0] if spec is not None else f"{op.name} (function)"
 
 
 register_convention(Convention(

@@ -21,16 +21,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ...ir import TensorType
-from ..counting import Convention, register_convention
+from ..counting import Convention, register_convention, torch_group
 
 if TYPE_CHECKING:
     from ...ops.base import Op
 
-__all__ = ["FVCORE", "FVCORE_VERSION", "QUIRKS", "RULES", "fvcore_rule", "fvcore_group"]
+__all__ = ["FVCORE", "FVCORE_VERSION", "QUIRKS", "RULES", "fvcore_rule"]
 
 FVCORE_VERSION = "0.1.5.post20221221"  # the release the rules were checked against (the last; fvcore is archived)
 
 QUIRKS = (
+    "its 'flops' are one per multiply-accumulate (it counts a fused multiply-add as one flop), so its figures are "
+    "MACs for convolutions and fc layers, and twice them would be FLOPs",
     "batch norm: 2 per element at inference (a scale and a shift per value, fvcore's batchnorm_flop_jit), but 5 "
     "per element in training mode (its rough estimate with the statistics computed): this convention is "
     "inference's, as published figures are, and `archlang.build` returns a module in training mode as every torch "
@@ -118,17 +120,10 @@ def fvcore_rule(op: "Op", inputs: tuple[TensorType, ...], out: TensorType, train
     return RULES[op.name](op, inputs, out)
 
 
-def fvcore_group(op: "Op", inputs: tuple[TensorType, ...]) -> str:
-    """What fvcore sees a layer as: its torch module's class ("Conv2d", "BatchNorm2d",
-    "SelfAttention"), or for a layer without a module, its function ("add (function)")."""
-    spec = op.torch_spec(inputs)
-    return spec[0] if spec is not None else f"{op.name} (function)"
-
-
 FVCORE = register_convention(Convention(
-    "fvcore", "fvcore flops",
+    "fvcore", "MACs",
     "what fvcore's FlopCountAnalysis prints for the built module in eval(): MACs of convolutions, fc and "
     "attention's projections, plus its estimates for norms and 2D adaptive pooling and upsampling",
     lambda op, inputs, out: fvcore_rule(op, inputs, out),
-    tool="fvcore", version=FVCORE_VERSION, quirks=QUIRKS, group=fvcore_group,
+    tool="fvcore", version=FVCORE_VERSION, quirks=QUIRKS, group=torch_group,
 ))

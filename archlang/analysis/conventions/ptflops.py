@@ -25,21 +25,13 @@ from math import prod
 from typing import Callable
 
 from ...ir import TensorType
-from ..counting import Convention, register_convention
+from ..counting import Convention, register_convention, torch_group
 
-__all__ = ["PTFLOPS", "RULES", "VERSION", "QUIRKS", "torch_group"]
+__all__ = ["PTFLOPS", "RULES", "VERSION", "QUIRKS"]
 
 VERSION = "0.7.5"
 
 Rule = Callable[..., int]
-
-
-def torch_group(op, inputs: tuple[TensorType, ...]) -> str:
-    """What a module-hooking tool sees of a layer: its torch module's class name (`Conv2d`,
-    archlang's own `SelfAttention`), or for an op without a module, which the forward runs
-    as a function or tensor method call, the op's name: `add (function)`."""
-    spec = op.torch_spec(inputs)
-    return spec[0] if spec is not None else f"{op.name} (function)"
 
 
 def _zero(op, inputs, out) -> int:

@@ -19,8 +19,7 @@ from math import prod
 from typing import Callable
 
 from ...ir import TensorType
-from ..counting import Convention, register_convention
-from .ptflops import torch_group
+from ..counting import Convention, register_convention, torch_group
 
 __all__ = ["THOP", "RULES", "VERSION", "QUIRKS"]
 
