@@ -303,7 +303,7 @@ def _check(args) -> int:
         if memory is not None:
             from .cost_report import memory_column, memory_notes
 
-            report = memory(net.graph)
+            report = memory(net)
             extra, notes = (*extra, memory_column(net, report)), (*notes, *memory_notes(net, report))
         print_summary(net, extra=extra, notes=notes)
     return EXIT_OK
@@ -325,13 +325,14 @@ def _cost_options(args):
     if given and not args.memory:
         raise UsageError(f"{', '.join(given)} only mean something with --memory")
     if args.memory:
-        from .analysis.memory import MemoryOptionError, check_options, memory as estimate
+        from .analysis.memory import MemoryEstimateError, check_options
+        from .cost_report import memory_report
 
         try:
             check_options(args.batch, args.dtype, args.optimizer)
-        except MemoryOptionError as err:
+        except MemoryEstimateError as err:
             raise UsageError(str(err)) from None
-        memory = lambda graph: estimate(graph, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
+        memory = lambda net: memory_report(net, args.batch, args.dtype, args.optimizer)
     if args.by_op and args.memory:
         raise UsageError("--by-op prints a table of counts; leave out --memory, or --by-op")
     return conv, memory
@@ -345,7 +346,7 @@ def _with_costs(data: dict, net, args, conv, memory) -> dict:
     if args.by_op:
         data["by_op"] = cost_report.by_op_json(net, conv)
     if memory is not None:
-        cost_report.memory_json(net, memory(net.graph), data)
+        cost_report.memory_json(net, memory(net), data)
     return data
 
 

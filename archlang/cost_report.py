@@ -14,8 +14,8 @@ from .program import Network
 from .report import Column
 from .units import bytes_text, si
 
-__all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_column",
-           "memory_notes", "memory_json", "bytes_text", "ORDER"]
+__all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report",
+           "memory_column", "memory_notes", "memory_json", "ORDER"]
 
 INT64_MAX = 2**63 - 1
 
@@ -130,26 +130,40 @@ def by_op_json(net: Network, conv: Convention | None) -> list[dict]:
 
 # -- memory
 
+def memory_report(net: Network, batch: int, dtype: str, optimizer: str):
+    """analysis.memory's report, or a LimitError at the network's header where a figure does
+    not fit in 64 bits."""
+    from .analysis.memory import EstimateOverflow, memory
+
+    try:
+        return memory(net.graph, batch=batch, dtype=dtype, optimizer=optimizer)
+    except EstimateOverflow as err:
+        raise LimitError(str(err), net.graph.span,
+                         hint="the figure is exact, but no 64-bit integer holds it; try a smaller input size or "
+                              "batch") from None
+
+
 def memory_column(net: Network, report) -> Column:
-    return Column(f"Act ({report.dtype}, b{report.batch})",
+    return Column(f"Activation (b{report.batch})",
                   tuple(bytes_text(report.activations[i.name]) if report.activations[i.name] else "-" for i in net.layers))
 
 
 def memory_notes(net: Network, report) -> tuple[str, ...]:
-    for key, value in report.to_dict().items():
-        if isinstance(value, int):
-            _fits(net, f"memory estimate ({key})", value)
-    at = f"batch {report.batch}, {report.dtype}"
+    """The totals, each with what it is made of: weights, inference peak, training step."""
+    pad = " " * 8
     return (
-        f"memory  weights {bytes_text(report.weights)}; inference peak {bytes_text(report.inference_peak)} ({at}); "
-        f"training step {bytes_text(report.training_step)} ({at}, {report.optimizer}: weights + gradients "
-        f"{bytes_text(report.gradients)} + optimizer state {bytes_text(report.optimizer_state)} + saved for "
-        f"backward {bytes_text(report.saved_for_backward)})",
+        f"memory  at batch {report.batch}, {report.dtype} (weights too)",
+        f"{pad}weights         {bytes_text(report.weights):>9}  ({report.weights:,} bytes: parameters "
+        f"{bytes_text(report.parameters)}, buffers {bytes_text(report.buffers)})",
+        f"{pad}inference peak  {bytes_text(report.inference_peak):>9}  (weights + the activations alive at once at "
+        f"{report.peak_at}, the largest set in the forward)",
+        f"{pad}training step   {bytes_text(report.training_step):>9}  (weights + gradients "
+        f"{bytes_text(report.gradients)} + {report.optimizer} state {bytes_text(report.optimizer_state)} + "
+        f"activations kept for backward {bytes_text(report.training_activations)})",
     )
 
 
 def memory_json(net: Network, report, data: dict) -> dict:
-    memory_notes(net, report)  # the 64-bit check
     data["memory"] = report.to_dict()
     for layer in data["layers"]:
         layer["activation_bytes"] = report.activations[layer["name"]]

@@ -78,7 +78,7 @@ def test_options_rankdir_and_show():
     assert "rankdir=LR" in source
     assert "params 156" in source and "MACs 118k" in source and "RF 5, jump 1" in source
     with pytest.raises(ValueError):
-        DiagramOptions(show=("flops",))
+        DiagramOptions(show=("gflops",))
 
 
 def test_edges_carry_shapes_and_skips_are_marked():
@@ -146,7 +146,7 @@ def test_cli_render(tmp_path):
     assert run("resnet18", "--collapse", "--fold", "--show", "params,rf", "-o", str(tmp_path / "r.svg")).returncode == 0
     assert "params" in (tmp_path / "r.svg").read_text()
     assert run("resnet18", "-o", str(tmp_path / "r.gif")).returncode == 2
-    assert run("resnet18", "--show", "flops", "-o", str(tmp_path / "r.svg")).returncode == 2
+    assert run("resnet18", "--show", "gflops", "-o", str(tmp_path / "r.svg")).returncode == 2
 
 
 @pytest.mark.parametrize("name", list(make_diagrams.DIAGRAMS))

@@ -47,7 +47,7 @@ from typing import Callable, Mapping
 from ..ir import Graph, TensorType
 
 __all__ = ["DTYPES", "OPTIMIZERS", "MemoryReport", "memory", "MemoryEstimateError", "UnknownDtype",
-           "UnknownOptimizer", "BadBatch", "EstimateOverflow", "op_rules"]
+           "UnknownOptimizer", "BadBatch", "EstimateOverflow", "op_rules", "check_options"]
 
 DTYPES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2}
 """The activation and weight dtypes `memory` takes, with their sizes in bytes."""
@@ -144,19 +144,7 @@ def memory(graph: Graph, batch: int = 1, dtype: str = "float32", optimizer: str 
     training step with `optimizer`. MemoryEstimateError (a ValueError) for an unknown dtype or
     optimizer (the message lists the known ones), a batch below 1, or a figure that does not
     fit in 64 bits."""
-    if dtype not in DTYPES:
-        raise UnknownDtype(f"unknown dtype {dtype!r}; known dtypes: {', '.join(DTYPES)}")
-    if optimizer not in OPTIMIZERS:
-        raise UnknownOptimizer(f"unknown optimizer {optimizer!r}; known optimizers: {', '.join(OPTIMIZERS)} "
-                               "(sgd: SGD with momentum)")
-    try:
-        if isinstance(batch, bool):
-            raise TypeError
-        batch = operator.index(batch)
-    except TypeError:
-        raise BadBatch(f"the batch must be a whole number, not {batch!r}") from None
-    if batch < 1:
-        raise BadBatch(f"the batch must be at least 1, not {batch}")
+    batch = check_options(batch, dtype, optimizer)
     size = DTYPES[dtype]
 
     parameters = buffers = tensors = 0
@@ -185,6 +173,26 @@ def memory(graph: Graph, batch: int = 1, dtype: str = "float32", optimizer: str 
     )
     _check_fits(report)
     return report
+
+
+def check_options(batch: int, dtype: str, optimizer: str) -> int:
+    """The batch as an int, or MemoryEstimateError for an unknown dtype or optimizer (the
+    message lists the known ones) or a batch that is not a whole number of at least 1: the
+    command line checks its options with it before it reads a spec."""
+    if dtype not in DTYPES:
+        raise UnknownDtype(f"unknown dtype {dtype!r}; known dtypes: {', '.join(DTYPES)}")
+    if optimizer not in OPTIMIZERS:
+        raise UnknownOptimizer(f"unknown optimizer {optimizer!r}; known optimizers: {', '.join(OPTIMIZERS)} "
+                               "(sgd: SGD with momentum)")
+    try:
+        if isinstance(batch, bool):
+            raise TypeError
+        batch = operator.index(batch)
+    except TypeError:
+        raise BadBatch(f"the batch must be a whole number, not {batch!r}") from None
+    if batch < 1:
+        raise BadBatch(f"the batch must be at least 1, not {batch}")
+    return batch
 
 
 def _check_fits(report: MemoryReport) -> None:
