@@ -112,3 +112,20 @@ def test_solve_finds_every_head_count_that_divides_the_width():
     solved = solve(archlang.parse("network n : [10]x12 = attention(?k) -> grid(?h, 5)"), limit=None)
     assert sorted(s["?k"] for s in solved.solutions) == [1, 2, 3, 4, 6, 12]
     assert {s["?h"] for s in solved.solutions} == {2}
+
+
+def test_a_tied_output_layer_with_a_bias_starts_as_nn_linear_would(tmp_path):
+    """The bias's bound, 1/sqrt(fan in), reads the tied weight's shape (50 x 8: 1/sqrt(8)),
+    in torch and in the numpy draw ONNX export writes."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    spec = tmp_path / "tied.arch"
+    spec.write_text("network tied : [6] = embed(50, 8) as wte -> fc(50, tie=wte)\n")
+    built = archlang.build(spec, seed=0)
+    bias = built.get_submodule("fc1").bias
+    assert built.fc1.weight is built.embed1.weight and 0 < bias.abs().max() <= 8 ** -0.5
+    archlang.export_onnx(archlang.load(spec).network(), tmp_path / "tied.onnx", seed=0)
+    drawn = {t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / "tied.onnx").graph.initializer}
+    assert 0 < np.abs(drawn["fc1.bias"]).max() <= 8 ** -0.5

@@ -64,6 +64,8 @@ def draw_weights(graph: Graph, seed: int | None = None) -> dict[str, np.ndarray]
             continue
         rules = {rule.tensor: rule for rule in node.op.init_rules()}
         shapes = {t.name: t.shape for t in tensors}
+        for attr, other, name in node.op.ties():  # a tied weight's shape, for its bias's bound
+            shapes[attr] = next(t.shape for t in graph.node(other).op.tensors() if t.name == name)
         for t in tensors:
             rule = rules.get(t.name)
             if rule is None:  # a registry bug: every declared tensor has a rule

@@ -48,7 +48,9 @@ def init_module(node: Node, module: nn.Module) -> None:
             continue
         call = rule.torch_call()
         if call is None:  # fan_in_uniform: the bound comes from another tensor's shape
-            bound = rule.scale({name: tuple(t.shape) for name, t in tensors.items()})
+            # a tied weight (fc(tie=wte)) is not the layer's own, but its bias's bound reads its shape
+            shapes = {attr: tuple(getattr(module, attr).shape) for attr, _, _ in node.op.ties()}
+            bound = rule.scale(shapes | {name: tuple(t.shape) for name, t in tensors.items()})
             nn.init.uniform_(tensor, -bound, bound)
         else:
             fn, kwargs = call
