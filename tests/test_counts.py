@@ -128,3 +128,14 @@ def test_render_shows_flops_and_output_memory():
     source = to_dot(net.graph, DiagramOptions(show=("flops", "mem"))).source
     assert "FLOPs 885k" in source  # 2 x 16 x 32 x 32 x 27 = 884,736
     assert "out 64.0 KiB" in source and "out 40 B" in source  # 16 x 32 x 32 floats; 10 floats
+
+
+def test_costs_doc_says_what_every_convention_counts_and_each_quirk():
+    from archlang.cost_report import conventions
+
+    doc = (Path(__file__).parent.parent / "docs" / "costs.md").read_text()
+    for conv in conventions():
+        assert f"### `{conv.name}`: {conv.unit}" in doc
+        assert conv.summary[1:] in doc, f"docs/costs.md does not say what {conv.name} counts"
+        for quirk in conv.quirks:
+            assert f"- {quirk}" in doc, f"docs/costs.md lacks {conv.name}'s quirk: {quirk[:60]}"

@@ -81,3 +81,11 @@ def test_readme_first_snippet_runs_as_written(tmp_path, capsys, monkeypatch):
     import json
 
     assert json.loads(capsys.readouterr().out)["total_params"] == 138_357_544
+
+
+def test_readme_by_op_table_is_current(capsys):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- by-op-resnet18 -->\n```\n\$ archlang check resnet18 --by-op\n(.*?)```", readme,
+                      re.S).group(1)
+    assert main(["check", "resnet18", "--by-op"]) == 0
+    assert _strip(block) == _strip(capsys.readouterr().out)

@@ -132,6 +132,6 @@ register_convention(Convention(
 register_convention(Convention(
     "all", "FLOPs",
     "every arithmetic operation of each layer at inference: 2 per multiply-accumulate, 1 per other add, "
-    "multiply, compare, exp or divide (each op's rule in docs/costs.md)",
+    "multiply, compare, exp or divide (each op's rule in docs/language.md)",
     lambda op, inputs, out: op.work(inputs, out),
 ))
