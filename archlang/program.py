@@ -124,6 +124,26 @@ class Network:
                 return info
         raise KeyError(name)
 
+    def count(self, convention: str = "macs") -> int:
+        """The network's work per sample under a named convention (`check --count`): "macs",
+        "flops", "fvcore", "ptflops", "thop" or "all" (docs/costs.md). UnknownConvention (a
+        ValueError listing the known ones) for another name."""
+        return sum(self.counts(convention).values())
+
+    def counts(self, convention: str = "macs") -> dict[str, int]:
+        """Each layer's work per sample under `convention`, by layer name."""
+        from .analysis.counting import convention as named, layer_counts
+
+        return layer_counts(self.graph, named(convention))
+
+    def memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd"):
+        """Activation sizes, weights, inference peak and one training step in bytes
+        (`check --memory`; analysis/memory.MemoryReport). MemoryEstimateError (a ValueError)
+        for an unknown dtype or optimizer, a batch below 1 or a figure beyond 64 bits."""
+        from .analysis.memory import memory
+
+        return memory(self.graph, batch=batch, dtype=dtype, optimizer=optimizer)
+
     def to_torch(self, seed: int | None = None):
         """A torch.nn.Module (torch.fx GraphModule) computing this network; see backends/torch_module.
         Refuses (LimitError) before allocating when the weights and one sample's activations

@@ -139,3 +139,16 @@ def test_costs_doc_says_what_every_convention_counts_and_each_quirk():
         assert conv.summary[1:] in doc, f"docs/costs.md does not say what {conv.name} counts"
         for quirk in conv.quirks:
             assert f"- {quirk}" in doc, f"docs/costs.md lacks {conv.name}'s quirk: {quirk[:60]}"
+
+
+def test_the_api_counts_by_name_and_estimates_memory():
+    from archlang.analysis.counting import UnknownConvention
+
+    net = analyse("network n : 3x16x16 = conv3x3(8) -> bn -> relu -> globalavgpool -> flatten -> fc(10)")
+    assert net.count() == net.total_macs and net.count("flops") == 2 * net.total_macs
+    assert net.counts("all")["relu1"] == 8 * 16 * 16
+    with pytest.raises(UnknownConvention, match="conventions: macs, "):
+        net.count("gflops")
+    mem = net.memory(batch=4, dtype="float16", optimizer="adam")
+    assert mem.weights == 2 * net.total_params + 2 * 2 * 8 + 8  # float16 weights, running stats, int64 step count
+    assert mem.activations["conv1"] == 4 * 8 * 16 * 16 * 2
