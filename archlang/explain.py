@@ -103,6 +103,7 @@ class LayerExplanation:
     channels: str
     params: Formula
     macs: Formula
+    work: Formula  # every arithmetic operation (`check --count all`): the op's rule in words
     receptive_field: FieldStep | None  # None: the network has no spatial axes to see
     merge: Merge | None
     shapes_text: str = ""  # `[16]x32 -> [16]x32`, the shapes as tables print them
@@ -116,6 +117,7 @@ class LayerExplanation:
             "channels": self.channels,
             "params": {"formula": self.params.text, "value": self.params.value},
             "macs": {"formula": self.macs.text, "value": self.macs.value},
+            "work": {"formula": self.work.text, "value": self.work.value},
             "receptive_field": self.receptive_field.to_dict() if self.receptive_field else None,
             "merge": self.merge.to_dict() if self.merge else None,
         }
@@ -161,6 +163,7 @@ def _explain_layer(graph: Graph, info: LayerInfo, fields: dict, spatial: bool) -
         channels=op.explain_channels(inputs, node.type),
         params=op.explain_params(),
         macs=op.explain_macs(inputs, node.type),
+        work=Formula("", op.work(inputs, node.type), note=op.work_rule),
         receptive_field=_field_step(node, inputs, [fields[i] for i in node.inputs], fields[node.name]) if spatial else None,
         merge=_merge(graph, node) if op.merge else None,
         shapes_text=f"{', '.join(str(t) for t in inputs)} -> {node.type}",
@@ -265,7 +268,7 @@ def _ancestor(graph: Graph, a: Node, b: Node) -> bool:
 def explanation_lines(exp: LayerExplanation) -> list[tuple[str, str]]:
     """(key, text) rows of one layer, in print order; a text may span lines."""
     rows = [("shape", exp.shape.text), ("channels", exp.channels), ("params", exp.params.text),
-            ("MACs", exp.macs.text)]
+            ("MACs", exp.macs.text), ("work", exp.work.text)]
     if exp.receptive_field:
         rows.append(("RF", exp.receptive_field.text))
     if exp.merge:
@@ -280,7 +283,7 @@ def _heading(exp: LayerExplanation) -> str:
 def plain_text(net: Network, explanations: tuple[LayerExplanation, ...]) -> str:
     """What `archlang explain` prints when stdout is not a terminal."""
     out = [f"{net.name}  {net.graph.signature}", ""]
-    width = max(len(k) for k in ("shape", "channels", "params", "MACs", "RF", "merge"))
+    width = max(len(k) for k in ("shape", "channels", "params", "MACs", "work", "RF", "merge"))
     for exp in explanations:
         out.append(_heading(exp))
         for key, text in explanation_lines(exp):
