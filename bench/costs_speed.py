@@ -1,10 +1,12 @@
-"""How fast the memory analysis is: `memory()` on resnet152, in-process (issue: memory).
+"""How fast the costs are on resnet152, in-process (issue: costs): the memory analysis
+(`memory()`: inference peak and training step) and each counting convention, its graph
+already lowered as `archlang check --count/--memory` has it.
 
-Goal: under 0.1 s for resnet152's inference peak and training step (its graph already
-lowered, as `archlang check --memory` has it). Prints the figure, the best of several runs,
+Goal: memory under 0.1 s. The whole-process figure (`check resnet152 --json --count all
+--memory` against plain `check`) is bench/check_speed.py's. Prints the best of several runs
 and the estimate itself; asserts nothing (machines are noisy).
 
-    .venv/bin/python bench/memory_speed.py
+    .venv/bin/python bench/costs_speed.py
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import time
 
 import archlang
+from archlang.analysis.counting import layer_counts
 from archlang.analysis.memory import memory
+from archlang.cost_report import conventions
 from archlang.budget import human_bytes
 
 
@@ -33,6 +37,10 @@ def main() -> None:
     print(f"memory(resnet152), {len(graph.layers)} layers   {seconds * 1000:6.1f} ms  (goal < 100 ms)")
     print(f"  batch 8, float32: weights {human_bytes(report.weights)}, inference peak "
           f"{human_bytes(report.inference_peak)}, training step with Adam {human_bytes(report.training_step)}")
+    for conv in conventions():
+        seconds = best_time(lambda: layer_counts(graph, conv))
+        total = sum(layer_counts(graph, conv).values())
+        print(f"count {conv.name:<8} {seconds * 1000:6.1f} ms  {total:>18,} {conv.unit}")
 
 
 if __name__ == "__main__":
