@@ -301,10 +301,10 @@ def _check(args) -> int:
 
             extra, notes = (count_column(net, conv),), (count_note(net, conv),)
         if memory is not None:
-            from .cost_report import memory_column, memory_notes
+            from .cost_report import memory_columns, memory_notes
 
             report = memory(net)
-            extra, notes = (*extra, memory_column(net, report)), (*notes, *memory_notes(net, report))
+            extra, notes = (*extra, *memory_columns(net, report)), (*notes, *memory_notes(net, report))
         print_summary(net, extra=extra, notes=notes)
     return EXIT_OK
 
@@ -323,7 +323,8 @@ def _cost_options(args):
     given = [f"--{k}" for k in ("batch", "dtype", "optimizer")
              if getattr(args, k) != {"batch": 1, "dtype": "float32", "optimizer": "sgd"}[k]]
     if given and not args.memory:
-        raise UsageError(f"{', '.join(given)} only mean something with --memory")
+        raise UsageError(f"{' and '.join(given)} only {'means' if len(given) == 1 else 'mean'} something with "
+                         "--memory (the memory estimate's batch, dtype and optimizer)")
     if args.memory:
         from .analysis.memory import MemoryEstimateError, check_options
         from .cost_report import memory_report

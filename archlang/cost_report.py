@@ -8,26 +8,16 @@ the per-op-type breakdown that shows where the tools' figures part.
 
 from __future__ import annotations
 
-from .analysis.counting import CONVENTIONS, Convention, by_op, convention, layer_counts
+from .analysis.counting import Convention, by_op, conventions, layer_counts
 from .errors import LimitError
 from .program import Network
 from .report import Column
 from .units import bytes_text, si
 
 __all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report",
-           "memory_column", "memory_notes", "memory_json", "ORDER"]
+           "memory_columns", "memory_notes", "memory_json"]
 
 INT64_MAX = 2**63 - 1
-
-# the order conventions are listed in: the default, its double, the tools, everything
-ORDER = ("macs", "flops", "fvcore", "ptflops", "thop", "all")
-
-
-def conventions() -> list[Convention]:
-    convention("macs")  # registers the tools' conventions
-    return [CONVENTIONS[name] for name in ORDER if name in CONVENTIONS] + [
-        c for name, c in CONVENTIONS.items() if name not in ORDER]
-
 
 def _fits(net: Network, what: str, value: int) -> int:
     """`value`, or a LimitError at the network's header where it does not fit a signed 64-bit
@@ -143,9 +133,14 @@ def memory_report(net: Network, batch: int, dtype: str, optimizer: str):
                               "batch") from None
 
 
-def memory_column(net: Network, report) -> Column:
-    return Column(f"Activation (b{report.batch})",
-                  tuple(bytes_text(report.activations[i.name]) if report.activations[i.name] else "-" for i in net.layers))
+def memory_columns(net: Network, report) -> tuple[Column, Column]:
+    """Each layer's output, and what its backward keeps in a training step that no earlier
+    layer keeps already, at the report's batch and dtype."""
+    def cells(sizes) -> tuple[str, ...]:
+        return tuple(bytes_text(sizes.get(i.name, 0)) if sizes.get(i.name, 0) else "-" for i in net.layers)
+
+    return (Column(f"Output (b{report.batch})", cells(report.activations)),
+            Column("Kept for backward", cells(report.saved), bytes_text(report.saved_for_backward)))
 
 
 def memory_notes(net: Network, report) -> tuple[str, ...]:
@@ -159,7 +154,8 @@ def memory_notes(net: Network, report) -> tuple[str, ...]:
         f"{report.peak_at}, the largest set in the forward)",
         f"{pad}training step   {bytes_text(report.training_step):>9}  (weights + gradients "
         f"{bytes_text(report.gradients)} + {report.optimizer} state {bytes_text(report.optimizer_state)} + "
-        f"activations kept for backward {bytes_text(report.training_activations)})",
+        f"activations {bytes_text(report.training_activations)}: the input, what the layers keep for backward "
+        f"{bytes_text(report.saved_for_backward)}, the output)",
     )
 
 

@@ -101,7 +101,7 @@ def test_by_op_shows_every_convention_side_by_side(capsys):
     (["--memory", "--batch", "-3"], "argument --batch: must be at least 1, not -3"),
     (["--memory", "--dtype", "float64"], "float64"),
     (["--memory", "--optimizer", "lion"], "lion"),
-    (["--batch", "8"], "--batch only mean something with --memory"),
+    (["--batch", "8"], "--batch only means something with --memory"),
 ])
 def test_bad_cost_options_are_usage_errors(capsys, argv, message):
     try:
@@ -152,3 +152,15 @@ def test_the_api_counts_by_name_and_estimates_memory():
     mem = net.memory(batch=4, dtype="float16", optimizer="adam")
     assert mem.weights == 2 * net.total_params + 2 * 2 * 8 + 8  # float16 weights, running stats, int64 step count
     assert mem.activations["conv1"] == 4 * 8 * 16 * 16 * 2
+
+
+def test_check_memory_adds_columns_totals_and_json(capsys):
+    assert main(["check", "lenet5", "--memory", "--batch", "8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["memory"])[:3] == ["weights", "inference_peak", "training_step"]
+    assert data["memory"]["weights"] == 61_706 * 4 and data["memory"]["batch"] == 8
+    assert data["layers"][0]["activation_bytes"] == 8 * 6 * 28 * 28 * 4
+    assert main(["check", "lenet5", "--memory", "--batch", "8", "--optimizer", "adam"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"MACs\s+Output \(b8\)\s+Kept for backward\s+RF", out)
+    assert "inference peak" in out and "adam state 482 KiB" in out  # two buffers per parameter

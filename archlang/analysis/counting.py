@@ -29,7 +29,7 @@ from ..ir import Graph, Node, TensorType
 if TYPE_CHECKING:
     from ..ops.base import Op
 
-__all__ = ["Convention", "CONVENTIONS", "convention", "layer_counts", "by_op", "register_convention",
+__all__ = ["Convention", "CONVENTIONS", "ORDER", "convention", "conventions", "layer_counts", "by_op", "register_convention",
            "UnknownConvention", "torch_group"]
 
 Rule = Callable[["Op", tuple[TensorType, ...], TensorType], int]
@@ -86,7 +86,17 @@ def convention(name: str) -> Convention:
 
         close = suggest(name, CONVENTIONS)
         raise UnknownConvention(f"no counting convention '{name}'" + (f" (did you mean '{close}'?)" if close else "")
-                                + f"; conventions: {', '.join(CONVENTIONS)}") from None
+                                + f"; conventions: {', '.join(c.name for c in conventions())}") from None
+
+
+# the order conventions are listed in: the default, its double, the tools, everything
+ORDER = ("macs", "flops", "fvcore", "ptflops", "thop", "all")
+
+
+def conventions() -> list[Convention]:
+    """Every convention, in `ORDER` (then any other registered)."""
+    _load_tools()
+    return [CONVENTIONS[n] for n in ORDER if n in CONVENTIONS] + [c for n, c in CONVENTIONS.items() if n not in ORDER]
 
 
 def _load_tools() -> None:
