@@ -299,7 +299,9 @@ def _check(args) -> int:
         if conv is not None:
             from .cost_report import count_column, count_note
 
-            extra, notes = (count_column(net, conv),), (count_note(net, conv),)
+            # `macs` is the MACs column already: its total line says which convention that is
+            extra = () if conv.name == "macs" else (count_column(net, conv),)
+            notes = (count_note(net, conv),)
         if memory is not None:
             from .cost_report import memory_columns, memory_notes
 
