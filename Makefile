@@ -4,9 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup graphviz bench diagrams fuzz clean parser
+.PHONY: demo test setup graphviz chromium bench diagrams fuzz clean parser
 
-setup: $(STAMP) graphviz
+setup: $(STAMP) graphviz chromium
 
 # torch first and pinned: 2.13.0 is the CPU build cached on these machines, so the
 # project's own range is then satisfied without pulling a multi-gigabyte CUDA build
@@ -25,6 +25,19 @@ graphviz:
 	    echo "could not install Graphviz; install it with: sudo apt-get install graphviz"; \
 	  else \
 	    echo "Graphviz's dot is missing; install it with: sudo apt-get install graphviz"; \
+	  fi; }
+
+# Debian's chromium, which the playground's browser tests drive headless (Playwright is told
+# its path; nothing downloads a browser of its own)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium with apt-get"; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null)) || \
+	    echo "could not install Chromium; install it with: sudo apt-get install chromium"; \
+	  else \
+	    echo "Chromium is missing; install it with: sudo apt-get install chromium"; \
 	  fi; }
 
 demo: setup
