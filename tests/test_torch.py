@@ -318,13 +318,13 @@ def test_torch_export(name):
         assert torch.allclose(program.module()(x), module(x), atol=1e-5)
 
 
-def test_compile_command_writes_py_and_pt2(tmp_path):
-    archlang_cli = [sys.executable, "-m", "archlang", "compile"]
-    subprocess.run([*archlang_cli, "lenet5", "-o", str(tmp_path / "lenet.py")], check=True, capture_output=True)
+def test_compile_command_writes_py_and_pt2(tmp_path, capsys):
+    from archlang.cli import main
+
+    assert main(["compile", "lenet5", "-o", str(tmp_path / "lenet.py")]) == 0
     namespace = exec_source((tmp_path / "lenet.py").read_text())
     assert namespace["__all__"] == ["Lenet5"]
-    subprocess.run([*archlang_cli, "lenet5", "-o", str(tmp_path / "lenet.pt2"), "--seed", "3"], check=True,
-                   capture_output=True)
+    assert main(["compile", "lenet5", "-o", str(tmp_path / "lenet.pt2"), "--seed", "3"]) == 0
     program = torch.export.load(str(tmp_path / "lenet.pt2"))
     reference = archlang.build("lenet5", seed=3).eval()
     for batch in (1, 5):  # the batch dimension is dynamic
@@ -334,18 +334,19 @@ def test_compile_command_writes_py_and_pt2(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.pt2", "lenet.py"]  # no temporary files left
 
 
-def test_compile_refuses_bad_outputs(tmp_path):
+def test_compile_refuses_bad_outputs(tmp_path, capsys):
+    from archlang.cli import main
+
     spec = tmp_path / "net.arch"
     spec.write_text("network a : 4 = fc(2)\nnetwork b : 4 = fc(3)\n")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "archlang", "compile", *a], capture_output=True, text=True)
-    assert run(str(spec), "-o", str(spec)).returncode == 2
+    run = lambda *a: main(["compile", *a])
+    assert run(str(spec), "-o", str(spec)) == 2
     assert spec.read_text().startswith("network a")
-    assert run(str(spec), "-o", str(tmp_path / "out.txt")).returncode == 2
-    bad = run(str(spec), "-o", str(tmp_path / "out.pt2"))
-    assert bad.returncode == 2 and "choose one with -n" in bad.stderr
-    assert run(str(spec), "-o", str(tmp_path / "nodir" / "x.py")).returncode == 2
-    both = run(str(spec), "-o", str(tmp_path / "both.py"))
-    assert both.returncode == 0
+    assert run(str(spec), "-o", str(tmp_path / "out.txt")) == 2
+    assert run(str(spec), "-o", str(tmp_path / "out.pt2")) == 2
+    assert "choose one with -n" in capsys.readouterr().err
+    assert run(str(spec), "-o", str(tmp_path / "nodir" / "x.py")) == 2
+    assert run(str(spec), "-o", str(tmp_path / "both.py")) == 0
     assert exec_source((tmp_path / "both.py").read_text())["__all__"] == ["A", "B"]
 
 
