@@ -1,6 +1,7 @@
 """The `archlang` command.
 
-    archlang check SPEC [-n NAME] [--json | --emit ir] [--max-nodes N] [--count CONVENTION] [--by-op]
+    archlang check SPEC [-n NAME] [--json | --emit ir | --format markdown|latex|csv [--columns LIST]]
+                   [--max-nodes N] [--count CONVENTION] [--by-op]
                    [--memory [--batch B] [--dtype float32|float16|bfloat16] [--optimizer sgd|adam]]
     archlang explain SPEC [-n NAME] [--layer NAME] [--json]
     archlang solve SPEC [-n NAME] [--all] [--limit N] [--json] [-o filled.arch] [--max-width N] [--max-repeat N]
@@ -91,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--emit", choices=("table", "ir"), default="table",
                        help="ir: print the lowered graph, one node per line (name = op{arguments}(inputs) : type)")
     check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
+    check.add_argument("--format", choices=("table", "markdown", "latex", "csv"), default="table",
+                       help="the per-layer table for documents: markdown (GitHub), latex (booktabs), csv (raw "
+                       "integers); table: the terminal's (default)")
+    check.add_argument("--columns", metavar="LIST",
+                       help="--format: the columns, in order: layer,op,output,params,macs,rf,jump (and count, "
+                       "output_bytes, kept_bytes with --count, --memory)")
     check.add_argument("--count", metavar="CONVENTION",
                        help="add each layer's work under a named convention: macs (the MACs column), flops (2 x MACs, "
                        "torch's FlopCounterMode), fvcore, ptflops, thop (what those tools print), all (every "
@@ -280,6 +287,9 @@ def _check(args) -> int:
     if args.emit == "ir":
         _print_stdout("\n".join(net.graph.text() for net in networks).rstrip("\n"))
         return EXIT_OK
+    if args.format != "table":
+        _print_stdout(_document_tables(networks, args, conv, memory).rstrip("\n"))
+        return EXIT_OK
     if args.json:
         data = [_with_costs(_with_solved(n.to_dict(), n), n, args, conv, memory) for n in networks]
         _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
@@ -311,6 +321,31 @@ def _check(args) -> int:
     return EXIT_OK
 
 
+def _document_tables(networks, args, conv, memory) -> str:
+    """`check --format markdown|latex|csv`: each network's table (a heading between them)."""
+    from . import cost_report
+    from .tables import UnknownColumn, choose, columns_of, render_table
+
+    if args.format == "csv" and len(networks) > 1:
+        raise UsageError(f"{args.spec} defines {len(networks)} networks; a CSV table holds one: choose it with -n")
+    keys = [k.strip() for k in args.columns.split(",") if k.strip()] if args.columns else None
+    out = []
+    for net in networks:
+        extra = []
+        if conv is not None:
+            extra.append(cost_report.count_table_column(net, conv))
+        if memory is not None:
+            extra += cost_report.memory_table_columns(net, memory(net))
+        try:
+            columns = choose(columns_of(net, tuple(extra)), keys)
+        except UnknownColumn as err:
+            raise UsageError(str(err)) from None
+        if len(networks) > 1 and args.format == "markdown":
+            out.append(f"**{net.name}** `{net.graph.signature}`\n")
+        out.append(render_table(net, args.format, columns))
+    return "\n".join(out)
+
+
 def _cost_options(args):
     """(the --count convention or None, a function from a graph to its memory report or
     None), checked before any spec is read: an unknown name lists the known ones."""
@@ -336,6 +371,10 @@ def _cost_options(args):
         except MemoryEstimateError as err:
             raise UsageError(str(err)) from None
         memory = lambda net: memory_report(net, args.batch, args.dtype, args.optimizer)
+    if args.columns and args.format == "table":
+        raise UsageError("--columns chooses the columns of --format markdown, latex or csv")
+    if args.format != "table" and (args.json or args.by_op or args.emit != "table"):
+        raise UsageError("--format writes the per-layer table; leave out --json, --by-op and --emit")
     if args.by_op and args.memory:
         raise UsageError("--by-op prints a table of counts; leave out --memory, or --by-op")
     return conv, memory

@@ -14,7 +14,7 @@ from .program import Network
 from .report import Column
 from .units import bytes_text, si
 
-__all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report",
+__all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report", "count_table_column", "memory_table_columns",
            "memory_columns", "memory_notes", "memory_json"]
 
 INT64_MAX = 2**63 - 1
@@ -41,6 +41,15 @@ def count_column(net: Network, conv: Convention) -> Column:
     total = _fits(net, f"work counted as '{conv.name}'", sum(counts.values()))
     return Column(_label(conv), tuple(f"{counts[i.name]:,}" if counts[i.name] else "-" for i in net.layers),
                   f"{total:,}")
+
+
+def count_table_column(net: Network, conv: Convention):
+    """The count as a `--format` table's column (raw integers; key "count")."""
+    from .tables import TableColumn
+
+    counts = layer_counts(net.graph, conv)
+    total = _fits(net, f"work counted as '{conv.name}'", sum(counts.values()))
+    return TableColumn("count", _label(conv), True, tuple(counts[i.name] or None for i in net.layers), total)
 
 
 def count_note(net: Network, conv: Convention) -> str:
@@ -141,6 +150,17 @@ def memory_columns(net: Network, report) -> tuple[Column, Column]:
 
     return (Column(f"Output (b{report.batch})", cells(report.activations)),
             Column("Kept for backward", cells(report.saved), bytes_text(report.saved_for_backward)))
+
+
+def memory_table_columns(net: Network, report):
+    """Each layer's output and what it keeps for backward, in bytes, as `--format` columns."""
+    from .tables import TableColumn
+
+    def values(sizes) -> tuple:
+        return tuple(sizes.get(i.name, 0) or None for i in net.layers)
+
+    return (TableColumn("output_bytes", f"Output bytes (b{report.batch})", True, values(report.activations)),
+            TableColumn("kept_bytes", "Kept for backward", True, values(report.saved), report.saved_for_backward))
 
 
 def memory_notes(net: Network, report) -> tuple[str, ...]:
