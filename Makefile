@@ -4,9 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup graphviz chromium bench diagrams fuzz clean parser
+.PHONY: demo test setup graphviz chromium editors bench diagrams fuzz clean parser
 
-setup: $(STAMP) graphviz chromium
+setup: $(STAMP) graphviz chromium editors/vscode/node_modules/.package-lock.json
 
 # torch first and pinned: 2.13.0 is the CPU build cached on these machines, so the
 # project's own range is then satisfied without pulling a multi-gigabyte CUDA build
@@ -40,6 +40,17 @@ chromium:
 	    echo "Chromium is missing; install it with: sudo apt-get install chromium"; \
 	  fi; }
 
+# the VS Code extension's locked tooling: vscode-textmate for tests/test_editors.py, vsce to
+# package it (npm ci, from npm's cache once fetched: about 13 s); --ignore-scripts: no native
+# build of vsce's optional keytar
+editors/vscode/node_modules/.package-lock.json: editors/vscode/package-lock.json
+	cd editors/vscode && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# editors/vscode/dist/archlang-<version>.vsix (vsce package: about 2 s); make test builds it,
+# so the packaging cannot rot
+editors: editors/vscode/node_modules/.package-lock.json
+	sh editors/vscode/build.sh --no-ci
+
 demo: setup
 	$(VENV)/bin/archlang list
 	$(VENV)/bin/archlang check lenet5
@@ -48,7 +59,7 @@ demo: setup
 	$(VENV)/bin/archlang solve lenet_ksp
 	$(VENV)/bin/archlang render resnet50 --collapse --fold -o resnet50.svg
 
-test: setup
+test: setup editors
 	$(PY) -m pytest -q
 
 bench: setup
@@ -71,7 +82,7 @@ diagrams: setup
 	$(PY) docs/make_diagrams.py svg dot
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache editors/vscode/node_modules editors/vscode/dist
 
 # the LALR tables shipped in archlang/parser_tables.json, after an edit of grammars/arch.lark
 # (lark numbers its states in an order that varies between runs; the test compares by use)
