@@ -43,7 +43,7 @@ def _ops() -> list[dict]:
         for alias in cls.aliases:
             out.append(_item(alias, "function", f"{op_signature(cls)} (also written {alias})", doc, sort="4"))
         if cls.kernel_suffix:
-            for k in (("1x1", "3x3") if cls.name.startswith("conv") or cls.name == "dwconv" else ("2x2", "3x3")):
+            for k in (("1x1", "3x3") if cls.name in ("conv", "dwconv") else ("2x2", "3x3")):
                 out.append(_item(cls.name + k, "function", f"{cls.name} with a {k} kernel", doc, sort="4"))
     out.append(_item("residual", "function", "residual(f, shortcut=...)",
                      "f's output added to its input; a projection (conv1x1 -> bn) where f changes the shape", sort="3"))

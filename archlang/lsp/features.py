@@ -14,8 +14,8 @@ from ..lower.evaluate import FUNCTIONS, SPECIAL_FORMS
 from ..ops import REGISTRY, split_suffix
 from .analysis import NetResult, Place, Snapshot, walk
 
-__all__ = ["Target", "target_at", "hover", "definition", "references", "symbols", "inlay_hints", "signature",
-           "op_markdown", "block_markdown"]
+__all__ = ["Target", "target_at", "hover", "definition", "block_at", "references", "symbols", "inlay_hints",
+           "signature", "op_signature", "op_markdown", "block_markdown"]
 
 MAX_ROWS = 8  # instances listed in a hover before "... and N more"
 
@@ -41,7 +41,7 @@ def _inside(span, line: int, col: int) -> bool:
 
 
 def _size(span) -> tuple:
-    return (span.end_line - span.line, span.end_col - span.col if span.end_line == span.line else 10**6)
+    return span.end_line - span.line, span.end_col - span.col if span.end_line == span.line else 10**6
 
 
 def target_at(snap: Snapshot, line: int, col: int) -> Target | None:
@@ -207,11 +207,7 @@ def block_markdown(snap: Snapshot, block: S.Block) -> str:
 
 
 def _op(name: str):
-    cls = REGISTRY.get(name)
-    if cls is None:
-        found = split_suffix(name)
-        cls = found[0] if found else None
-    return cls
+    return REGISTRY.get(name) or (split_suffix(name) or (None,))[0]
 
 
 def _enclosing_param(target: Target, name: str):
