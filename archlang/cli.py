@@ -15,6 +15,7 @@
     archlang diff A [B] [-n NAME] [--json] [-o diff.svg]
     archlang import MODEL -o out.arch [--name NAME] [--input-shape 3x224x224] [--weights x.pt]
     archlang serve [SPEC] [-n NAME] [--port 8000] [--host 127.0.0.1] [--timeout S] [--workers N] [--open]
+    archlang lsp [--stdio]
 
 SPEC is a .arch path, the name of a bundled network, or - for standard input. Exit status:
 0 valid, 1 spec error (including a network too large for this machine's memory), 2 usage
@@ -209,9 +210,10 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(run=_list)
     from . import compare, formatter, importer_cli
+    from .lsp import cli as lsp
     from .serve import cli as serve
 
-    for command in (formatter, compare, importer_cli, serve):  # each of these commands' modules declares it
+    for command in (formatter, compare, importer_cli, serve, lsp):  # each of these commands' modules declares it
         command.add_command(sub)
     return parser
 

@@ -16,7 +16,7 @@ from .errors import ArchError
 
 __all__ = ["MissingExtra", "require", "EXTRA_OF"]
 
-EXTRA_OF = {"torch": "torch", "onnx": "onnx", "numpy": "onnx", "onnxruntime": "bench", "graphviz": "viz"}
+EXTRA_OF = {"torch": "torch", "onnx": "onnx", "numpy": "onnx", "onnxruntime": "bench", "graphviz": "viz", "pygls": "lsp"}
 
 
 class MissingExtra(ArchError):

@@ -35,13 +35,9 @@ def add_command(sub) -> None:
 
 
 def run(args) -> int:
-    try:
-        import pygls  # noqa: F401
-    except ImportError:
-        from ..extras import MissingExtra
+    from ..extras import require
 
-        raise MissingExtra("archlang lsp needs the pygls package; install it with: pip install 'archlang[lsp]'") \
-            from None
+    require("pygls", job="archlang lsp")  # names the extra, archlang[lsp], in one line where it is missing
     from .server import main as serve
 
     return serve()
