@@ -123,6 +123,7 @@ BLOCK = "import sys\nfor m in {mods!r}:\n    sys.modules[m] = None  # as if not 
     (["onnx"], ["compile", "lenet5", "-o", "{tmp}/x.onnx"], "archlang[onnx]"),
     (["graphviz"], ["render", "lenet5", "-o", "{tmp}/x.dot"], "archlang[viz]"),
     (["onnxruntime"], ["bench", "lenet5"], "archlang[bench]"),
+    (["pygls"], ["lsp"], "archlang[lsp]"),
 ])
 def test_a_missing_extra_is_named_in_one_line(mods, args, extra, tmp_path):
     code = BLOCK.format(mods=mods) + f"sys.exit(main({[a.format(tmp=tmp_path) for a in args]!r}))\n"
