@@ -8,7 +8,7 @@
     archlang sizes SPEC [-n NAME] [--max N] [--json]
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
-                    [--show params,macs,flops,mem,rf]
+                    [--show params,macs,flops,mem,rf] [--theme default|paper|slides] [--dpi N]
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--threads T] [--compile]
     archlang list [--json]
     archlang fmt SPEC... [--check] [--diff]
@@ -188,6 +188,9 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--collapse", action="store_true", help="draw a run of repeated blocks as one node with an xN badge")
     draw.add_argument("--fold", action="store_true", help="draw conv/fc + norm + activation chains as one node")
     draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
+    draw.add_argument("--theme", default="default", metavar="THEME",
+                      help="default (the families' colours), paper (grayscale-safe, thin lines) or slides (large text)")
+    draw.add_argument("--dpi", type=int, metavar="N", help="PNG resolution in dots per inch (default 150; 300 for print)")
     draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,flops,mem,rf (flops: 2 x MACs; mem: the output's size per sample, float32)")
     draw.set_defaults(run=_render, json=False)
     bench = sub.add_parser(
@@ -531,6 +534,12 @@ def _render(args) -> int:
     unknown = [part for part in show if part not in SHOW]
     if unknown:
         raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
+    if args.dpi is not None and fmt != "png":
+        raise UsageError(f"--dpi sets a PNG's resolution; .{fmt} is {'text' if fmt == 'dot' else 'vector'} output")
+    try:
+        options = DiagramOptions(args.collapse, args.fold, args.rankdir, show, theme=args.theme, dpi=args.dpi)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     inputs = _input_files(args)
     _check_output(args, inputs)
     program, names = _program(args)
@@ -538,7 +547,7 @@ def _render(args) -> int:
         raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
     network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
     try:
-        render(network.graph, args.output, DiagramOptions(args.collapse, args.fold, args.rankdir, show), inputs=inputs)
+        render(network.graph, args.output, options, inputs=inputs)
     except OutputError as err:
         raise UsageError(str(err)) from None
     for err in failed:

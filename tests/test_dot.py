@@ -373,3 +373,38 @@ def test_assertions_label_their_edges_and_a_failing_spec_is_drawn_marked(tmp_pat
     assert main(["render", str(spec), "-o", str(out)]) == 1
     assert "✗ 6@28x28" in out.read_text()
     assert "1 failed check marked in red" in capsys.readouterr().err
+
+
+def test_png_resolution_scales_with_dpi(tmp_path):
+    graph = archlang.parse("network n : 3x8x8 = conv3x3(4) -> relu\n").network("n").graph
+
+    def size(dpi):  # a PNG's width and height, from its IHDR chunk
+        data = render_bytes(graph, "png", DiagramOptions(dpi=dpi))
+        return struct.unpack(">II", data[16:24])
+
+    (w75, h75), (w150, h150), (w300, h300) = size(75), size(None), size(300)  # None: the default, 150
+    assert abs(w150 - 2 * w75) <= 2 and abs(h300 - 2 * h150) <= 2 and abs(w300 - 4 * w75) <= 4
+
+
+def test_themes_paper_is_grayscale_and_slides_larger():
+    net = archlang.load("resnet18").network("resnet18")
+    paper = to_dot(net.graph, DiagramOptions(collapse=True, theme="paper")).source
+    colours = set(re.findall(r'(?:color|fillcolor|BGCOLOR)="?(#[0-9a-fA-F]{6})', paper))
+    assert colours and all(c[1:3] == c[3:5] == c[5:7] for c in colours), colours  # grays only
+    assert 'style="rounded,filled,dashed"' in paper  # batch norm told apart by its border
+    slides = to_dot(net.graph, DiagramOptions(theme="slides")).source
+    assert "fontsize=18" in slides and "fontsize=26" in slides and 'fontname="DejaVu Sans"' in slides
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dpi", "0", "-o", "x.png"], "--dpi takes 36 to 1200 dots per inch, not 0"),
+    (["--dpi", "100000", "-o", "x.png"], "not 100000"),
+    (["--dpi", "300", "-o", "x.svg"], "--dpi sets a PNG's resolution; .svg is vector output"),
+    (["--theme", "dark", "-o", "x.svg"], "unknown theme 'dark' (themes: default, paper, slides)"),
+])
+def test_bad_render_options_are_usage_errors_and_write_nothing(args, message, tmp_path, monkeypatch, capsys):
+    from archlang.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", "lenet5", *args]) == 2
+    assert message in capsys.readouterr().err and list(tmp_path.iterdir()) == []

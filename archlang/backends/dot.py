@@ -33,6 +33,7 @@ from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
 from ..units import bytes_text, si
+from .themes import FONT, THEMES, Theme
 
 __all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing", "MAX_DRAWN"]
 
@@ -40,9 +41,9 @@ FORMATS = ("svg", "png", "pdf", "dot")
 SHOW = ("params", "macs", "flops", "mem", "rf")
 MAX_DRAWN = 2_000  # boxes Graphviz lays out in seconds; beyond, it takes minutes
 
-BLOCK_FILL, BLOCK_LEGEND = "#cfe8e8", "repeated block"  # a collapsed run of block instances
-SKIP_COLOUR = "#c0392b"
-FONT = "Helvetica"
+BLOCK_LEGEND = "repeated block"  # a collapsed run of block instances
+SKIP_COLOUR = THEMES["default"].skip_colour
+DPI = (150, 36, 1200)  # PNG: the default, and the range --dpi takes (a print-ready file: 300)
 
 
 class DotMissing(ArchError):
@@ -55,10 +56,16 @@ class DiagramOptions:
     fold: bool = False
     rankdir: str = "TB"
     show: tuple[str, ...] = ()
+    theme: str = "default"
+    dpi: int | None = None  # PNG only: None is DPI[0]
 
     def __post_init__(self) -> None:
         if self.rankdir not in ("TB", "LR"):
             raise ValueError(f"rankdir must be TB or LR, not {self.rankdir!r}")
+        if self.theme not in THEMES:
+            raise ValueError(f"unknown theme {self.theme!r} (themes: {', '.join(THEMES)})")
+        if self.dpi is not None and not DPI[1] <= self.dpi <= DPI[2]:
+            raise ValueError(f"--dpi takes {DPI[1]} to {DPI[2]} dots per inch, not {self.dpi} (300 is print quality)")
         unknown = set(self.show) - set(SHOW)
         if unknown:
             raise ValueError(f"unknown --show figures: {', '.join(sorted(unknown))} (known: {', '.join(SHOW)})")
@@ -243,11 +250,14 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
         )
     title = f"{graph.name}   {graph.signature}"
     dot = graphviz.Digraph(name=_text(graph.name), strict=False)
-    dot.attr(rankdir=options.rankdir, fontname=FONT, labelloc="t", label=_text(title), fontsize="16",
+    theme = THEMES[options.theme]
+    dot.attr(rankdir=options.rankdir, fontname=FONT, labelloc="t", label=_text(title), fontsize=str(theme.title_size),
              nodesep="0.25", ranksep="0.3", newrank="true")
-    dot.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled", penwidth="0.8",
-             height="0.3", margin="0.12,0.04")
-    dot.attr("edge", fontname=FONT, fontsize="9", fontcolor="#555555", color="#444444", arrowsize="0.6")
+    k = theme.node_size / 11  # boxes grow with their text
+    dot.attr("node", fontname=FONT, fontsize=str(theme.node_size), shape="box", style="rounded,filled",
+             penwidth=f"{theme.penwidth:g}", height=f"{0.3 * k:.2f}", margin=f"{0.12 * k:.2f},{0.04 * k + 0.02 * (k - 1):.2f}")
+    dot.attr("edge", fontname=FONT, fontsize=str(theme.edge_size), fontcolor=theme.edge_text,
+             color=theme.edge_colour, arrowsize="0.6", penwidth=f"{theme.edge_width:g}")
 
     # clusters: a tree of scopes, emitted depth-first; items go into their innermost scope
     tree: dict[tuple[str, ...], list] = {(): []}
@@ -266,14 +276,14 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
     def emit(target, path: tuple[str, ...]) -> None:
         for kind, entry in tree[path]:
             if kind == "item":
-                _emit_item(target, entry)
+                _emit_item(target, entry, theme)
             elif len(tree[entry]) == 1 and tree[entry][0][0] == "item":
-                _emit_item(target, tree[entry][0][1])  # a cluster around one box only adds noise
+                _emit_item(target, tree[entry][0][1], theme)  # a cluster around one box only adds noise
             else:
                 with target.subgraph(name=f"cluster_{len(scope_of)}_{'_'.join(entry).replace('.', '_')}") as sub:
                     scope = scope_of[entry]
-                    sub.attr(label=_text(scope.label), style="rounded,dashed", color="#888888", fontsize="10",
-                             fontcolor="#333333", labeljust="l")
+                    sub.attr(label=_text(scope.label), style="rounded,dashed", color=theme.cluster_colour,
+                             fontsize=str(theme.cluster_size), fontcolor=theme.cluster_text, labeljust="l")
                     inner = entry
                     while len(tree[inner]) == 1 and tree[inner][0][0] == "scope":
                         inner = tree[inner][0][1]  # a block whose body is one call (`se` = se_gate(...)): one frame
@@ -302,7 +312,7 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
                     dot.edge(a, b, minlen="0", weight="2", **attrs)
                 continue
             if node.op.skip_inputs and position > 0:
-                attrs.update(color=SKIP_COLOUR, fontcolor=SKIP_COLOUR, penwidth="1.3")
+                attrs.update(color=theme.skip_colour, fontcolor=theme.skip_colour, penwidth=f"{1.3 * theme.edge_width:g}")
                 source_scopes = graph.node(src).scopes
                 if source_scopes == node.scopes[: len(source_scopes)] and node.type.tokens:
                     # a transformer's residual stream, as its papers draw it: straight down,
@@ -334,20 +344,21 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
     entries: list[tuple[str, str]] = []  # (fill, words), in order of first appearance
     for item in items:
         if item.family not in (Family.INPUT, Family.MERGE):
-            entry = (item.family.fill, item.family.legend) if item.family else (BLOCK_FILL, BLOCK_LEGEND)
+            entry = (theme.fill(item.family), item.family.legend if item.family else BLOCK_LEGEND,
+                     theme.border(item.family))
             if entry not in entries:
                 entries.append(entry)
     if any(i.family == Family.MERGE for i in items):
-        entries.append((Family.MERGE.fill, Family.MERGE.legend))
+        entries.append((theme.fill(Family.MERGE), Family.MERGE.legend, None))
     rows = "".join(
-        f'<TR><TD BGCOLOR="{fill}" WIDTH="14" HEIGHT="10" BORDER="1"></TD>'
-        f'<TD ALIGN="LEFT"> {words}</TD></TR>'
-        for fill, words in entries
+        f'<TR><TD BGCOLOR="{fill}" WIDTH="14" HEIGHT="10" BORDER="1"{f" STYLE={chr(34)}{border}{chr(34)}" if border else ""}>'
+        f'</TD><TD ALIGN="LEFT"> {words}</TD></TR>'
+        for fill, words, border in entries
     )
     if not rows:  # a network without layers: nothing to explain
         return dot
     dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
-             shape="plaintext", style="", fontsize="9")
+             shape="plaintext", style="", fontsize=str(theme.legend_size))
     return dot
 
 
@@ -413,13 +424,17 @@ def _rising(graph: Graph) -> set[str]:
     return rising if skips else set()
 
 
-def _emit_item(target, item: _Item) -> None:
+def _emit_item(target, item: _Item, theme: Theme) -> None:
     lines = [item.label] + item.extra
-    attrs = {"fillcolor": item.family.fill if item.family else BLOCK_FILL}
+    attrs = {"fillcolor": theme.fill(item.family)}
+    border = theme.border(item.family)
+    if border:
+        attrs["style"] = f"rounded,filled,{border}"
     glyph = item.members[0].op.glyph if item.family else None
     if glyph is not None:
-        attrs.update(shape="circle", label=_text(glyph), width="0.3", fixedsize="true",
-                     fontsize="12", tooltip=_text(item.members[0].op.name))
+        size = f"{0.3 * theme.glyph_size / 12:g}"
+        attrs.update(shape="circle", label=_text(glyph), width=size, fixedsize="true",
+                     fontsize=str(theme.glyph_size), tooltip=_text(item.members[0].op.name))
         if item.extra:
             attrs["xlabel"] = "\\n".join(_text(line) for line in item.extra)
         target.node(item.id, **attrs)
@@ -440,7 +455,13 @@ INSTALL_HINT = "Graphviz's dot is not installed; install it with: sudo apt-get i
 
 
 def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) -> bytes:
-    return source_bytes(to_dot(graph, options), fmt, graph.name)
+    """The diagram as `fmt`; a PNG at `options.dpi` dots per inch (150 unless said: 300 is
+    print quality), set on the graph only for PNG, so DOT, SVG and PDF stay as they are."""
+    options = options or DiagramOptions()
+    dot = to_dot(graph, options)
+    if fmt == "png":
+        dot.attr(dpi=str(options.dpi or DPI[0]))
+    return source_bytes(dot, fmt, graph.name)
 
 
 def source_bytes(source: "graphviz.Digraph", fmt: str, what: str) -> bytes:
