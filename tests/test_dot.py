@@ -408,3 +408,9 @@ def test_bad_render_options_are_usage_errors_and_write_nothing(args, message, tm
     monkeypatch.chdir(tmp_path)
     assert main(["render", "lenet5", *args]) == 2
     assert message in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_pdf_embeds_its_font():
+    graph = archlang.parse("network n : 3x8x8 = conv3x3(4) -> relu\n").network("n").graph
+    pdf = render_bytes(graph, "pdf")
+    assert set(re.findall(rb"/BaseFont\s*/[A-Z]{6}\+(\w+)", pdf)) == {b"DejaVuSans"} and b"/FontFile" in pdf
