@@ -414,3 +414,19 @@ def test_pdf_embeds_its_font():
     graph = archlang.parse("network n : 3x8x8 = conv3x3(4) -> relu\n").network("n").graph
     pdf = render_bytes(graph, "pdf")
     assert set(re.findall(rb"/BaseFont\s*/[A-Z]{6}\+(\w+)", pdf)) == {b"DejaVuSans"} and b"/FontFile" in pdf
+
+
+def test_svg_embeds_the_glyphs_it_uses():
+    import base64
+    import html
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    graph = archlang.parse("network n : 3x8x8 = conv3x3(4) -> relu\n").network("n").graph
+    svg = render_bytes(graph, "svg").decode()
+    woff = re.search(r'@font-face \{ font-family: "DejaVu Sans"; src: url\("data:font/woff;base64,([^"]+)"\)', svg)
+    font = TTFont(io.BytesIO(base64.b64decode(woff.group(1))))
+    texts = "".join(html.unescape(t) for t in re.findall(r"<text\b[^>]*>(.*?)</text>", svg, re.S))
+    assert set(texts) <= {chr(c) for c in font.getBestCmap()} and len(font.getBestCmap()) < 80  # a subset
+    assert render_bytes(graph, "svg").decode() == svg  # the same bytes again

@@ -33,6 +33,7 @@ from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
 from ..units import bytes_text, si
+from .svg_fonts import embed_fonts
 from .themes import FONT, THEMES, Theme
 
 __all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing", "MAX_DRAWN"]
@@ -461,7 +462,8 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
     dot = to_dot(graph, options)
     if fmt == "png":
         dot.attr(dpi=str(options.dpi or DPI[0]))
-    return source_bytes(dot, fmt, graph.name)
+    data = source_bytes(dot, fmt, graph.name)
+    return embed_fonts(data) if fmt == "svg" else data  # PDF and PNG have their font already
 
 
 def source_bytes(source: "graphviz.Digraph", fmt: str, what: str) -> bytes:
