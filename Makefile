@@ -73,6 +73,7 @@ bench: setup
 	$(PY) bench/import_speed.py
 	$(PY) bench/import_roundtrip.py
 	$(PY) bench/costs_speed.py
+	$(PY) bench/lsp_speed.py
 
 # many more generated and mutated specs than CI runs (tests/conftest.py: the "fuzz" profile)
 fuzz: setup
