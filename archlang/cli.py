@@ -9,6 +9,7 @@
     archlang compile SPEC [-n NAME] -o model.py|model.pt2|model.onnx [--seed S]
     archlang render SPEC [-n NAME] -o out.svg|png|pdf|dot [--collapse] [--fold] [--rankdir TB|LR]
                     [--show params,macs,flops,mem,rf] [--theme default|paper|slides] [--dpi N]
+                    [--width LEN] [--height LEN]
     archlang bench SPEC [-n NAME] [--batch B] [--runs R] [--threads T] [--compile]
     archlang list [--json]
     archlang fmt SPEC... [--check] [--diff]
@@ -67,6 +68,22 @@ def _seed(text: str) -> int:
     if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
         raise argparse.ArgumentTypeError(f"must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}")
     return value
+
+
+_UNITS = {"in": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4, "pt": 1 / 72}
+
+
+def _length(text: str) -> tuple[float, str]:
+    """An argparse type: a length with its unit, `6in`, `16cm`, `1920px` -> (value, unit)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(in|cm|mm|pt|px)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a length such as 6in, 16cm, 170mm, 432pt or 1920px, not '{text}'")
+    value = float(m.group(1))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not '{text}'")
+    return value, m.group(2)
 
 
 def _spec_arguments(parser: argparse.ArgumentParser, network_help: str) -> None:
@@ -191,6 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--theme", default="default", metavar="THEME",
                       help="default (the families' colours), paper (grayscale-safe, thin lines) or slides (large text)")
     draw.add_argument("--dpi", type=int, metavar="N", help="PNG resolution in dots per inch (default 150; 300 for print)")
+    draw.add_argument("--width", type=_length, metavar="LEN",
+                      help="scale the drawing to this width (6in, 16cm, 170mm, 432pt; px for PNG at its --dpi)")
+    draw.add_argument("--height", type=_length, metavar="LEN", help="scale the drawing to fit this height too")
     draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,flops,mem,rf (flops: 2 x MACs; mem: the output's size per sample, float32)")
     draw.set_defaults(run=_render, json=False)
     bench = sub.add_parser(
@@ -536,8 +556,13 @@ def _render(args) -> int:
         raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
     if args.dpi is not None and fmt != "png":
         raise UsageError(f"--dpi sets a PNG's resolution; .{fmt} is {'text' if fmt == 'dot' else 'vector'} output")
+    inches = lambda length: None if length is None else (
+        length[0] / (args.dpi or 150) if length[1] == "px" else length[0] * _UNITS[length[1]])
+    if "px" in (l[1] for l in (args.width, args.height) if l) and fmt != "png":
+        raise UsageError(f"px sizes a PNG (at its --dpi); give .{fmt} a size in in, cm, mm or pt")
     try:
-        options = DiagramOptions(args.collapse, args.fold, args.rankdir, show, theme=args.theme, dpi=args.dpi)
+        options = DiagramOptions(args.collapse, args.fold, args.rankdir, show, theme=args.theme, dpi=args.dpi,
+                                 width=inches(args.width), height=inches(args.height))
     except ValueError as err:
         raise UsageError(str(err)) from None
     inputs = _input_files(args)
@@ -546,8 +571,12 @@ def _render(args) -> int:
     if len(names) != 1:
         raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
     network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
+    from .backends.dot import DoesNotFit
+
     try:
         render(network.graph, args.output, options, inputs=inputs)
+    except DoesNotFit as err:
+        raise UsageError(err.message + f" ({err.hint})") from None
     except OutputError as err:
         raise UsageError(str(err)) from None
     for err in failed:

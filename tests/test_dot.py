@@ -430,3 +430,22 @@ def test_svg_embeds_the_glyphs_it_uses():
     texts = "".join(html.unescape(t) for t in re.findall(r"<text\b[^>]*>(.*?)</text>", svg, re.S))
     assert set(texts) <= {chr(c) for c in font.getBestCmap()} and len(font.getBestCmap()) < 80  # a subset
     assert render_bytes(graph, "svg").decode() == svg  # the same bytes again
+
+
+def test_width_and_height_scale_the_drawing_to_fit(tmp_path, capsys):
+    from archlang.cli import main
+
+    out = tmp_path / "l.png"
+    assert main(["render", "lenet5", "-o", str(out), "--width", "900px", "--dpi", "300"]) == 0
+    width, height = struct.unpack(">II", out.read_bytes()[16:24])
+    assert abs(width - 900) <= 2  # scaled up from its natural width to the page's
+    assert main(["render", "lenet5", "-o", str(out), "--width", "20cm", "--height", "1200px"]) == 0
+    assert abs(struct.unpack(">II", out.read_bytes()[16:24])[1] - 1200) <= 2  # the height binds
+    assert main(["render", "resnet50", "-o", str(tmp_path / "r.pdf"), "--width", "2in"]) == 2
+    err = capsys.readouterr().err
+    assert "its text would be 2.1 pt, below the 6 pt a reader can read" in err and not (tmp_path / "r.pdf").exists()
+
+
+def test_legend_sits_under_the_title_left_to_right():
+    source = to_dot(archlang.load("lenet5").network("lenet5").graph, DiagramOptions(rankdir="LR")).source
+    assert "legend" not in source and "<TD>lenet5   1x32x32 -&gt; 10</TD>" in source and "convolution" in source

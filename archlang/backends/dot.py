@@ -20,6 +20,7 @@ quoting; node and cluster identifiers are generated (`n12`, `cluster_3`), never 
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class DiagramOptions:
     show: tuple[str, ...] = ()
     theme: str = "default"
     dpi: int | None = None  # PNG only: None is DPI[0]
+    width: float | None = None  # inches: scale the drawing to fit (--width, --height)
+    height: float | None = None
 
     def __post_init__(self) -> None:
         if self.rankdir not in ("TB", "LR"):
@@ -358,6 +361,17 @@ def to_dot(graph: Graph, options: DiagramOptions | None = None) -> graphviz.Digr
     )
     if not rows:  # a network without layers: nothing to explain
         return dot
+    if options.rankdir == "LR":
+        # a wide, short drawing: the legend as one row under the title, where it takes the
+        # width the drawing has anyway (a column of it beside the input stood out of a corner)
+        cells = "".join(
+            f'<TD BGCOLOR="{fill}" WIDTH="14" HEIGHT="10" BORDER="1"{f" STYLE={chr(34)}{border}{chr(34)}" if border else ""}>'
+            f'</TD><TD ALIGN="LEFT"><FONT POINT-SIZE="{theme.legend_size}"> {words}   </FONT></TD>'
+            for fill, words, border in entries)
+        dot.attr(label=f'<<TABLE BORDER="0" CELLSPACING="4" CELLPADDING="0"><TR><TD>{html.escape(title)}</TD></TR>'
+                       f'<TR><TD><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0"><TR>{cells}</TR></TABLE></TD></TR>'
+                       f'</TABLE>>')
+        return dot
     dot.node("legend", label=f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0">{rows}</TABLE>>',
              shape="plaintext", style="", fontsize=str(theme.legend_size))
     return dot
@@ -460,10 +474,41 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
     print quality), set on the graph only for PNG, so DOT, SVG and PDF stay as they are."""
     options = options or DiagramOptions()
     dot = to_dot(graph, options)
+    if fmt != "dot" and (options.width or options.height):
+        _fit(dot, graph, options)
     if fmt == "png":
         dot.attr(dpi=str(options.dpi or DPI[0]))
     data = source_bytes(dot, fmt, graph.name)
     return embed_fonts(data) if fmt == "svg" else data  # PDF and PNG have their font already
+
+
+MIN_TEXT_PT = 6.0  # the smallest box text a fitted drawing may have (a footnote's size)
+
+
+class DoesNotFit(ArchError):
+    """--width/--height would shrink the text below MIN_TEXT_PT: said, not drawn unreadable."""
+
+    kind = "usage"
+
+
+def _fit(dot: "graphviz.Digraph", graph: Graph, options: DiagramOptions) -> None:
+    """Scale the drawing to `options.width` x `options.height` inches (either may be open),
+    up or down, keeping its proportions: Graphviz's size="W,H!" after one layout that
+    measures the natural size. DoesNotFit where the boxes' text would fall below MIN_TEXT_PT."""
+    plain = source_bytes(dot, "plain", graph.name).split(b"\n", 1)[0].split()  # graph scale width height
+    natural_w, natural_h = float(plain[2]), float(plain[3])
+    scales = [w / n for w, n in ((options.width, natural_w), (options.height, natural_h)) if w]
+    scale = min(scales)
+    text = THEMES[options.theme].node_size * scale
+    if text < MIN_TEXT_PT:
+        asked = " x ".join(f"{v:g} in" for v in (options.width, options.height) if v)
+        raise DoesNotFit(
+            f"{graph.name} drawn at {natural_w:.1f} x {natural_h:.1f} in would shrink to {scale:.0%} to fit {asked}: "
+            f"its text would be {text:.1f} pt, below the {MIN_TEXT_PT:g} pt a reader can read",
+            hint="draw it with --collapse and --fold, --rankdir LR for a wide page, or give a larger --width/--height")
+    # the box itself (an open side as good as endless): "!" scales up as well as down, until the
+    # drawing, its margin included, meets the box's binding side
+    dot.attr(size=f"{options.width or 10_000:.3f},{options.height or 10_000:.3f}!")
 
 
 def source_bytes(source: "graphviz.Digraph", fmt: str, what: str) -> bytes:
