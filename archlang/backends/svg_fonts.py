@@ -4,8 +4,9 @@ Graphviz's SVG names its font (`font-family="DejaVu Sans"`) and leaves the glyph
 viewer, which draws them with whatever it has under that name, or another font of other widths
 (labels then overflow their boxes). This embeds the font instead: the glyphs the diagram uses,
 cut out of the font file fontconfig finds for the name (fontTools' subsetter, a well-kept
-library for exactly this), as a WOFF in an `@font-face` rule at the top of the SVG: about
-15-25 KB, and the same bytes for the same diagram on the same machine. Text stays text
+library for exactly this: printable ASCII and the symbols labels use, once per process, and
+any other character a label has), as a WOFF in an `@font-face` rule at the top of the SVG:
+about 20 KB, and the same bytes for the same diagram on the same machine. Text stays text
 (selectable, searchable). Where fontconfig or the font is missing, the SVG is left as
 Graphviz wrote it.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import io
 import re
 import shutil
@@ -40,6 +42,29 @@ def font_file(family: str) -> str | None:
     return path if family in found.split(",") and path else None
 
 
+BASE = "".join(chr(c) for c in range(32, 127)) + "×·→←≤≥−–—…"  # ASCII, and the symbols labels use
+
+
+@lru_cache(maxsize=16)
+def _woff(path: str, chars: str) -> str:
+    """The font at `path` cut to `chars`, as base64 WOFF (zlib: WOFF2 would need brotli)."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(path, recalcTimestamp=False)
+    options = subset.Options()
+    options.flavor = "woff"
+    options.name_IDs = [1, 2]  # family and style: the licence text stays in the font file
+    options.drop_tables += ["DSIG", "FFTM"]  # a signature the cut invalidates; FontForge's timestamps
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=[ord(c) for c in chars])
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.flavor = "woff"
+    font.save(out, reorderTables=True)
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
 def embed_fonts(svg: bytes) -> bytes:
     """`svg` with its font family's glyphs embedded (see the module doc); unchanged where no
     font file is found or fontTools is missing."""
@@ -50,28 +75,16 @@ def embed_fonts(svg: bytes) -> bytes:
     path = font_file(family)
     if path is None:
         return svg
-    try:
-        from fontTools import subset
-        from fontTools.ttLib import TTFont
-    except ImportError:
+    if importlib.util.find_spec("fontTools") is None:  # archlang[viz] brings it
         return svg
     chars = set()
     for text in _TEXT.findall(svg):
         chars.update(html.unescape(re.sub(rb"<[^>]+>", b"", text).decode("utf-8")))
     if not chars:
         return svg
-    font = TTFont(path, recalcTimestamp=False)
-    options = subset.Options()
-    options.flavor = "woff"  # zlib only; WOFF2 would need brotli
-    options.name_IDs = [1, 2]  # family and style: the licence text stays in the font file
-    options.drop_tables += ["DSIG", "FFTM"]  # a signature the cut invalidates; FontForge's timestamps
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=sorted(ord(c) for c in chars))
-    subsetter.subset(font)
-    out = io.BytesIO()
-    font.flavor = "woff"
-    font.save(out, reorderTables=True)
-    data = base64.b64encode(out.getvalue()).decode("ascii")
+    # the glyphs every diagram may use, cut once per process (a cut takes 0.1 s); a text beyond
+    # them adds its own
+    data = _woff(path, BASE if chars <= set(BASE) else "".join(sorted(set(BASE) | chars)))
     style = (f'<defs><style type="text/css">@font-face {{ font-family: "{family}"; '
              f'src: url("data:font/woff;base64,{data}") format("woff"); }}</style></defs>\n').encode()
     at = svg.find(b">", svg.find(b"<svg")) + 1
