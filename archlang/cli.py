@@ -70,22 +70,6 @@ def _seed(text: str) -> int:
     return value
 
 
-_UNITS = {"in": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4, "pt": 1 / 72}
-
-
-def _length(text: str) -> tuple[float, str]:
-    """An argparse type: a length with its unit, `6in`, `16cm`, `1920px` -> (value, unit)."""
-    import re
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(in|cm|mm|pt|px)\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected a length such as 6in, 16cm, 170mm, 432pt or 1920px, not '{text}'")
-    value = float(m.group(1))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not '{text}'")
-    return value, m.group(2)
-
-
 def _spec_arguments(parser: argparse.ArgumentParser, network_help: str) -> None:
     parser.add_argument("spec", metavar="SPEC", help="a .arch file, a bundled network such as resnet50, or - for stdin")
     parser.add_argument("-n", "--network", metavar="NAME", help=network_help)
@@ -193,26 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--seed", type=_seed, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
     comp.add_argument("--max-nodes", type=_positive, metavar="N", help=argparse.SUPPRESS)
     comp.set_defaults(run=_compile, json=False)
-    draw = sub.add_parser(
-        "render",
-        help="draw a network as SVG, PNG, PDF or DOT (Graphviz)",
-        description="Draw a network: a node per layer with its op, edges labelled with tensor shapes, block "
-        "instances as clusters. The suffix of OUT picks the format (.svg, .png, .pdf, .dot); all but .dot "
-        "need Graphviz's dot.",
-    )
-    _spec_arguments(draw, "the network (needed when SPEC defines several)")
-    draw.add_argument("-o", "--output", metavar="OUT", required=True, help="out.svg, out.png, out.pdf or out.dot")
-    draw.add_argument("--collapse", action="store_true", help="draw a run of repeated blocks as one node with an xN badge")
-    draw.add_argument("--fold", action="store_true", help="draw conv/fc + norm + activation chains as one node")
-    draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
-    draw.add_argument("--theme", default="default", metavar="THEME",
-                      help="default (the families' colours), paper (grayscale-safe, thin lines) or slides (large text)")
-    draw.add_argument("--dpi", type=int, metavar="N", help="PNG resolution in dots per inch (default 150; 300 for print)")
-    draw.add_argument("--width", type=_length, metavar="LEN",
-                      help="scale the drawing to this width (6in, 16cm, 170mm, 432pt; px for PNG at its --dpi)")
-    draw.add_argument("--height", type=_length, metavar="LEN", help="scale the drawing to fit this height too")
-    draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,flops,mem,rf (flops: 2 x MACs; mem: the output's size per sample, float32)")
-    draw.set_defaults(run=_render, json=False)
+    from . import render_cli
+
+    render_cli.add_command(sub)
     bench = sub.add_parser(
         "bench",
         help="time a network in PyTorch eager, torch.compile and ONNX Runtime on this machine",
@@ -309,16 +276,24 @@ def _check_output(args, inputs: list[str]) -> None:
 
 
 def _check(args) -> int:
-    conv, memory = _cost_options(args)
+    conv = memory = None
+    costs = (args.count, args.by_op, args.memory, args.columns, args.format, args.batch, args.dtype, args.optimizer) != (
+        None, False, False, None, "table", 1, "float32", "sgd")
+    if costs:  # the plain check imports none of it
+        from .cost_report import cost_options, document_tables, with_costs
+
+        conv, memory = cost_options(args)
     networks = _networks(args, solve_unique=True)
     if args.emit == "ir":
         _print_stdout("\n".join(net.graph.text() for net in networks).rstrip("\n"))
         return EXIT_OK
     if args.format != "table":
-        _print_stdout(_document_tables(networks, args, conv, memory).rstrip("\n"))
+        _print_stdout(document_tables(networks, args, conv, memory).rstrip("\n"))
         return EXIT_OK
     if args.json:
-        data = [_with_costs(_with_solved(n.to_dict(), n), n, args, conv, memory) for n in networks]
+        data = [_with_solved(n.to_dict(), n) for n in networks]
+        if costs:
+            data = [with_costs(d, n, args, conv, memory) for d, n in zip(data, networks)]
         _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
         return EXIT_OK
     from .report import print_summary
@@ -346,77 +321,6 @@ def _check(args) -> int:
             extra, notes = (*extra, *memory_columns(net, report)), (*notes, *memory_notes(net, report))
         print_summary(net, extra=extra, notes=notes)
     return EXIT_OK
-
-
-def _document_tables(networks, args, conv, memory) -> str:
-    """`check --format markdown|latex|csv`: each network's table (a heading between them)."""
-    from . import cost_report
-    from .tables import UnknownColumn, choose, columns_of, render_table
-
-    if args.format == "csv" and len(networks) > 1:
-        raise UsageError(f"{args.spec} defines {len(networks)} networks; a CSV table holds one: choose it with -n")
-    keys = [k.strip() for k in args.columns.split(",") if k.strip()] if args.columns else None
-    out = []
-    for net in networks:
-        extra = []
-        if conv is not None:
-            extra.append(cost_report.count_table_column(net, conv))
-        if memory is not None:
-            extra += cost_report.memory_table_columns(net, memory(net))
-        try:
-            columns = choose(columns_of(net, tuple(extra)), keys)
-        except UnknownColumn as err:
-            raise UsageError(str(err)) from None
-        if len(networks) > 1 and args.format == "markdown":
-            out.append(f"**{net.name}** `{net.graph.signature}`\n")
-        out.append(render_table(net, args.format, columns))
-    return "\n".join(out)
-
-
-def _cost_options(args):
-    """(the --count convention or None, a function from a graph to its memory report or
-    None), checked before any spec is read: an unknown name lists the known ones."""
-    conv = memory = None
-    if args.count is not None:
-        from .analysis.counting import UnknownConvention, convention
-
-        try:
-            conv = convention(args.count)
-        except UnknownConvention as err:
-            raise UsageError(str(err)) from None
-    given = [f"--{k}" for k in ("batch", "dtype", "optimizer")
-             if getattr(args, k) != {"batch": 1, "dtype": "float32", "optimizer": "sgd"}[k]]
-    if given and not args.memory:
-        raise UsageError(f"{' and '.join(given)} only {'means' if len(given) == 1 else 'mean'} something with "
-                         "--memory (the memory estimate's batch, dtype and optimizer)")
-    if args.memory:
-        from .analysis.memory import MemoryEstimateError, check_options
-        from .cost_report import memory_report
-
-        try:
-            check_options(args.batch, args.dtype, args.optimizer)
-        except MemoryEstimateError as err:
-            raise UsageError(str(err)) from None
-        memory = lambda net: memory_report(net, args.batch, args.dtype, args.optimizer)
-    if args.columns and args.format == "table":
-        raise UsageError("--columns chooses the columns of --format markdown, latex or csv")
-    if args.format != "table" and (args.json or args.by_op or args.emit != "table"):
-        raise UsageError("--format writes the per-layer table; leave out --json, --by-op and --emit")
-    if args.by_op and args.memory:
-        raise UsageError("--by-op prints a table of counts; leave out --memory, or --by-op")
-    return conv, memory
-
-
-def _with_costs(data: dict, net, args, conv, memory) -> dict:
-    from . import cost_report
-
-    if conv is not None:
-        cost_report.count_json(net, conv, data)
-    if args.by_op:
-        data["by_op"] = cost_report.by_op_json(net, conv)
-    if memory is not None:
-        cost_report.memory_json(net, memory(net), data)
-    return data
 
 
 def _with_solved(data: dict, net) -> dict:
@@ -537,53 +441,6 @@ def _compile(args) -> int:
         names += f"; its weights in {written[1]}"
     print(f"wrote {args.output} ({names})", file=sys.stderr)
     return EXIT_OK
-
-
-def _render(args) -> int:
-    from pathlib import Path
-
-    require("graphviz", job="archlang render")
-    from .backends.dot import FORMATS, SHOW, DiagramOptions, render
-    from .output import OutputError
-
-    fmt = Path(args.output).suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"cannot draw to '{Path(args.output).suffix or args.output}'; formats: "
-                         + ", ".join("." + f for f in FORMATS))
-    show = tuple(part.strip() for part in args.show.split(",") if part.strip())
-    unknown = [part for part in show if part not in SHOW]
-    if unknown:
-        raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
-    if args.dpi is not None and fmt != "png":
-        raise UsageError(f"--dpi sets a PNG's resolution; .{fmt} is {'text' if fmt == 'dot' else 'vector'} output")
-    inches = lambda length: None if length is None else (
-        length[0] / (args.dpi or 150) if length[1] == "px" else length[0] * _UNITS[length[1]])
-    if "px" in (l[1] for l in (args.width, args.height) if l) and fmt != "png":
-        raise UsageError(f"px sizes a PNG (at its --dpi); give .{fmt} a size in in, cm, mm or pt")
-    try:
-        options = DiagramOptions(args.collapse, args.fold, args.rankdir, show, theme=args.theme, dpi=args.dpi,
-                                 width=inches(args.width), height=inches(args.height))
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    inputs = _input_files(args)
-    _check_output(args, inputs)
-    program, names = _program(args)
-    if len(names) != 1:
-        raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
-    network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
-    from .backends.dot import DoesNotFit
-
-    try:
-        render(network.graph, args.output, options, inputs=inputs)
-    except DoesNotFit as err:
-        raise UsageError(err.message + f" ({err.hint})") from None
-    except OutputError as err:
-        raise UsageError(str(err)) from None
-    for err in failed:
-        _print_error(err)
-    marked = f"; {len(failed)} failed check{'s' if len(failed) > 1 else ''} marked in red" if failed else ""
-    print(f"wrote {args.output} ({network.name}{marked})", file=sys.stderr)
-    return EXIT_SPEC if failed else EXIT_OK
 
 
 def _bench(args) -> int:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from .analysis.counting import Convention, by_op, conventions, layer_counts
 from .errors import LimitError
 from .program import Network
-from .report import Column
 from .units import bytes_text, si
 
-__all__ = ["INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report", "count_table_column", "memory_table_columns",
+__all__ = ["cost_options", "document_tables", "with_costs", "INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report", "count_table_column", "memory_table_columns",
            "memory_columns", "memory_notes", "memory_json"]
 
 INT64_MAX = 2**63 - 1
@@ -36,7 +35,9 @@ def _label(conv: Convention) -> str:
     return f"{conv.name} ({conv.unit})" if conv.name != conv.unit.lower() else conv.unit
 
 
-def count_column(net: Network, conv: Convention) -> Column:
+def count_column(net: Network, conv: Convention):
+    from .report import Column  # rich: the table's, not JSON's
+
     counts = layer_counts(net.graph, conv)
     total = _fits(net, f"work counted as '{conv.name}'", sum(counts.values()))
     return Column(_label(conv), tuple(f"{counts[i.name]:,}" if counts[i.name] else "-" for i in net.layers),
@@ -142,9 +143,10 @@ def memory_report(net: Network, batch: int, dtype: str, optimizer: str):
                               "batch") from None
 
 
-def memory_columns(net: Network, report) -> tuple[Column, Column]:
+def memory_columns(net: Network, report):
     """Each layer's output, and what its backward keeps in a training step that no earlier
-    layer keeps already, at the report's batch and dtype."""
+    layer keeps already, at the report's batch and dtype (two report.Column)."""
+    from .report import Column
     def cells(sizes) -> tuple[str, ...]:
         return tuple(bytes_text(sizes.get(i.name, 0)) if sizes.get(i.name, 0) else "-" for i in net.layers)
 
@@ -183,4 +185,78 @@ def memory_json(net: Network, report, data: dict) -> dict:
     data["memory"] = report.to_dict()
     for layer in data["layers"]:
         layer["activation_bytes"] = report.activations[layer["name"]]
+    return data
+
+
+# -- the check command's options (cli.py calls these)
+
+def document_tables(networks, args, conv, memory) -> str:
+    """`check --format markdown|latex|csv`: each network's table (a heading between them)."""
+    from .cli import UsageError
+    from .tables import UnknownColumn, choose, columns_of, render_table
+
+    if args.format == "csv" and len(networks) > 1:
+        raise UsageError(f"{args.spec} defines {len(networks)} networks; a CSV table holds one: choose it with -n")
+    keys = [k.strip() for k in args.columns.split(",") if k.strip()] if args.columns else None
+    out = []
+    for net in networks:
+        extra = []
+        if conv is not None:
+            extra.append(count_table_column(net, conv))
+        if memory is not None:
+            extra += memory_table_columns(net, memory(net))
+        try:
+            columns = choose(columns_of(net, tuple(extra)), keys)
+        except UnknownColumn as err:
+            raise UsageError(str(err)) from None
+        if len(networks) > 1 and args.format == "markdown":
+            out.append(f"**{net.name}** `{net.graph.signature}`\n")
+        out.append(render_table(net, args.format, columns))
+    return "\n".join(out)
+
+
+def cost_options(args):
+    """(the --count convention or None, a function from a graph to its memory report or
+    None), checked before any spec is read: an unknown name lists the known ones."""
+    from .cli import UsageError
+
+    conv = memory = None
+    if args.count is not None:
+        from .analysis.counting import UnknownConvention, convention
+
+        try:
+            conv = convention(args.count)
+        except UnknownConvention as err:
+            raise UsageError(str(err)) from None
+    given = [f"--{k}" for k in ("batch", "dtype", "optimizer")
+             if getattr(args, k) != {"batch": 1, "dtype": "float32", "optimizer": "sgd"}[k]]
+    if given and not args.memory:
+        raise UsageError(f"{' and '.join(given)} only {'means' if len(given) == 1 else 'mean'} something with "
+                         "--memory (the memory estimate's batch, dtype and optimizer)")
+    if args.memory:
+        from .analysis.memory import MemoryEstimateError, check_options
+
+        try:
+            check_options(args.batch, args.dtype, args.optimizer)
+        except MemoryEstimateError as err:
+            raise UsageError(str(err)) from None
+        memory = lambda net: memory_report(net, args.batch, args.dtype, args.optimizer)
+    if args.columns and args.format == "table":
+        raise UsageError("--columns chooses the columns of --format markdown, latex or csv")
+    if args.format != "table" and (args.json or args.by_op or args.emit != "table"):
+        raise UsageError("--format writes the per-layer table; leave out --json, --by-op and --emit")
+    if args.by_op and args.memory:
+        raise UsageError("--by-op prints a table of counts; leave out --memory, or --by-op")
+    return conv, memory
+
+
+def with_costs(data: dict, net, args, conv, memory) -> dict:
+    """The network's JSON with what --count, --by-op and --memory add."""
+
+    if conv is not None:
+        count_json(net, conv, data)
+    if args.by_op:
+        data["by_op"] = by_op_json(net, conv)
+    if memory is not None:
+        memory_json(net, memory(net), data)
     return data
