@@ -195,7 +195,7 @@ def specs(draw):
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=60 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 20_000)  # 12 s of CI at 150, 5 at 60
+@settings(max_examples=40 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 20_000)  # 12 s of CI at 150, 4 at 40
 @given(specs())
 def test_specs_from_the_grammar(text):
     analyse_all(text)
