@@ -4,9 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup graphviz chromium editors bench diagrams fuzz clean parser
+.PHONY: demo test setup graphviz chromium tex editors bench diagrams fuzz clean parser
 
-setup: $(STAMP) graphviz chromium editors/vscode/node_modules/.package-lock.json
+setup: $(STAMP) graphviz chromium tex editors/vscode/node_modules/.package-lock.json
 
 # torch first and pinned: 2.13.0 is the CPU build cached on these machines, so the
 # project's own range is then satisfied without pulling a multi-gigabyte CUDA build
@@ -38,6 +38,20 @@ chromium:
 	    echo "could not install Chromium; install it with: sudo apt-get install chromium"; \
 	  else \
 	    echo "Chromium is missing; install it with: sudo apt-get install chromium"; \
+	  fi; }
+
+# pdflatex with TikZ and the standalone class, which tests/test_tikz.py compiles render's .tex
+# with (Debian's texlive, without its recommendations: no Java)
+tex:
+	@command -v pdflatex >/dev/null 2>&1 && kpsewhich standalone.cls tikz.sty >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing TeX Live (pdflatex, TikZ, standalone) with apt-get"; \
+	    (apt-get install -y -qq --no-install-recommends texlive-latex-extra texlive-pictures >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends texlive-latex-extra \
+	      texlive-pictures >/dev/null)) || \
+	    echo "could not install TeX Live; install it with: sudo apt-get install texlive-latex-extra texlive-pictures"; \
+	  else \
+	    echo "pdflatex is missing; install it with: sudo apt-get install texlive-latex-extra texlive-pictures"; \
 	  fi; }
 
 # the VS Code extension's locked tooling: vscode-textmate for tests/test_editors.py, vsce to

@@ -415,7 +415,7 @@ def _run(args) -> int:
         from .extras import require
 
         require("graphviz", job="archlang diff -o")
-        from .backends.dot import FORMATS
+        from .backends.dot import GRAPHVIZ_FORMATS as FORMATS
 
         if Path(args.output).suffix.lstrip(".").lower() not in FORMATS:
             raise UsageError(f"cannot draw to '{Path(args.output).suffix or args.output}'; formats: "

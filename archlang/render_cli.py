@@ -1,5 +1,6 @@
-"""`archlang render`: a network drawn as SVG, PNG, PDF or DOT (backends/dot.py), with the
-options for papers and slides (--theme, --dpi, --width/--height)."""
+"""`archlang render`: a network drawn as SVG, PNG, PDF, DOT (backends/dot.py) or TikZ
+(backends/tikz.py), with the options for papers and slides (--theme, --dpi, --width/--height,
+--tikz-body)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def add_command(sub) -> None:
         "need Graphviz's dot.",
     )
     _spec_arguments(draw, "the network (needed when SPEC defines several)")
-    draw.add_argument("-o", "--output", metavar="OUT", required=True, help="out.svg, out.png, out.pdf or out.dot")
+    draw.add_argument("-o", "--output", metavar="OUT", required=True, help="out.svg, out.png, out.pdf, out.dot or out.tex (TikZ)")
     draw.add_argument("--collapse", action="store_true", help="draw a run of repeated blocks as one node with an xN badge")
     draw.add_argument("--fold", action="store_true", help="draw conv/fc + norm + activation chains as one node")
     draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
@@ -48,6 +49,8 @@ def add_command(sub) -> None:
     draw.add_argument("--width", type=_length, metavar="LEN",
                       help="scale the drawing to this width (6in, 16cm, 170mm, 432pt; px for PNG at its --dpi)")
     draw.add_argument("--height", type=_length, metavar="LEN", help="scale the drawing to fit this height too")
+    draw.add_argument("--tikz-body", action="store_true",
+                      help=".tex: write only the tikzpicture, for \\input in a document that loads TikZ")
     draw.add_argument("--show", metavar="LIST", default="", help="add figures to the nodes: params,macs,flops,mem,rf (flops: 2 x MACs; mem: the output's size per sample, float32)")
     draw.set_defaults(run=_render, json=False)
 
@@ -69,6 +72,8 @@ def _render(args) -> int:
     unknown = [part for part in show if part not in SHOW]
     if unknown:
         raise UsageError(f"--show takes {', '.join(SHOW)}; not {', '.join(unknown)}")
+    if args.tikz_body and fmt != "tex":
+        raise UsageError(f"--tikz-body writes a TikZ picture's body; .{fmt} is not .tex")
     if args.dpi is not None and fmt != "png":
         raise UsageError(f"--dpi sets a PNG's resolution; .{fmt} is {'text' if fmt == 'dot' else 'vector'} output")
     inches = lambda length: None if length is None else (
@@ -77,7 +82,7 @@ def _render(args) -> int:
         raise UsageError(f"px sizes a PNG (at its --dpi); give .{fmt} a size in in, cm, mm or pt")
     try:
         options = DiagramOptions(args.collapse, args.fold, args.rankdir, show, theme=args.theme, dpi=args.dpi,
-                                 width=inches(args.width), height=inches(args.height))
+                                 width=inches(args.width), height=inches(args.height), tikz_body=args.tikz_body)
     except ValueError as err:
         raise UsageError(str(err)) from None
     inputs = _input_files(args)

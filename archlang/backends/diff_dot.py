@@ -18,7 +18,7 @@ import graphviz
 
 from ..errors import ArchError
 from ..ir import Graph, Node
-from .dot import FORMATS, MAX_DRAWN, _text, source_bytes
+from .dot import GRAPHVIZ_FORMATS as FORMATS, MAX_DRAWN, _text, source_bytes
 from .themes import FONT
 
 if TYPE_CHECKING:

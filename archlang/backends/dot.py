@@ -37,9 +37,10 @@ from ..units import bytes_text, si
 from .svg_fonts import embed_fonts
 from .themes import FONT, THEMES, Theme
 
-__all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "DotMissing", "MAX_DRAWN"]
+__all__ = ["DiagramOptions", "to_dot", "render", "svg", "FORMATS", "GRAPHVIZ_FORMATS", "DotMissing", "MAX_DRAWN"]
 
-FORMATS = ("svg", "png", "pdf", "dot")
+GRAPHVIZ_FORMATS = ("svg", "png", "pdf", "dot")  # what Graphviz draws (diff's diagram too)
+FORMATS = (*GRAPHVIZ_FORMATS, "tex")  # tex: TikZ (backends/tikz.py), from Graphviz's layout
 SHOW = ("params", "macs", "flops", "mem", "rf")
 MAX_DRAWN = 2_000  # boxes Graphviz lays out in seconds; beyond, it takes minutes
 
@@ -62,6 +63,7 @@ class DiagramOptions:
     dpi: int | None = None  # PNG only: None is DPI[0]
     width: float | None = None  # inches: scale the drawing to fit (--width, --height)
     height: float | None = None
+    tikz_body: bool = False  # .tex: only the tikzpicture, for \input
 
     def __post_init__(self) -> None:
         if self.rankdir not in ("TB", "LR"):
@@ -473,6 +475,10 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
     """The diagram as `fmt`; a PNG at `options.dpi` dots per inch (150 unless said: 300 is
     print quality), set on the graph only for PNG, so DOT, SVG and PDF stay as they are."""
     options = options or DiagramOptions()
+    if fmt == "tex":
+        from .tikz import to_tikz
+
+        return to_tikz(graph, options, body_only=options.tikz_body).encode("utf-8")
     dot = to_dot(graph, options)
     if fmt != "dot" and (options.width or options.height):
         _fit(dot, graph, options)
