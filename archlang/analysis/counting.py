@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..ops.base import Op
 
 __all__ = ["Convention", "CONVENTIONS", "ORDER", "convention", "conventions", "layer_counts", "by_op", "register_convention",
-           "UnknownConvention", "torch_group"]
+           "UnknownConvention", "torch_group", "by_name"]
 
 Rule = Callable[["Op", tuple[TensorType, ...], TensorType], int]
 
@@ -119,6 +119,18 @@ def by_op(graph: Graph, conv: Convention) -> dict[str, tuple[int, int]]:
         entry[0] += 1
         entry[1] += conv.count(n.op, inputs, n.type)
     return {k: (v[0], v[1]) for k, v in groups.items()}
+
+
+def by_name(tool: str, rules: dict[str, Rule]) -> Rule:
+    """A tool's rule table as one rule: each op's by its name (a tool's convention is a table
+    of what the tool does per kind of layer; an op it lacks is a bug in archlang, said so)."""
+    def rule(op: "Op", inputs: tuple[TensorType, ...], out: TensorType) -> int:
+        try:
+            return rules[op.name](op, inputs, out)
+        except KeyError:
+            raise NotImplementedError(f"the {tool} convention has no rule for {op.name}") from None
+
+    return rule
 
 
 def node_count(graph: Graph, node: Node, conv: Convention) -> int:

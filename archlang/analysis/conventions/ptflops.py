@@ -24,8 +24,7 @@ from __future__ import annotations
 from math import prod
 from typing import Callable
 
-from ...ir import TensorType
-from ..counting import Convention, register_convention, torch_group
+from ..counting import Convention, by_name, register_convention, torch_group
 
 __all__ = ["PTFLOPS", "RULES", "VERSION", "QUIRKS"]
 
@@ -121,14 +120,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _rule(op, inputs: tuple[TensorType, ...], out: TensorType) -> int:
-    try:
-        rule = RULES[op.name]
-    except KeyError:
-        raise NotImplementedError(f"the ptflops convention has no rule for {op.name}") from None
-    return rule(op, inputs, out)
-
-
 QUIRKS = (
     "ptflops counts a module only when its exact type is in its table (MODULES_MAPPING), so "
     "archlang's own subclasses count 0: LayerNorm2d (an nn.LayerNorm), SequenceLSTM and SequenceGRU "
@@ -166,7 +157,7 @@ PTFLOPS = register_convention(Convention(
     "what ptflops prints: convolution and fc MACs with their biases, plus an element each for batch "
     "norm's two steps, activations, pooling and upsampling, some counted twice (its hooks and its "
     "patched functions); attention, recurrent layers and merges 0",
-    _rule,
+    by_name("ptflops", RULES),
     tool="ptflops",
     version=VERSION,
     quirks=QUIRKS,

@@ -18,8 +18,7 @@ from __future__ import annotations
 from math import prod
 from typing import Callable
 
-from ...ir import TensorType
-from ..counting import Convention, register_convention, torch_group
+from ..counting import Convention, by_name, register_convention, torch_group
 
 __all__ = ["THOP", "RULES", "VERSION", "QUIRKS"]
 
@@ -125,14 +124,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _rule(op, inputs: tuple[TensorType, ...], out: TensorType) -> int:
-    try:
-        rule = RULES[op.name]
-    except KeyError:
-        raise NotImplementedError(f"the thop convention has no rule for {op.name}") from None
-    return rule(op, inputs, out)
-
-
 QUIRKS = (
     "thop counts a module only when its exact type is in its table (register_hooks), so archlang's "
     "own classes count 0: SelfAttention, SequenceLSTM and SequenceGRU (nn.LSTM and nn.GRU subclasses), "
@@ -164,7 +155,7 @@ THOP = register_convention(Convention(
     "thop", "MACs",
     "what thop returns: convolution and fc MACs without biases, batch and layer norm 4 per element, "
     "softmax and average pooling; activations, attention, recurrent layers and merges 0",
-    _rule,
+    by_name("thop", RULES),
     tool="thop",
     version=VERSION,
     quirks=QUIRKS,
