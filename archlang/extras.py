@@ -11,6 +11,8 @@ explains specs; each heavier job needs an extra, and says which in one line when
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 
 from .errors import ArchError
 
@@ -26,10 +28,14 @@ class MissingExtra(ArchError):
 
 
 def require(*modules: str, job: str) -> None:
-    """Import-check `modules` for `job`; MissingExtra names the extra that brings the first missing one."""
+    """Check that `modules` are installed for `job` (found, not imported: the job imports them,
+    and a command that stops for a missing one has not paid for importing torch first);
+    MissingExtra names the extra that brings the first missing one."""
     for name in modules:
         try:
-            importlib.import_module(name)
-        except ImportError:
+            found = name in sys.modules and sys.modules[name] is not None or importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing; a module set to None in sys.modules
+            found = False
+        if not found:
             extra = EXTRA_OF[name]
             raise MissingExtra(f"{job} needs the {name} package; install it with: pip install 'archlang[{extra}]'") from None
