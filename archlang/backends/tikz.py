@@ -18,7 +18,6 @@ The same spec and options give the same bytes.
 
 from __future__ import annotations
 
-import json
 import re
 
 from ..ir import Graph
@@ -60,11 +59,11 @@ def _pt(value: str) -> str:
 
 def to_tikz(graph: Graph, options, body_only: bool = False) -> str:
     """The diagram as a standalone LaTeX file, or only its tikzpicture (`body_only`)."""
-    from .dot import source_bytes, to_dot
+    from .dot import layout_of
     from .themes import THEMES
 
     theme = THEMES[options.theme]
-    layout = json.loads(source_bytes(to_dot(graph, options), "json0", graph.name))
+    layout = layout_of(graph, options)  # wrapped into columns where too tall, as every drawn format
     names = _colour_names(theme)
     for hexa, name in ((theme.edge_colour, "archedge"), (theme.edge_text, "archedgetext"),
                        (theme.cluster_colour, "archframe"), (theme.skip_colour, "archskip")):
