@@ -482,6 +482,15 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
         return to_tikz(graph, options, body_only=options.tikz_body).encode("utf-8")
     if fmt == "dot":
         return source_bytes(to_dot(graph, options), fmt, graph.name)
+    if len(graph.layers) <= SHORT:  # too short to need wrapping: one dot run draws it
+        dot = to_dot(graph, options)
+        if fmt == "png":
+            dot.attr(dpi=str(options.dpi or DPI[0]))
+        if options.width or options.height:
+            _, _, w, h = source_bytes(dot, "plain", graph.name).split(b"\n", 1)[0].split()
+            dot.attr(size=_fit(float(w), float(h), graph, options))
+        data = source_bytes(dot, fmt, graph.name)
+        return embed_fonts(data) if fmt == "svg" else data
     layout = layout_of(graph, options)  # laid out once (and wrapped where too tall), then drawn as it lies
     x1, y1, x2, y2 = (float(v) for v in layout["bb"].split(","))
     extra = {"dpi": str(options.dpi or DPI[0])} if fmt == "png" else {}
@@ -497,6 +506,7 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
     return embed_fonts(data) if fmt == "svg" else data  # PDF and PNG have their font already
 
 
+SHORT = 16  # layers: a drawing this short is never 4 times as tall as wide (lenet5's 12 are 3:1)
 MIN_TEXT_PT = 6.0  # the smallest box text a fitted drawing may have (a footnote's size)
 
 
