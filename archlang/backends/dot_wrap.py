@@ -122,6 +122,10 @@ def wrap(layout: dict, cuts: list[str]) -> dict | None:
         new_right = lx + _half(legend, "width")
     moved_edges = []
     labelled: set[int] = set()
+    first: dict[int, float] = {}  # each column's highest box top, in the laid-out coordinates
+    for obj in content:
+        p, box_top = piece(_y(obj)), _y(obj) + _half(obj, "height")
+        first[p] = max(first.get(p, box_top), box_top)
     index = {o["_gvid"]: o for o in layout["objects"] if "_gvid" in o}
     for edge in layout.get("edges", []):
         edge = dict(edge)
@@ -133,7 +137,13 @@ def wrap(layout: dict, cuts: list[str]) -> dict | None:
             tx, ty = move(_x(tail), _y(tail) - _half(tail, "height"), pt)
             hx, hy = move(_x(head), _y(head) + _half(head, "height"), ph)
             gap = left + (column_width + GAP) * (pt + 1) - GAP / 2
-            corners = [(tx, ty), (gap, ty - 12), (gap, hy + 18), (hx, hy + 6)]
+            if _y(head) + _half(head, "height") >= first[ph] - 1:  # the next column's first box: into its top
+                corners = [(tx, ty), (gap, ty - 12), (gap, hy + 18), (hx, hy + 6)]
+            else:  # a shortcut into a merge further down: along the gap, into the merge's left side
+                side = hx - _half(head, "width")
+                mid = hy - _half(head, "height")
+                hx, hy = side, mid
+                corners = [(tx, ty), (gap, ty - 12), (gap, mid), (side - 6, mid)]
             points = [corners[0]]
             for (ax, ay), (bx, byy) in zip(corners, corners[1:]):
                 points += [(ax + (bx - ax) / 3, ay + (byy - ay) / 3), (ax + 2 * (bx - ax) / 3, ay + 2 * (byy - ay) / 3),
