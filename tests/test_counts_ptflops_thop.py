@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-ptflops = pytest.importorskip("ptflops")
-thop_tool = pytest.importorskip("thop")
+import ptflops  # noqa: E402  (the test extra pins the tools: CI runs this for real)
+import thop as thop_tool  # noqa: E402
+import torch  # noqa: E402
 import ptflops.pytorch_engine as ptflops_engine  # noqa: E402
 import torch._dynamo  # noqa: E402,F401  (meta batch norm imports it lazily: not while ptflops has torch patched)
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pygls")
-
 from archlang.formatter import format_source  # noqa: E402
 
 TIMEOUT = 10.0
