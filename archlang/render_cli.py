@@ -91,7 +91,7 @@ def _render(args) -> int:
     if len(names) != 1:
         raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
     network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
-    from .backends.dot import DoesNotFit
+    from .backends.dot_wrap import DoesNotFit
 
     try:
         render(network.graph, args.output, options, inputs=inputs)

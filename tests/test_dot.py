@@ -459,7 +459,7 @@ def test_a_long_network_wraps_into_columns_within_4_to_1():
     png = render_bytes(graph, "png", DiagramOptions(dpi=36))
     width, height = struct.unpack(">II", png[16:24])
     assert height <= 4 * width, (width, height)
-    from archlang.backends.dot import layout_of
+    from archlang.backends.dot_wrap import layout_of
 
     layout = layout_of(graph, DiagramOptions())
     boxes = [o for o in layout["objects"] if "pos" in o and o["name"].startswith("n")]

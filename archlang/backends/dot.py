@@ -34,7 +34,6 @@ from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
 from ..units import bytes_text, si
-from .dot_wrap import pinned_dot, wrap
 from .svg_fonts import embed_fonts
 from .themes import FONT, THEMES, Theme
 
@@ -480,6 +479,8 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
         from .tikz import to_tikz
 
         return to_tikz(graph, options, body_only=options.tikz_body).encode("utf-8")
+    from .dot_wrap import SHORT, fit, layout_of, pinned_dot  # laying out: dot_wrap.py
+
     if fmt == "dot":
         return source_bytes(to_dot(graph, options), fmt, graph.name)
     if len(graph.layers) <= SHORT:  # too short to need wrapping: one dot run draws it
@@ -488,14 +489,14 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
             dot.attr(dpi=str(options.dpi or DPI[0]))
         if options.width or options.height:
             _, _, w, h = source_bytes(dot, "plain", graph.name).split(b"\n", 1)[0].split()
-            dot.attr(size=_fit(float(w), float(h), graph, options))
+            dot.attr(size=fit(float(w), float(h), graph, options))
         data = source_bytes(dot, fmt, graph.name)
         return embed_fonts(data) if fmt == "svg" else data
     layout = layout_of(graph, options)  # laid out once (and wrapped where too tall), then drawn as it lies
     x1, y1, x2, y2 = (float(v) for v in layout["bb"].split(","))
     extra = {"dpi": str(options.dpi or DPI[0])} if fmt == "png" else {}
     if options.width or options.height:
-        extra["size"] = _fit((x2 - x1) / 72, (y2 - y1) / 72, graph, options)
+        extra["size"] = fit((x2 - x1) / 72, (y2 - y1) / 72, graph, options)
     source = graphviz.Source(pinned_dot(layout, extra), engine="neato")
     try:
         data = source.pipe(format=fmt, neato_no_op=2)
@@ -504,69 +505,6 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
     except graphviz.CalledProcessError as err:
         raise ArchError(f"Graphviz failed to draw {graph.name}: {err}") from err
     return embed_fonts(data) if fmt == "svg" else data  # PDF and PNG have their font already
-
-
-SHORT = 16  # layers: a drawing this short is never 4 times as tall as wide (lenet5's 12 are 3:1)
-MIN_TEXT_PT = 6.0  # the smallest box text a fitted drawing may have (a footnote's size)
-
-
-class DoesNotFit(ArchError):
-    """--width/--height would shrink the text below MIN_TEXT_PT: said, not drawn unreadable."""
-
-    kind = "usage"
-
-
-def _fit(natural_w: float, natural_h: float, graph: Graph, options: DiagramOptions) -> str:
-    """Graphviz's size="W,H!" that scales a drawing of the natural size (inches) to
-    `options.width` x `options.height` (either may be open), up or down, keeping its
-    proportions; DoesNotFit where the boxes' text would fall below MIN_TEXT_PT."""
-    scales = [w / n for w, n in ((options.width, natural_w), (options.height, natural_h)) if w]
-    scale = min(scales)
-    text = THEMES[options.theme].node_size * scale
-    if text < MIN_TEXT_PT:
-        asked = " x ".join(f"{v:g} in" for v in (options.width, options.height) if v)
-        raise DoesNotFit(
-            f"{graph.name} drawn at {natural_w:.1f} x {natural_h:.1f} in would shrink to {scale:.0%} to fit {asked}: "
-            f"its text would be {text:.1f} pt, below the {MIN_TEXT_PT:g} pt a reader can read",
-            hint="draw it with --collapse and --fold, --rankdir LR for a wide page, or give a larger --width/--height")
-    # the box itself (an open side as good as endless): "!" scales up as well as down, until the
-    # drawing, its margin included, meets the box's binding side
-    return f"{options.width or 10_000:.3f},{options.height or 10_000:.3f}!"
-
-
-def layout_of(graph: Graph, options: DiagramOptions) -> dict:
-    """Graphviz's layout of the diagram (json0), wrapped into columns where it is too tall
-    (backends/dot_wrap.py): what every drawn format and TikZ start from."""
-    import json
-
-    dot = to_dot(graph, options)
-    layout = json.loads(source_bytes(dot, "json0", graph.name))
-    if options.rankdir == "TB" and len(graph.inputs) == 1 and not _rising(graph):
-        wrapped = wrap(layout, _cut_candidates(graph, options))
-        if wrapped is not None:
-            return wrapped
-    return layout
-
-
-def _cut_candidates(graph: Graph, options: DiagramOptions) -> list[str]:
-    """Boxes a column may end with: on the spine (every path from the input to the output
-    passes through them) and the last of their block."""
-    items, owner = _items(graph, options)
-    index = {item.id: i for i, item in enumerate(items)}
-    reach, out = -1, []
-    successors: dict[str, set[str]] = {}
-    for n in graph.layers:
-        for src in n.inputs:
-            if owner[src] != owner[n.name]:
-                successors.setdefault(owner[src], set()).add(owner[n.name])
-    for i, item in enumerate(items):
-        if reach <= i and 0 < i < len(items) - 1:
-            nxt = items[i + 1]
-            if tuple(nxt.scopes[: len(item.scopes)]) != tuple(item.scopes) or not item.scopes:
-                out.append(item.id)
-        for s in successors.get(item.id, ()):
-            reach = max(reach, index[s])
-    return out
 
 
 def source_bytes(source: "graphviz.Digraph", fmt: str, what: str) -> bytes:

@@ -15,13 +15,21 @@ columns placed side by side:
   curve as given; an edge that continues the chain across a cut runs down into the gap after
   its column, up the gap and into the top of the next.
 A drawing that is not too tall, or whose spine has no place to cut, is left as it is.
+This module is the layout half of drawing (dot.py builds the DOT and draws): `layout_of` (the
+layout every drawn format and TikZ start from), the wrap, and `fit` (--width/--height).
 """
 
 from __future__ import annotations
 
+import json
 import math
 
-__all__ = ["wrap", "pinned_dot", "ASPECT", "TARGET"]
+from ..errors import ArchError
+from ..ir import Graph
+from .dot import DiagramOptions, _items, _rising, source_bytes, to_dot
+from .themes import THEMES
+
+__all__ = ["layout_of", "fit", "DoesNotFit", "wrap", "pinned_dot", "ASPECT", "TARGET", "SHORT"]
 
 ASPECT = 4.0  # wrap a drawing taller than this many times its width
 TARGET = 1.4  # the height over width the columns aim for
@@ -215,3 +223,66 @@ def pinned_dot(layout: dict, extra: dict | None = None) -> str:
             lines.append(f'  "{tail}" -> "{head}" [{_attrs(edge)}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+# -- the layout every drawn format starts from, and fitting it to a page
+
+SHORT = 16  # layers: a drawing this short is never 4 times as tall as wide (lenet5's 12 are 3:1)
+MIN_TEXT_PT = 6.0  # the smallest box text a fitted drawing may have (a footnote's size)
+
+
+class DoesNotFit(ArchError):
+    """--width/--height would shrink the text below MIN_TEXT_PT: said, not drawn unreadable."""
+
+    kind = "usage"
+
+
+def fit(natural_w: float, natural_h: float, graph: Graph, options: DiagramOptions) -> str:
+    """Graphviz's size="W,H!" that scales a drawing of the natural size (inches) to
+    `options.width` x `options.height` (either may be open), up or down, keeping its
+    proportions; DoesNotFit where the boxes' text would fall below MIN_TEXT_PT."""
+    scales = [w / n for w, n in ((options.width, natural_w), (options.height, natural_h)) if w]
+    scale = min(scales)
+    text = THEMES[options.theme].node_size * scale
+    if text < MIN_TEXT_PT:
+        asked = " x ".join(f"{v:g} in" for v in (options.width, options.height) if v)
+        raise DoesNotFit(
+            f"{graph.name} drawn at {natural_w:.1f} x {natural_h:.1f} in would shrink to {scale:.0%} to fit {asked}: "
+            f"its text would be {text:.1f} pt, below the {MIN_TEXT_PT:g} pt a reader can read",
+            hint="draw it with --collapse and --fold, --rankdir LR for a wide page, or give a larger --width/--height")
+    # the box itself (an open side as good as endless): "!" scales up as well as down, until the
+    # drawing, its margin included, meets the box's binding side
+    return f"{options.width or 10_000:.3f},{options.height or 10_000:.3f}!"
+
+
+def layout_of(graph: Graph, options: DiagramOptions) -> dict:
+    """Graphviz's layout of the diagram (json0), wrapped into columns where it is too tall
+    (backends/dot_wrap.py): what every drawn format and TikZ start from."""
+    dot = to_dot(graph, options)
+    layout = json.loads(source_bytes(dot, "json0", graph.name))
+    if options.rankdir == "TB" and len(graph.inputs) == 1 and not _rising(graph):
+        wrapped = wrap(layout, _cut_candidates(graph, options))
+        if wrapped is not None:
+            return wrapped
+    return layout
+
+
+def _cut_candidates(graph: Graph, options: DiagramOptions) -> list[str]:
+    """Boxes a column may end with: on the spine (every path from the input to the output
+    passes through them) and the last of their block."""
+    items, owner = _items(graph, options)
+    index = {item.id: i for i, item in enumerate(items)}
+    reach, out = -1, []
+    successors: dict[str, set[str]] = {}
+    for n in graph.layers:
+        for src in n.inputs:
+            if owner[src] != owner[n.name]:
+                successors.setdefault(owner[src], set()).add(owner[n.name])
+    for i, item in enumerate(items):
+        if reach <= i and 0 < i < len(items) - 1:
+            nxt = items[i + 1]
+            if tuple(nxt.scopes[: len(item.scopes)]) != tuple(item.scopes) or not item.scopes:
+                out.append(item.id)
+        for s in successors.get(item.id, ()):
+            reach = max(reach, index[s])
+    return out
