@@ -93,12 +93,21 @@ def _render(args) -> int:
     network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
     from .backends.dot_wrap import DoesNotFit
 
+    import warnings
+
+    from .backends.dot import DrawingNote
+
     try:
-        render(network.graph, args.output, options, inputs=inputs)
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", DrawingNote)
+            render(network.graph, args.output, options, inputs=inputs)
     except DoesNotFit as err:
         raise UsageError(err.message + f" ({err.hint})") from None
     except OutputError as err:
         raise UsageError(str(err)) from None
+    for note in notes:
+        if issubclass(note.category, DrawingNote):
+            print(f"note: {note.message}", file=sys.stderr)
     for err in failed:
         _print_error(err)
     marked = f"; {len(failed)} failed check{'s' if len(failed) > 1 else ''} marked in red" if failed else ""

@@ -450,19 +450,3 @@ def test_width_and_height_scale_the_drawing_to_fit(tmp_path, capsys):
 def test_legend_sits_under_the_title_left_to_right():
     source = to_dot(archlang.load("lenet5").network("lenet5").graph, DiagramOptions(rankdir="LR")).source
     assert "legend" not in source and "<TD>lenet5   1x32x32 -&gt; 10</TD>" in source and "convolution" in source
-
-
-def test_a_long_network_wraps_into_columns_within_4_to_1():
-    """resnet152 drawn plainly (515 boxes) is cut into columns at block ends: its PNG is at most
-    4 times as tall as it is wide (one column was 75 times), and every box is still drawn."""
-    graph = archlang.load("resnet152").network("resnet152").graph
-    png = render_bytes(graph, "png", DiagramOptions(dpi=36))
-    width, height = struct.unpack(">II", png[16:24])
-    assert height <= 4 * width, (width, height)
-    from archlang.backends.dot_wrap import layout_of
-
-    layout = layout_of(graph, DiagramOptions())
-    boxes = [o for o in layout["objects"] if "pos" in o and o["name"].startswith("n")]
-    assert len(boxes) == len(graph.layers) + 1  # every layer and the input
-    frames = [o["label"] for o in layout["objects"] if "bb" in o and o.get("label")]
-    assert frames.count("bottleneck(64)") == 3  # each block's frame drawn once, with its label

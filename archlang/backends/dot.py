@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,30 @@ DPI = (150, 36, 1200)  # PNG: the default, and the range --dpi takes (a print-re
 
 class DotMissing(ArchError):
     kind = "graphviz"
+
+
+class DrawingNote(UserWarning):
+    """Something the drawing did other than asked, and why (the command line prints it as a note)."""
+
+
+PNG_MAX_PX = 32_767  # the widest and tallest bitmap Graphviz's cairo renderer draws
+
+
+def png_dpi(graph: Graph, natural: tuple[float, float], options: DiagramOptions) -> int:
+    """The PNG's dots per inch: `options.dpi` (150 unless said), lowered where the drawing
+    (`natural` inches, fitted to --width/--height where given) would pass PNG_MAX_PX, with a
+    DrawingNote saying so instead of Graphviz's own warning."""
+    dpi = options.dpi or DPI[0]
+    scales = [w / n for w, n in ((options.width, natural[0]), (options.height, natural[1])) if w and n]
+    inches = max(natural) * (min(scales) if scales else 1.0) + 8 / 72  # and Graphviz's pad, 4 points a side
+    if inches * dpi <= PNG_MAX_PX:
+        return dpi
+    fitted = int(PNG_MAX_PX / inches)
+    warnings.warn(DrawingNote(
+        f"{graph.name} at {dpi} dpi would be {inches * dpi:,.0f} pixels long, more than the {PNG_MAX_PX:,} a PNG "
+        f"drawn by Graphviz can be: drawn at {fitted} dpi; .pdf and .svg keep every detail at any size"),
+        stacklevel=3)
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -483,20 +508,23 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
 
     if fmt == "dot":
         return source_bytes(to_dot(graph, options), fmt, graph.name)
-    if len(graph.layers) <= SHORT:  # too short to need wrapping: one dot run draws it
+    if len(graph.layers) <= SHORT and options.rankdir == "TB":  # too short to need wrapping: one dot run draws it
         dot = to_dot(graph, options)
-        if fmt == "png":
-            dot.attr(dpi=str(options.dpi or DPI[0]))
-        if options.width or options.height:
+        if fmt == "png" or options.width or options.height:
             _, _, w, h = source_bytes(dot, "plain", graph.name).split(b"\n", 1)[0].split()
-            dot.attr(size=fit(float(w), float(h), graph, options))
+            if options.width or options.height:
+                dot.attr(size=fit(float(w), float(h), graph, options))
+            if fmt == "png":
+                dot.attr(dpi=str(png_dpi(graph, (float(w), float(h)), options)))
         data = source_bytes(dot, fmt, graph.name)
         return embed_fonts(data) if fmt == "svg" else data
     layout = layout_of(graph, options)  # laid out once (and wrapped where too tall), then drawn as it lies
     x1, y1, x2, y2 = (float(v) for v in layout["bb"].split(","))
-    extra = {"dpi": str(options.dpi or DPI[0])} if fmt == "png" else {}
+    extra = {}
     if options.width or options.height:
         extra["size"] = fit((x2 - x1) / 72, (y2 - y1) / 72, graph, options)
+    if fmt == "png":
+        extra["dpi"] = str(png_dpi(graph, ((x2 - x1) / 72, (y2 - y1) / 72), options))
     source = graphviz.Source(pinned_dot(layout, extra), engine="neato")
     try:
         data = source.pipe(format=fmt, neato_no_op=2)

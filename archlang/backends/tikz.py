@@ -18,6 +18,7 @@ The same spec and options give the same bytes.
 
 from __future__ import annotations
 
+import html
 import re
 
 from ..ir import Graph
@@ -128,6 +129,9 @@ def to_tikz(graph: Graph, options, body_only: bool = False) -> str:
         tx, ty = (_pt(v) for v in layout["lp"].split(","))
         if not layout["label"].startswith("<"):
             lines.append(rf"  \node[title] at ({tx},{ty}) {{{_text(layout['label'])}}};")
+        else:  # left to right: the title with the legend as one row under it (an HTML table)
+            lines += _title_row(layout["label"], float(tx), float(ty), float(layout.get("lheight", 0)) * 72,
+                                theme, colour)
 
     colours = [rf"  \definecolor{{{name}}}{{HTML}}{{{hexa[1:]}}}" for hexa, name in names.items()]
     colours += [rf"  \definecolor{{{name}}}{{HTML}}{{{hexa[1:]}}}" for hexa, name in extra.items()]
@@ -185,6 +189,24 @@ def _edge(edge: dict, colour: str) -> str:
     tail = f" -- {xy(end)}" if end else ""
     head = f"{xy(start)} -- " if start else ""
     return rf"  \draw[{style}, draw={colour}{dash}] {head}{path}{tail};"
+
+
+def _title_row(label: str, x: float, y: float, h: float, theme, colour) -> list[str]:
+    """A left-to-right drawing's title (centred at x, y: the label's middle, h tall) and its
+    legend as a row under it: each swatch, its words, the row centred."""
+    title = html.unescape(re.search(r"<TD>(.*?)</TD>", label).group(1))
+    cells = re.findall(r'BGCOLOR="(#[0-9a-fA-F]{6})"[^>]*?(?:STYLE="(\w+)")?[^>]*></TD><TD ALIGN="LEFT">'
+                       r'(?:<FONT[^>]*>)?\s*(.*?)\s*(?:</FONT>)?</TD>', label)
+    out = [rf"  \node[title, anchor=north] at ({x:.1f},{y + h / 2:.1f}) {{{_text(title)}}};"]
+    widths = [16 + len(words) * theme.legend_size * 0.55 + 12 for _, _, words in cells]
+    left, cy = x - sum(widths) / 2, y - h / 2 + 6
+    for (fill, border, words), width in zip(cells, widths):
+        dash = f", {border}" if border else ""
+        out.append(rf"  \draw[fill={colour(fill, 'white')}{dash}, line width=0.4pt] ({left:.1f},{cy - 4:.1f}) "
+                   rf"rectangle ({left + 12:.1f},{cy + 4:.1f});")
+        out.append(rf"  \node[legend] at ({left + 16:.1f},{cy:.1f}) {{{_latex_cell(html.unescape(words))}}};")
+        left += width
+    return out
 
 
 def _legend(label: str, x: float, y: float, w: float, h: float, colour) -> list[str]:
