@@ -91,11 +91,9 @@ def _render(args) -> int:
     if len(names) != 1:
         raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
     network, failed = program.drawable(names[0])  # a failing assertion is drawn, marked, not refused
-    from .backends.dot_wrap import DoesNotFit
-
     import warnings
 
-    from .backends.dot import DrawingNote
+    from .backends.layout import DoesNotFit, DrawingNote
 
     try:
         with warnings.catch_warnings(record=True) as notes:

@@ -27,12 +27,11 @@ network at every size: the oracle of the tests and the baseline of bench/sizes_s
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, is_dataclass, replace
 
 from . import syntax as S
 from .errors import ArchError
-from .ir import Graph, Node, TensorType
+from .ir import Graph, TensorType
 from .lower import lower_network
 from .lower.assertions import shape_matches
 from .lower.instantiate import PROJECTION

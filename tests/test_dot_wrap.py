@@ -1,4 +1,4 @@
-"""Stage 5, diagrams: long networks laid out to fit a page (backends/dot_wrap.py): cut into
+"""Stage 5, diagrams: long networks laid out to fit a page (backends/layout.py, dot_wrap.py): cut into
 columns (top to bottom) or rows (left to right), the main line straight, frames around what
 they hold, the legend in free space, and a PNG too large for Graphviz drawn smaller, said."""
 
@@ -11,7 +11,8 @@ import pytest
 import archlang
 from archlang.backends import dot
 from archlang.backends.dot import DiagramOptions, render_bytes
-from archlang.backends.dot_wrap import _spine, layout_of, pinned_dot
+from archlang.backends import layout
+from archlang.backends.layout import _spine, layout_of, pinned_dot
 from archlang.cli import main
 
 
@@ -120,12 +121,12 @@ def test_a_png_too_large_for_graphviz_is_drawn_smaller_and_said(tmp_path, capsys
     """Graphviz's cairo draws bitmaps up to 32,767 pixels a side and otherwise shrinks them with
     a warning of its own: archlang lowers the dpi itself and says so in its own words (here with
     the limit lowered to 400 pixels, so that a small drawing shows it)."""
-    monkeypatch.setattr(dot, "PNG_MAX_PX", 400)
+    monkeypatch.setattr(layout, "PNG_MAX_PX", 400)
     out = tmp_path / "l.png"
     assert main(["render", "lenet5", "-o", str(out), "--dpi", "300"]) == 0
     err = capsys.readouterr().err
     assert "note: lenet5 at 300 dpi would be" in err and "more than the 400 a PNG drawn by Graphviz can be" in err
     assert "graph is too large" not in err
     assert max(struct.unpack(">II", out.read_bytes()[16:24])) <= 400
-    with pytest.warns(dot.DrawingNote, match=r"drawn at \d+ dpi"):
+    with pytest.warns(layout.DrawingNote, match=r"drawn at \d+ dpi"):
         render_bytes(graph_of("lenet5"), "png", DiagramOptions(dpi=300))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,30 +51,6 @@ DPI = (150, 36, 1200)  # PNG: the default, and the range --dpi takes (a print-re
 
 class DotMissing(ArchError):
     kind = "graphviz"
-
-
-class DrawingNote(UserWarning):
-    """Something the drawing did other than asked, and why (the command line prints it as a note)."""
-
-
-PNG_MAX_PX = 32_767  # the widest and tallest bitmap Graphviz's cairo renderer draws
-
-
-def png_dpi(graph: Graph, natural: tuple[float, float], options: DiagramOptions) -> int:
-    """The PNG's dots per inch: `options.dpi` (150 unless said), lowered where the drawing
-    (`natural` inches, fitted to --width/--height where given) would pass PNG_MAX_PX, with a
-    DrawingNote saying so instead of Graphviz's own warning."""
-    dpi = options.dpi or DPI[0]
-    scales = [w / n for w, n in ((options.width, natural[0]), (options.height, natural[1])) if w and n]
-    inches = max(natural) * (min(scales) if scales else 1.0) + 8 / 72  # and Graphviz's pad, 4 points a side
-    if inches * dpi <= PNG_MAX_PX:
-        return dpi
-    fitted = int(PNG_MAX_PX / inches)
-    warnings.warn(DrawingNote(
-        f"{graph.name} at {dpi} dpi would be {inches * dpi:,.0f} pixels long, more than the {PNG_MAX_PX:,} a PNG "
-        f"drawn by Graphviz can be: drawn at {fitted} dpi; .pdf and .svg keep every detail at any size"),
-        stacklevel=3)
-    return fitted
 
 
 @dataclass(frozen=True)
@@ -504,7 +479,7 @@ def render_bytes(graph: Graph, fmt: str, options: DiagramOptions | None = None) 
         from .tikz import to_tikz
 
         return to_tikz(graph, options, body_only=options.tikz_body).encode("utf-8")
-    from .dot_wrap import SHORT, fit, layout_of, pinned_dot  # laying out: dot_wrap.py
+    from .layout import SHORT, fit, layout_of, pinned_dot, png_dpi  # laying out: layout.py
 
     if fmt == "dot":
         return source_bytes(to_dot(graph, options), fmt, graph.name)

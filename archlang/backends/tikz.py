@@ -60,7 +60,7 @@ def _pt(value: str) -> str:
 
 def to_tikz(graph: Graph, options, body_only: bool = False) -> str:
     """The diagram as a standalone LaTeX file, or only its tikzpicture (`body_only`)."""
-    from .dot_wrap import layout_of
+    from .layout import layout_of
     from .themes import THEMES
 
     theme = THEMES[options.theme]
