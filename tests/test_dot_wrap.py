@@ -71,6 +71,7 @@ def test_left_to_right_wraps_into_rows_under_the_title():
     assert len(boxes) == len(graph.layers) + 1
     assert float(layout["lp"].split(",")[1]) > max(box(o)[3] for o in boxes)
     assert "label=<<TABLE" in pinned_dot(layout)
+    assert pinned_dot(layout_of(graph, DiagramOptions(rankdir="LR"))) == pinned_dot(layout)  # the same bytes again
     png = render_bytes(graph_of("lenet5"), "png", DiagramOptions(rankdir="LR", dpi=36))  # 12 layers, 21:1 unwrapped
     width, height = struct.unpack(">II", png[16:24])
     assert width <= 4 * height, (width, height)
