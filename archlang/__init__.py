@@ -6,10 +6,9 @@
     model = archlang.build("resnet50", seed=0)  # a torch.nn.Module
 """
 
-from .errors import ArchError, Span
-from .ir import Graph, Node, Scope, TensorType
-from .lower import Limits
-from .program import LayerInfo, Network, Program, bundled_networks, load, parse
+from __future__ import annotations
+
+import importlib
 
 __all__ = [
     # building models
@@ -28,6 +27,30 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+# Each name is imported when first used (PEP 562), so `import archlang` costs what a command
+# needs and no more: a check never imports torch's or Graphviz's side, the language server never
+# imports the backends.
+_LAZY = {
+    "ArchError": "errors", "Span": "errors",
+    "Graph": "ir", "Node": "ir", "Scope": "ir", "TensorType": "ir",
+    "Limits": "lower",
+    "LayerInfo": "program", "Network": "program", "Program": "program", "bundled_networks": "program",
+    "load": "program", "parse": "program",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archlang' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 def build(spec, network: str | None = None, seed: int | None = None):
     """A torch.nn.Module for a spec, as timm.create_model takes a name. `spec` is any step on
@@ -41,6 +64,8 @@ def build(spec, network: str | None = None, seed: int | None = None):
     `network` picks one of the file's networks; `seed` makes weights reproducible. The
     module's `.network` is its analysed network."""
     from pathlib import Path
+
+    from .program import Network, Program, load
 
     if isinstance(spec, Network):
         if network is not None and network != spec.name:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Callable
+
+from .records import record
 
 __all__ = ["Result", "run_bench", "interleaved", "ort_session"]
 
@@ -40,7 +41,7 @@ def ort_session(model: bytes | str, threads: int):
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     engine: str
     times: tuple[float, ...]

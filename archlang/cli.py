@@ -30,12 +30,13 @@ ONNX or Graphviz; a command whose optional dependency is missing names the extra
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import shlex
 import sys
 from typing import Sequence
 
+from . import json_text
 from .errors import ArchError
 from .extras import MissingExtra, require
 
@@ -75,16 +76,47 @@ def _spec_arguments(parser: argparse.ArgumentParser, network_help: str) -> None:
     parser.add_argument("-n", "--network", metavar="NAME", help=network_help)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line. With `command` (the first word of argv, a known command) only that
+    command's arguments are declared: argparse formats every declared option as it is added, and
+    the other twelve commands took 10 ms of every run."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="archlang",
         description="Check, draw and compile neural-network architectures written in .arch specs.",
     )
     parser.add_argument("--version", action="version", version=f"archlang {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    for name, add in COMMANDS.items():
+        if command in (None, name):
+            if isinstance(add, str):  # a command its own module declares
+                add = importlib.import_module(f".{add}", __package__).add_command
+            add(sub)
+    return parser
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, told the terminal's width: without it, argparse imports shutil
+    (6 ms) in every run to ask."""
+
+    def __init__(self, prog: str, **kwargs) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError, AttributeError):
+            columns = 80
+        super().__init__(prog, width=kwargs.pop("width", None) or columns - 2, **kwargs)
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser (its commands' too) with that help layout."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, formatter_class=kwargs.pop("formatter_class", _Formatter), **kwargs)
+
+
+def _add_check(sub) -> None:
     check = sub.add_parser(
         "check",
         help="parse, type-check and analyse a spec: shapes, parameters, MACs, receptive fields",
@@ -116,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--optimizer", default="sgd", metavar="OPT",
                        help="--memory: sgd (with momentum, default) or adam, whose state a training step holds")
     check.set_defaults(run=_check)
+
+
+def _add_explain(sub) -> None:
     expl = sub.add_parser(
         "explain",
         help="explain every layer's shape, channels, parameters, MACs and receptive field, with the numbers",
@@ -128,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
                       "bottleneck2.cbn1.conv1)")
     expl.add_argument("--json", action="store_true", help="print JSON instead of text")
     expl.set_defaults(run=_explain)
+
+
+def _add_solve(sub) -> None:
     sol = sub.add_parser(
         "solve",
         help="find the values of a network's holes (?) that meet its assertions, output shape and budgets",
@@ -148,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     sol.add_argument("--max-repeat", type=_positive, default=16, metavar="N",
                      help="the largest repeat count a hole may take (default 16)")
     sol.set_defaults(run=_solve)
+
+
+def _add_sizes(sub) -> None:
     siz = sub.add_parser(
         "sizes",
         help="the input sizes (1 to --max) at which a network is valid, per spatial axis",
@@ -163,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     siz.add_argument("--json", action="store_true", help='print {"network", "max", "axes": [{"valid", "summary", '
                      '"smallest"}]} instead of text')
     siz.set_defaults(run=_sizes)
+
+
+def _add_compile(sub) -> None:
     comp = sub.add_parser(
         "compile",
         help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
@@ -177,9 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--seed", type=_seed, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
     comp.add_argument("--max-nodes", type=_positive, metavar="N", help=argparse.SUPPRESS)
     comp.set_defaults(run=_compile, json=False)
-    from . import render_cli
 
-    render_cli.add_command(sub)
+
+def _add_bench(sub) -> None:
     bench = sub.add_parser(
         "bench",
         help="time a network in PyTorch eager, torch.compile and ONNX Runtime on this machine",
@@ -192,6 +236,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_positive, metavar="T", help="threads for both runtimes (default: torch's)")
     bench.add_argument("--compile", action="store_true", help="also time torch.compile")
     bench.set_defaults(run=_bench, json=False)
+
+
+def _add_list(sub) -> None:
     listing = sub.add_parser(
         "list",
         help="list the bundled networks with their parameters and MACs",
@@ -199,13 +246,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(run=_list)
-    from . import compare, formatter, importer_cli
-    from .lsp import cli as lsp
-    from .serve import cli as serve
 
-    for command in (formatter, compare, importer_cli, serve, lsp):  # each of these commands' modules declares it
-        command.add_command(sub)
-    return parser
+
+COMMANDS = {  # in the order --help lists them
+    "check": _add_check, "explain": _add_explain, "solve": _add_solve, "sizes": _add_sizes, "compile": _add_compile,
+    "render": "render_cli", "bench": _add_bench, "list": _add_list, "fmt": "formatter", "diff": "compare",
+    "import": "importer_cli", "serve": "serve.cli", "lsp": "lsp.cli",
+}
 
 
 def _networks(args, solve_unique: bool = False) -> list:
@@ -294,7 +341,7 @@ def _check(args) -> int:
         data = [_with_solved(n.to_dict(), n) for n in networks]
         if costs:
             data = [with_costs(d, n, args, conv, memory) for d, n in zip(data, networks)]
-        _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))
         return EXIT_OK
     from .report import print_summary
 
@@ -350,7 +397,7 @@ def _solve(args) -> int:
         write_atomic(args.output, filled_text(program, solved, solved.solutions[0]).encode("utf-8"),
                      inputs=_input_files(args), writes_spec=True)
     if args.json:
-        _print_stdout(json.dumps(solved.as_json(), indent=2))
+        _print_stdout(json_text.dumps(solved.as_json()))
         return EXIT_OK
     from .report import print_solutions
 
@@ -372,7 +419,7 @@ def _explain(args) -> int:
         raise UsageError(str(err)) from None
     if args.json:
         data = [to_dict(net, exps) for net, exps in results]
-        _print_stdout(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))
         return EXIT_OK
     for net, exps in results:
         print_explanation(net, exps)
@@ -386,7 +433,7 @@ def _sizes(args) -> int:
     results = [sizes(program, name, args.max) for name in names]
     if args.json:
         data = [r.to_dict() for r in results]
-        _print_stdout(json.dumps(data[0] if len(data) == 1 else data))
+        _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))
         return EXIT_OK
     for result in results:
         print_sizes(result)
@@ -460,11 +507,11 @@ def _list(args) -> int:
     programs = {path: load(path) for path in sorted(set(bundled_networks().values()))}  # each file parsed once
     networks = [programs[path].network(name) for name, path in bundled_networks().items()]
     if args.json:
-        _print_stdout(json.dumps([
+        _print_stdout(json_text.dumps([
             {"network": n.name, "spec": bundled_networks()[n.name].name, **n.io_dict(),
              "total_params": n.total_params, "total_macs": n.total_macs, "layers": len(n.layers)}
             for n in networks
-        ], indent=2))
+        ]))
         return EXIT_OK
     from .report import print_listing
 
@@ -524,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     want_json = False
     try:
         try:
-            args = _parser().parse_args(argv)
+            args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
         except SystemExit as exit_:  # argparse: --help, --version, or a usage error
             return exit_.code if isinstance(exit_.code, int) else EXIT_OK if exit_.code is None else EXIT_USAGE
         want_json = getattr(args, "json", False)
@@ -537,13 +584,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ArchError as err:
         if want_json:
-            _print_stdout(json.dumps({"errors": [err.to_dict()]}, indent=2))
+            _print_stdout(json_text.dumps({"errors": [err.to_dict()]}))
         _print_error(err)
         return EXIT_SPEC
     except UsageError as err:
         if want_json:
-            _print_stdout(json.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "usage",
-                                                  "message": str(err), "hint": None}]}, indent=2))
+            _print_stdout(json_text.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "usage",
+                                                  "message": str(err), "hint": None}]}))
         print(f"archlang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except RecursionError:
@@ -568,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _internal_error(err, argv)
         if want_json:
-            _print_stdout(json.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "internal",
+            _print_stdout(json_text.dumps({"errors": [{"file": None, "line": None, "column": None, "kind": "internal",
                                                   "message": f"{type(err).__name__}: {err}", "hint": None}]},
                                      indent=2))
         return EXIT_INTERNAL

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, field, fields, replace
 from itertools import groupby
 
+from . import json_text
 from .alignment import align
 from .errors import ArchError
 from .ir import Graph, Node, Scope, TensorType, _op_text, sizes_text
 from .program import Network
+from .records import record
 
 __all__ = ["compare", "Diff", "Layer", "Change", "Repeat", "ShapeChange", "Total", "IncomparableNetworks",
            "add_command"]
@@ -35,7 +37,7 @@ class IncomparableNetworks(ArchError):
     kind = "diff"
 
 
-@dataclass(frozen=True)
+@record
 class Total:
     """A figure (params, MACs) before and after."""
 
@@ -62,7 +64,7 @@ class Total:
         return {**asdict(self), "delta": self.delta, "percent": None if p is None else round(p, 6)}
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """A layer added to B or removed from A."""
 
@@ -76,7 +78,7 @@ class Layer:
     block_label: str = ""  # that instance as called: `bottleneck(256)`
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """A layer of both with the same op and other arguments: (field, before, after) each."""
 
@@ -94,7 +96,7 @@ class Change:
                 "fields": [{"field": f, "before": _json(x), "after": _json(y)} for f, x, y in self.fields]}
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     """A run of sibling instances of one block (same first argument) that got longer or shorter."""
 
@@ -107,7 +109,7 @@ class Repeat:
         return f"{self.block}: {self.before} -> {self.after} repeats" + (f" (in {self.within})" if self.within else "")
 
 
-@dataclass(frozen=True)
+@record
 class ShapeChange:
     """Where a shape first differs, and how far the difference goes (B's layers)."""
 
@@ -128,7 +130,7 @@ class ShapeChange:
                 f"({self.layers} layer{'s' if self.layers != 1 else ''})")
 
 
-@dataclass(frozen=True)
+@record
 class Diff:
     """What `compare(a, b)` found. `pairs`: the (A, B) names of every matched node."""
 
@@ -402,7 +404,6 @@ def add_command(sub) -> None:
 
 
 def _run(args) -> int:
-    import json
     import sys
     from pathlib import Path
 
@@ -432,7 +433,7 @@ def _run(args) -> int:
             render(result, a.graph, b.graph, args.output, inputs=inputs)
         except OutputError as err:
             raise UsageError(str(err)) from None
-    _print_stdout(json.dumps(result.to_dict(), indent=2) if args.json else result.text())
+    _print_stdout(json_text.dumps(result.to_dict()) if args.json else result.text())
     if args.output:
         print(f"wrote {args.output} ({result.a} -> {result.b})", file=sys.stderr)
     return EXIT_OK

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
+
+from .records import record
 
 __all__ = [
     "Source",
@@ -30,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class Source:
     """One spec text and the name it is reported under (a path, or `<string>`).
 
@@ -65,7 +67,7 @@ class Source:
         return text[:-1] if text.endswith("\r") else text
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """A region of a source: 1-based line and column, end column exclusive."""
 
@@ -90,7 +92,7 @@ class Span:
         return Span(self.source, self.line, self.col, other.end_line, other.end_col)
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     message: str
     span: Span | None = None

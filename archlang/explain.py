@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 
 from .analysis.receptive_field import ReceptiveField
@@ -24,6 +24,7 @@ from .lower.instantiate import PROJECTION
 from .ops import GLOBAL
 from .ops.formula import Formula, axis_names
 from .program import LayerInfo, Network
+from .records import record
 
 __all__ = ["ShapeRule", "FieldStep", "Branch", "Merge", "LayerExplanation", "explain", "explanation_lines",
            "plain_text", "print_explanation", "to_dict", "UnknownLayer"]
@@ -33,7 +34,7 @@ class UnknownLayer(LookupError):
     """`--layer NAME` names no layer of the network; the message lists the closest names."""
 
 
-@dataclass(frozen=True)
+@record
 class ShapeRule:
     """The output shape and the lines of the op's rule that give it (none: the shape is kept)."""
 
@@ -46,7 +47,7 @@ class ShapeRule:
         return "\n".join(line.text for line in self.lines) or f"kept: {self.written or 'x'.join(map(str, self.value))}"
 
 
-@dataclass(frozen=True)
+@record
 class FieldStep:
     """The receptive field from the layer's input to its output. `sizes` and `jumps` hold the
     per-axis formulas of a sliding window (empty where the field is kept, merged or global);
@@ -62,14 +63,14 @@ class FieldStep:
         return {"size": data["size"], "jump": data["jump"], "formula": self.text}
 
 
-@dataclass(frozen=True)
+@record
 class Branch:
     name: str  # the layer whose value this branch brings
     shape: tuple[int, ...]
     role: str = ""  # residual only: "body" or "shortcut"
 
 
-@dataclass(frozen=True)
+@record
 class Merge:
     """Where branches meet: which layers, with their shapes; for a residual, its shortcut
     (`identity`, `projection` or `given`) and why."""
@@ -93,7 +94,7 @@ class Merge:
                 "rule": self.rule, "shortcut": self.shortcut, "reason": self.reason}
 
 
-@dataclass(frozen=True)
+@record
 class LayerExplanation:
     name: str
     op: str

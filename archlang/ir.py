@@ -9,11 +9,12 @@ block instances (`Scope`s) it sits in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .errors import Span
+from .records import record
 
 if TYPE_CHECKING:
     from .ops.base import Op
@@ -31,7 +32,7 @@ def compact(values: tuple[int, ...]) -> str:
     return str(values[0]) if len(set(values)) == 1 else sizes_text(values)
 
 
-@dataclass(frozen=True)
+@record
 class TensorType:
     """A tensor without its batch, in one of three layouts:
     - a feature map or vector: channels (or features) and 0 to 3 spatial sizes, `3x224x224`;
@@ -76,7 +77,7 @@ class TensorType:
         return sizes_text(self.shape)
 
 
-@dataclass(frozen=True)
+@record
 class Scope:
     """One block instance on a node's path: `stage2` showing `stage(128, 2)`.
 
@@ -90,7 +91,7 @@ class Scope:
     identity: tuple = ()
 
 
-@dataclass(frozen=True)
+@record
 class Node:
     name: str  # dotted path: scope names, then the layer's own name (`stage2.conv1`)
     op: "Op"
@@ -100,7 +101,7 @@ class Node:
     scopes: tuple[Scope, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Assertion:
     """A shape the spec asserts for a node's value (`: 6@28x28`, or a declared output), as
     written, and whether the value has it (a diagram of a failing spec marks where)."""
@@ -111,7 +112,7 @@ class Assertion:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Graph:
     name: str
     nodes: tuple[Node, ...]  # topological order; nodes[0] is the input

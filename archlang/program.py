@@ -13,7 +13,6 @@ when written with its suffix (`use "vgg.arch"`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,13 +28,14 @@ from .ops import REGISTRY, Family
 from .output import shown_path as _shown
 from .reading import MAX_FILE_BYTES, display_path, is_regular_file, nothing_at, read_spec_file, real_path
 from .parser import KEYWORDS, parse_module
+from .records import record
 from .resources import specs_dir
 
 __all__ = ["Program", "Network", "LayerInfo", "parse", "load", "bundled_networks", "MAX_FILE_BYTES"]
 
 
 
-@dataclass(frozen=True)
+@record
 class LayerInfo:
     """One row of a network's summary."""
 

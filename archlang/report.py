@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from .ir import compact
 from .program import Network
+from .records import record
 from .units import si
 
 __all__ = ["Column", "summary_rows", "summary_lines", "print_summary", "print_listing", "human", "macs_and_flops"]
@@ -42,7 +42,7 @@ COLUMNS = (("Layer", False), ("Op", False), ("Output", True), ("Params", True), 
            ("Jump", True))
 
 
-@dataclass(frozen=True)
+@record
 class Column:
     """A column `check` adds after MACs (`--count`, `--memory`): a header, one cell per layer
     and the footer's total (right-justified, as every figure)."""

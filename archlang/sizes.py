@@ -27,7 +27,7 @@ network at every size: the oracle of the tests and the baseline of bench/sizes_s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 
 from . import syntax as S
 from .errors import ArchError
@@ -37,6 +37,7 @@ from .lower.assertions import shape_matches
 from .lower.instantiate import PROJECTION
 from .lower.limits import MAX_INT
 from .ops.base import Op, OpError
+from .records import record
 
 __all__ = ["Axis", "Sizes", "sizes", "brute_force", "progression_text", "DEFAULT_MAX"]
 
@@ -45,7 +46,7 @@ SHOWN_FAILURES = 4  # "first layer that fails" lines per axis; the rest are coun
 _REFERENCES = (224, 256, 512, 572, 128, 64, 1024, 32, 300, 600, 16, 2048, 8, 4096, 1, 2, 3, 4)
 
 
-@dataclass(frozen=True)
+@record
 class Failure:
     """An invalid size just below a valid one, and the first layer that fails there."""
 
@@ -57,7 +58,7 @@ class Failure:
         return f"{self.size}: {self.layer} ({self.message})"
 
 
-@dataclass(frozen=True)
+@record
 class Axis:
     axis: int  # 1 for the first spatial axis
     valid: tuple[int, ...]
@@ -69,7 +70,7 @@ class Axis:
         return {"valid": list(self.valid), "summary": self.summary, "smallest": self.smallest}
 
 
-@dataclass(frozen=True)
+@record
 class Sizes:
     network: str
     header: str  # the input shapes as written (`3x?x?`)

@@ -35,13 +35,14 @@ from .lower import lower_network
 from .lower.holes import Assignment, CallSite, HoleKey, NeedChoice, SplitGroup, key_of
 from .lower.assertions import AssertionFailed, shape_matches
 from .ops import GLOBAL, OpError
+from .records import record
 
 __all__ = ["Domains", "Hole", "Solved", "solve", "brute_force", "filled_text", "NoSolution", "DEFAULT_LIMIT"]
 
 DEFAULT_LIMIT = 1_000  # solutions listed before the search stops (the count then says "at least")
 
 
-@dataclass(frozen=True)
+@record
 class Domains:
     """The values a hole may take, by what it stands for (I: the largest spatial size of the
     op's input, 1 for a flat one):
@@ -79,7 +80,7 @@ class Domains:
         return range(0, self.max_repeat + 1) if purpose == "repeat" else range(1, self.max_width + 1)
 
 
-@dataclass(frozen=True)
+@record
 class Hole:
     key: HoleKey
     name: str  # `?k`, or `?` for an unnamed one

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import Source, Span
+from .records import record
 
 __all__ = [
     "Expr", "Num", "Bool", "Name", "Hole", "Call", "KwArg", "BinOp", "Neg", "Chain", "Alt", "Tuple", "As", "Assert",
@@ -15,27 +14,27 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Expr:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Num(Expr):
     value: int | float
 
 
-@dataclass(frozen=True)
+@record
 class Bool(Expr):
     value: bool
 
 
-@dataclass(frozen=True)
+@record
 class Name(Expr):
     id: str
 
 
-@dataclass(frozen=True)
+@record
 class Hole(Expr):
     """`?` (an unknown integer of its own) or `?k` (named: every `?k` of a network is one
     unknown). `archlang solve` finds the values that meet the network's assertions, output
@@ -44,14 +43,14 @@ class Hole(Expr):
     name: str | None
 
 
-@dataclass(frozen=True)
+@record
 class KwArg:
     name: str
     name_span: Span
     value: Expr
 
 
-@dataclass(frozen=True)
+@record
 class Call(Expr):
     func: str
     func_span: Span
@@ -59,7 +58,7 @@ class Call(Expr):
     kwargs: tuple[KwArg, ...]
 
 
-@dataclass(frozen=True)
+@record
 class BinOp(Expr):
     op: str  # + - * // / % **, == != < <= > >=, and or
     op_span: Span
@@ -67,17 +66,17 @@ class BinOp(Expr):
     right: Expr
 
 
-@dataclass(frozen=True)
+@record
 class Neg(Expr):
     operand: Expr
 
 
-@dataclass(frozen=True)
+@record
 class Not(Expr):
     operand: Expr
 
 
-@dataclass(frozen=True)
+@record
 class For(Expr):
     """`for i in n: body`: body with i = 0, 1, ..., n - 1, one after another (a repeat whose
     copies may differ: a rising stochastic depth, a channel count per step)."""
@@ -88,7 +87,7 @@ class For(Expr):
     body: Expr
 
 
-@dataclass(frozen=True)
+@record
 class If(Expr):
     """`if cond then a else b`: only the branch the condition picks is evaluated."""
 
@@ -97,28 +96,28 @@ class If(Expr):
     otherwise: Expr
 
 
-@dataclass(frozen=True)
+@record
 class Chain(Expr):
     """`a -> b -> c`"""
 
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Alt(Expr):
     """`a | b | c`: the branches of add(...) and concat(...)."""
 
     branches: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Tuple(Expr):
     """`(1, 3)` (numbers), or `(c3, c4, c5)` (layers: several values at once)."""
 
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@record
 class As(Expr):
     """`f as x`: the value `f` gives, named `x`."""
 
@@ -127,7 +126,7 @@ class As(Expr):
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Assert(Expr):
     """`f : 6@28x28`: the value `f` gives must have this shape; no layer, no name."""
 
@@ -135,14 +134,14 @@ class Assert(Expr):
     shape: "Shape"
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     name: str
     span: Span
     default: Expr | None
 
 
-@dataclass(frozen=True)
+@record
 class Shape:
     """`3x224x224`, or LeCun's `6@28x28`: channels, then 0 to 3 spatial sizes; None where the
     spec writes `?` (an open size: `3x?x?`). A token sequence `[197]x768` has dims (197, 768)
@@ -161,7 +160,7 @@ class Shape:
         return self.written or "x".join("?" if d is None else str(d) for d in self.dims)
 
 
-@dataclass(frozen=True)
+@record
 class Budget:
     """`params <= 5M` after `where`: a bound on a network's total."""
 
@@ -173,7 +172,7 @@ class Budget:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class InputDecl:
     """One input of a network: `left : 3x64x64` (a single-input network's is `input`)."""
 
@@ -182,13 +181,13 @@ class InputDecl:
     shape: Shape
 
 
-@dataclass(frozen=True)
+@record
 class Use:
     path: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     name: str
     name_span: Span
@@ -205,7 +204,7 @@ class Network:
         return self.inputs[0].shape
 
 
-@dataclass(frozen=True)
+@record
 class Block:
     name: str
     name_span: Span
@@ -215,7 +214,7 @@ class Block:
     inputs: tuple[tuple[str, Span], ...] = ()  # `block f(c) : (a, b)`; empty: one unnamed input
 
 
-@dataclass(frozen=True)
+@record
 class Module:
     source: Source
     items: tuple[Use | Network | Block, ...]

@@ -15,10 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 
 from .ir import compact
 from .program import Network
+from .records import record
 
 __all__ = ["FORMATS", "COLUMNS", "TableColumn", "columns_of", "render_table", "UnknownColumn"]
 
@@ -29,7 +29,7 @@ class UnknownColumn(ValueError):
     """A `--columns` name that is not a column of this table; the message lists them."""
 
 
-@dataclass(frozen=True)
+@record
 class TableColumn:
     """key: what `--columns` calls it; header: what the table prints; right: right-aligned (as
     the terminal table aligns figures and shapes); values: one per layer (an int, printed with

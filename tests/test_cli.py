@@ -24,7 +24,10 @@ def test_check_table(capsys):
 
 def test_check_json_schema(capsys):
     assert main(["check", "lenet5", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    lines = out.splitlines()  # json_text: the top keys one per line, each layer on a line of its own
+    assert len(lines) == 6 + len(data["layers"]) + 3 and lines[2] == '  "input_shape": [1, 32, 32],'
     assert set(data) == {"network", "input_shape", "output_shape", "total_params", "total_macs", "layers"}
     assert data["input_shape"] == [1, 32, 32] and data["output_shape"] == [10]
     first = data["layers"][0]

@@ -21,10 +21,11 @@ Counts are per sample (batch 1), as every one of those tools reports them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Callable
 
 from ..ir import Graph, Node, TensorType
+from ..records import record
 
 if TYPE_CHECKING:
     from ..ops.base import Op
@@ -35,7 +36,7 @@ __all__ = ["Convention", "CONVENTIONS", "ORDER", "convention", "conventions", "l
 Rule = Callable[["Op", tuple[TensorType, ...], TensorType], int]
 
 
-@dataclass(frozen=True)
+@record
 class Convention:
     """One way of counting a network's work.
 

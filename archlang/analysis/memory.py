@@ -45,6 +45,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..ir import Graph
+from ..records import record
 from .memory_rules import CONTIGUOUS, INT64, NEW, Ctx, op_rules, rule_for
 
 __all__ = ["DTYPES", "OPTIMIZERS", "MemoryReport", "memory", "MemoryEstimateError", "UnknownDtype",
@@ -81,7 +82,7 @@ class EstimateOverflow(MemoryEstimateError):
     """A figure above 2**63 - 1 bytes: said so, never wrapped."""
 
 
-@dataclass(frozen=True)
+@record
 class MemoryReport:
     """A network's memory at one batch size, dtype and optimizer, in bytes.
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..ir import TensorType
+from ..records import record
 
 __all__ = ["Effect", "Ctx", "rule_for", "op_rules", "NEW", "INPLACE", "VIEW", "OUT", "CONTIGUOUS", "DENSE",
            "STRIDED", "INT64"]
@@ -32,7 +33,7 @@ OUT = "out"  # a saved item: the layer's output
 CONTIGUOUS, DENSE, STRIDED = "c", "p", "s"  # a value's layout: contiguous, permuted (channels last), a strided view
 
 
-@dataclass(frozen=True)
+@record
 class Effect:
     """What one layer does to memory.
 

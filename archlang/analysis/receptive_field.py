@@ -38,12 +38,12 @@ stay bounded however the strides multiply (`maxpool(k=1, stride=2147483647) * 40
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
 
 from ..ir import Graph
 from ..ops import GLOBAL
+from ..records import record
 
 __all__ = ["ReceptiveField", "receptive_fields", "BEYOND_ANY_INPUT", "Rational"]
 
@@ -54,7 +54,7 @@ _GRID = 2**128
 Rational = Union[int, Fraction]  # an int where the value is whole
 
 
-@dataclass(frozen=True)
+@record
 class ReceptiveField:
     """Per spatial axis: size, jump and start, exact (str() of a Fraction is `1/2`)."""
 

@@ -33,6 +33,7 @@ from ..analysis.receptive_field import Rational
 from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
 from ..ops import Family
+from ..records import record
 from ..units import bytes_text, si
 from .svg_fonts import embed_fonts
 from .themes import FONT, THEMES, Theme
@@ -53,7 +54,7 @@ class DotMissing(ArchError):
     kind = "graphviz"
 
 
-@dataclass(frozen=True)
+@record
 class DiagramOptions:
     collapse: bool = False
     fold: bool = False

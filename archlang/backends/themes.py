@@ -15,16 +15,17 @@ Sans elsewhere, with other widths.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..ops import Family
+from ..records import record
 
 __all__ = ["Theme", "THEMES", "FONT"]
 
 FONT = "DejaVu Sans"
 
 
-@dataclass(frozen=True)
+@record
 class Theme:
     name: str
     title_size: int = 16

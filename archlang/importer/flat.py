@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ArchError
 from ..ir import TensorType
 from ..ops.base import Op, OpError, lookup
+from ..records import record
 
 __all__ = ["Layer", "FlatGraph", "ModelImportError", "Unsupported"]
 
@@ -25,7 +26,7 @@ class ModelImportError(ArchError):
     kind = "import"
 
 
-@dataclass(frozen=True)
+@record
 class Unsupported:
     """A source operation with no archlang layer: where it is and what it is."""
 

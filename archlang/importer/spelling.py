@@ -6,16 +6,16 @@ bias=true)` is written `conv3x3(64)`. The test is the registry's own: an argumen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..ops.base import REQUIRED, Op, OpError, lookup
+from ..records import record
 from .flat import Layer
 
 __all__ = ["Spelled", "spell", "literal", "call_text"]
 
 
-@dataclass(frozen=True)
+@record
 class Spelled:
     """A layer's call: its op's name, the value of each declared argument (in `Op.args`
     order) and, per argument, whether it can be left out."""

@@ -18,6 +18,7 @@ from typing import Any
 from ..ops.args import LayerOf
 from ..ops.base import lookup, split_suffix
 from ..parser import KEYWORDS
+from ..records import record
 from .flat import FlatGraph, Layer
 from .spelling import Spelled, literal
 
@@ -33,7 +34,7 @@ class NotATree(Exception):
     every earlier output): it is written with named values instead."""
 
 
-@dataclass(frozen=True)
+@record
 class P:
     """A block parameter in an argument: `c`, or `4*c`."""
 
@@ -60,7 +61,7 @@ class Leaf:
     named: str = ""  # `as NAME`: a layer whose weight another shares (`fc(tie=NAME)`)
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """A named value in an argument: `tie=wte`."""
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ArchError, Span
 from ..ir import TensorType
+from ..records import record
 
 __all__ = ["HoleKey", "HoleRef", "Assignment", "NeedChoice", "CallSite", "SplitGroup", "UnsolvedHole", "key_of"]
 
@@ -35,7 +36,7 @@ def key_of(name: str | None, span: Span) -> HoleKey:
     return f"?{name}" if name else f"?@{span.line}:{span.col}"
 
 
-@dataclass(frozen=True)
+@record
 class HoleRef:
     """An unassigned hole on its way to where its value is needed."""
 

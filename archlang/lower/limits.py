@@ -9,9 +9,8 @@ are bounded in proportion to the node limit (`Work`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import LimitError, Span
+from ..records import record
 
 __all__ = ["Limits", "Work", "MAX_INT"]
 
@@ -19,7 +18,7 @@ MAX_INT = 2**63 - 1  # the largest number a spec may compute
 STEPS_PER_NODE = 16  # work allowed per node of the limit: real specs take 1 to 4
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Bounds that keep any spec's analysis small and fast; each error names its limit."""
 

@@ -16,10 +16,11 @@ A layer value is a layer not yet applied to a tensor, with its arguments evaluat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import Span
+from ..records import record
 
 if TYPE_CHECKING:
     from .. import syntax as S
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class LayerValue:
     span: Span
 
@@ -39,7 +40,7 @@ class LayerValue:
         return show(self)
 
 
-@dataclass(frozen=True)
+@record
 class LayerCall(LayerValue):
     name: str  # as written: `conv3x3`, `stage`
     func_span: Span
@@ -53,24 +54,24 @@ class LayerCall(LayerValue):
     origin: tuple[str, ...] = field(default=(), compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class LayerChain(LayerValue):
     items: tuple[LayerValue, ...]
 
 
-@dataclass(frozen=True)
+@record
 class LayerRepeat(LayerValue):
     body: LayerValue
     count: int
 
 
-@dataclass(frozen=True)
+@record
 class LayerMerge(LayerValue):
     op: "type[Op]"
     branches: tuple[LayerValue, ...]
 
 
-@dataclass(frozen=True)
+@record
 class LayerResidual(LayerValue):
     body: LayerValue
     shortcut: LayerValue | None
@@ -93,7 +94,7 @@ class Frame:
         return f"<Frame of {self.owner}>"
 
 
-@dataclass(frozen=True)
+@record
 class LayerNamed(LayerValue):
     body: LayerValue
     name: str
@@ -101,18 +102,18 @@ class LayerNamed(LayerValue):
     frame: Frame = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class LayerRef(LayerValue):
     name: str
     frame: Frame = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class LayerTuple(LayerValue):
     items: tuple[LayerValue, ...]
 
 
-@dataclass(frozen=True)
+@record
 class LayerAssert(LayerValue):
     body: LayerValue
     shape: "S.Shape"

@@ -28,6 +28,7 @@ from ..lower import Definitions, Limits
 from ..parser import parse_module
 from ..program import Network, _Collector, _use_path, bundled_specs
 from ..reading import MAX_FILE_BYTES, read_spec_file, real_path
+from ..records import record
 
 __all__ = ["Analyzer", "Files", "Snapshot", "NetResult", "Diagnostic", "Related", "Place", "walk", "split"]
 
@@ -35,7 +36,7 @@ __all__ = ["Analyzer", "Files", "Snapshot", "NetResult", "Diagnostic", "Related"
 _ITEM = re.compile(r"^[ \t]*(?:network|block|use)\b", re.M)
 
 
-@dataclass(frozen=True)
+@record
 class Place:
     """A span placed in a file: `path` None for the analysed document; lines and columns
     1-based in that file, end exclusive."""
@@ -47,7 +48,7 @@ class Place:
     end_col: int
 
 
-@dataclass(frozen=True)
+@record
 class Related:
     place: Place
     message: str
@@ -109,7 +110,7 @@ def names_in(item) -> frozenset[str]:
     return frozenset(out)
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class Parsed:
     """One piece of text parsed (shared by every version of the document that has it)."""
 

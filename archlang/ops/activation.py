@@ -15,12 +15,11 @@ squeeze-excitation gate, does not).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..records import record
 from .base import Arg, Bound, Family, Op, register
 
 
-@dataclass(frozen=True)
+@record
 class _Activation(Op):
     family = Family.ACTIVATION
     sequences = True  # pointwise: any layout
@@ -43,7 +42,7 @@ class _Activation(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ReLU(_Activation):
     name = "relu"
     work_rule = "1 per element: max(x, 0)"
@@ -53,7 +52,7 @@ class ReLU(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ReLU6(_Activation):
     name = "relu6"
     per_element = 2
@@ -69,7 +68,7 @@ class ReLU6(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LeakyReLU(_Activation):
     name = "leakyrelu"
     per_element = 2
@@ -94,7 +93,7 @@ class LeakyReLU(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ELU(_Activation):
     name = "elu"
     per_element = 4
@@ -116,7 +115,7 @@ class ELU(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GELU(_Activation):
     name = "gelu"
     work_rule = ("5 per element: x / sqrt(2), erf, + 1, * x, * 0.5; tanh=true 9: x^3 (2), * 0.044715, + x, "
@@ -144,7 +143,7 @@ class GELU(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class SiLU(_Activation):
     name = "silu"
     per_element = 4
@@ -158,7 +157,7 @@ class SiLU(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Sigmoid(_Activation):
     name = "sigmoid"
     per_element = 4
@@ -168,7 +167,7 @@ class Sigmoid(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Tanh(_Activation):
     name = "tanh"
     work_rule = "1 per element: tanh"
@@ -177,7 +176,7 @@ class Tanh(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Softmax(_Activation):
     name = "softmax"
     per_element = 5
@@ -193,7 +192,7 @@ class Softmax(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LogSoftmax(_Activation):
     name = "logsoftmax"
     work_rule = "5 per element (max, subtract, exp, sum, subtract the log) and 1 per row (log)"
@@ -210,7 +209,7 @@ class LogSoftmax(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Hardswish(_Activation):
     name = "hardswish"
     per_element = 5
@@ -222,7 +221,7 @@ class Hardswish(_Activation):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Hardsigmoid(_Activation):
     name = "hardsigmoid"
     per_element = 4

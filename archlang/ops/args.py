@@ -6,10 +6,10 @@ span). `ops/base.py` re-exports all of it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..ir import TensorType
+from ..records import record
 
 if TYPE_CHECKING:
     from .base import Op
@@ -21,7 +21,7 @@ MAX_SIZE = 2**31 - 1  # the largest channel count, kernel, stride or padding a s
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """One argument of an op as the language sees it.
 
@@ -39,7 +39,7 @@ class Arg:
     doc: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class LayerOf:
     """What a "layer" argument (`tie=wte`) gets: the node that made the named value, and its op."""
 

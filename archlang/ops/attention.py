@@ -13,16 +13,17 @@ attention(heads, causal=false, bias=true, dropout=0): multi-head self-attention.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..ir import TensorType
+from ..records import record
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, OpError, StateTensor, register
 from .formula import Formula, maps
 from .sequence import _SequenceOp
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Attention(_SequenceOp):
     name = "attention"
     work_rule = ("2 per multiply-accumulate, 1 per projection output for the biases (4 L D), and per head 6 per "

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 from functools import lru_cache
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..ir import TensorType
+from ..records import record
 from .formula import Formula, maps, product  # the explanation half of the op contract
 from .state import Init, StateTensor  # the state half of the op contract, re-exported
 
@@ -51,7 +51,7 @@ __all__ = [
 from .args import (  # the argument half of the op contract, re-exported
     FLOAT32_MAX, MAX_SIZE, REQUIRED, Arg, Bound, LayerOf, OpError, _check_value, _show, axes)
 
-@dataclass(frozen=True)
+@record
 class Window:
     """A sliding window per spatial axis: what a layer contributes to the receptive field.
 

@@ -10,15 +10,14 @@ torch: slicing (no module) and nn.ChannelShuffle; ONNX: Slice, and Reshape-Trans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..ir import TensorType
+from ..records import record
 from .base import REQUIRED, Arg, Bound, Family, Op, OpError, register
 from .formula import Formula, maps
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Slice(Op):
     name = "slice"
     work_rule = "0: a view"
@@ -76,7 +75,7 @@ class Slice(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Shuffle(Op):
     name = "shuffle"
     work_rule = "0: a permutation"

@@ -15,10 +15,10 @@ kaiming-normal (fan_out, ReLU gain), bias zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 
 from ..ir import TensorType, compact, sizes_text
+from ..records import record
 from .base import Arg, Bound, Family, Init, Op, OpError, StateTensor, Window, axes, nd, need_spatial, register, window_out
 from .formula import Formula, maps, per_axis, product, window_rule
 
@@ -29,7 +29,7 @@ def same_padding(k: tuple[int, ...], d: tuple[int, ...]) -> tuple[int, ...]:
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Conv(Op):
     name = "conv"
     work_rule = "2 per multiply-accumulate, and 1 per output element for the bias"
@@ -182,7 +182,7 @@ class Conv(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class DepthwiseConv(Conv):
     """`dwconv3x3(stride=2)`: conv with one group per input channel (groups = C), each
     channel filtered on its own; `c` (default C) must be a multiple of C, the channel

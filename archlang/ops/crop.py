@@ -10,9 +10,8 @@ torch: slicing (no module); ONNX: Slice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..ir import TensorType, sizes_text
+from ..records import record
 from .base import Arg, Bound, Family, Op, OpError, Window, axes, keep_like, need_spatial, register
 from .formula import Formula, maps, per_axis
 
@@ -29,7 +28,7 @@ def _check_fits(x: TensorType, sizes: tuple[int, ...], arg: str) -> None:
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Crop(Op):
     name = "crop"
     work_rule = "0: a view"

@@ -11,15 +11,16 @@ that and to the analyses' figures. Nothing here imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 
 from ..ir import TensorType, sizes_text
+from ..records import record
 
 __all__ = ["Formula", "axis_names", "per_axis", "window_rule", "maps", "product"]
 
 
-@dataclass(frozen=True)
+@record
 class Formula:
     """One rule with numbers. `axes`: for a shape rule, the output shape's axes the line gives
     (0 the channels or features, 1... the spatial axes); `label` names them when a line gives

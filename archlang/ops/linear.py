@@ -11,15 +11,16 @@ torchvision's ResNet leaves it. (torchvision's VGG draws fc weights from N(0, 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..ir import TensorType
+from ..records import record
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, register
 from .formula import Formula
 
 
 @register
-@dataclass(frozen=True)
+@record
 class FC(Op):
     name = "fc"
     work_rule = "2 per multiply-accumulate, and 1 per output for the bias"

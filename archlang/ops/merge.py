@@ -13,9 +13,9 @@ torchvision's `out += identity`), torch.cat(dim=1).
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
 
 from ..ir import TensorType
+from ..records import record
 from .base import Family, Op, OpError, register
 from .formula import Formula, maps
 
@@ -37,7 +37,7 @@ def _fold_onnx(g, op_type: str, word: str, inputs, output) -> None:
         acc = out
 
 
-@dataclass(frozen=True)
+@record
 class _Merge(Op):
     """What every merge shares: branches in, no arguments, no module (its forward is a
     function: `torch_fx`, `torch_source`), and an output its backward does not read."""
@@ -55,7 +55,7 @@ class _Merge(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Add(_Merge):
     name = "add"
     work_rule = "(branches - 1) per element"
@@ -97,7 +97,7 @@ class Add(_Merge):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Concat(_Merge):
     name = "concat"
     work_rule = "0: a copy"
@@ -145,7 +145,7 @@ class Concat(_Merge):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Mul(_Merge):
     """Elementwise product with broadcasting: every branch has the same number of axes, and
     on each axis a size either equals the largest or is 1 (squeeze-and-excitation: a Cx1x1

@@ -21,15 +21,15 @@ axis, Transpose back (LayerNormalization at axis 1 would normalise C, H and W to
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from ..ir import TensorType
+from ..records import record
 from .base import REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, nd, need_spatial, register
 from .formula import Formula, maps, product
 
 
 @register
-@dataclass(frozen=True)
+@record
 class BatchNorm(Op):
     name = "bn"
     work_rule = ("4 per element ((x - mean) / sqrt(var + eps) * weight + bias: subtract, divide, multiply, add) "
@@ -78,7 +78,7 @@ class BatchNorm(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LRN(Op):
     name = "lrn"
     work_rule = "size + 5 per element: square, sum over the window, * alpha/size, + k, ^beta, divide"
@@ -136,7 +136,7 @@ class LRN(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LayerNorm(Op):
     name = "layernorm"
     work_rule = ("7 per element (sum, subtract the mean, square, sum, divide, scale, shift) and 4 per normalised vector "
@@ -183,7 +183,7 @@ class LayerNorm(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GroupNorm(Op):
     name = "groupnorm"
     work_rule = ("7 per element (sum, subtract the mean, square, sum, divide, scale, shift) and 4 per group "
@@ -235,7 +235,7 @@ class GroupNorm(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LayerNorm2d(Op):
     name = "layernorm2d"
     work_rule = ("7 per element (sum, subtract the mean, square, sum, divide, scale, shift) and 4 per position (the channels there) "

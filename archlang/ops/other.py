@@ -17,15 +17,14 @@ ONNX (inference): Identity for dropout and stochasticdepth, Mul for layerscale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..ir import TensorType
+from ..records import record
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, StateTensor, register
 from .formula import Formula, maps, product
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Flatten(Op):
     name = "flatten"
     work_rule = "0: a view"
@@ -59,7 +58,7 @@ class Flatten(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Identity(Op):
     name = "identity"
     work_rule = "0: no operation"
@@ -79,7 +78,7 @@ class Identity(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Dropout(Op):
     name = "dropout"
     work_rule = "0: the identity at inference"
@@ -122,7 +121,7 @@ def stochastic_depth(x, p: float, batch: bool, training: bool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class StochasticDepth(Op):
     name = "stochasticdepth"
     work_rule = "0: the identity at inference"
@@ -168,7 +167,7 @@ class StochasticDepth(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LayerScale(Op):
     name = "layerscale"
     work_rule = "1 per element: multiply by its channel's scale"
@@ -213,7 +212,7 @@ class LayerScale(Op):
         return f"layerscale {self.init_value:g}"
 
 
-@dataclass(frozen=True)
+@record
 class Input(Op):
     """The graph's input node (not a language op: never registered)."""
 

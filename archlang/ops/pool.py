@@ -17,10 +17,10 @@ torch: nn.MaxPool*d, nn.AvgPool*d, nn.AdaptiveAvgPool*d / nn.AdaptiveMaxPool*d (
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 
 from ..ir import TensorType, compact, sizes_text
+from ..records import record
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Op, OpError, Window, axes, nd, need_spatial, register, window_out
 from .formula import Formula, maps, per_axis, window_rule
 
@@ -29,7 +29,7 @@ def _need_spatial(op: str, x: TensorType) -> None:
     need_spatial(op, x, "pooling layers go before flatten")
 
 
-@dataclass(frozen=True)
+@record
 class _WindowPool(Op):
     family = Family.POOL
     kernel_suffix = True
@@ -124,7 +124,7 @@ class _WindowPool(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MaxPool(_WindowPool):
     name = "maxpool"
     work_rule = "K - 1 compares per output (K the window's elements)"
@@ -137,7 +137,7 @@ class MaxPool(_WindowPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class AvgPool(_WindowPool):
     name = "avgpool"
     work_rule = "K per output: K - 1 adds and a divide (K the window's elements)"
@@ -167,7 +167,7 @@ class AvgPool(_WindowPool):
         return super().label() + (", pad not counted" if not self.count_include_pad and any(self.padding) else "")
 
 
-@dataclass(frozen=True)
+@record
 class _GlobalPool(Op):
     family = Family.POOL
     rank: int
@@ -197,7 +197,7 @@ class _GlobalPool(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GlobalAvgPool(_GlobalPool):
     name = "globalavgpool"
     work_rule = "1 per input element: H x W - 1 adds and a divide per channel"
@@ -210,7 +210,7 @@ class GlobalAvgPool(_GlobalPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GlobalMaxPool(_GlobalPool):
     name = "globalmaxpool"
     work_rule = "H x W - 1 compares per channel"
@@ -223,7 +223,7 @@ class GlobalMaxPool(_GlobalPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class AdaptiveAvgPool(Op):
     name = "adaptiveavgpool"
     work_rule = ("each output's window size (its adds and a divide); windows from floor(i I / O) to "

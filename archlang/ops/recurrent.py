@@ -19,15 +19,15 @@ linear_before_reset=1, PyTorch's formulation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ..ir import TensorType
+from ..records import record
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, register
 from .formula import Formula, maps
 
 
-@dataclass(frozen=True)
+@record
 class _Recurrent(Op):
     family = Family.RECURRENT
     sequences = True
@@ -188,7 +188,7 @@ class _Recurrent(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LSTM(_Recurrent):
     name = "lstm"
     gates = 4
@@ -201,7 +201,7 @@ class LSTM(_Recurrent):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GRU(_Recurrent):
     name = "gru"
     gates = 3

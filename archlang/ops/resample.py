@@ -21,11 +21,11 @@ rule), "half_pixel" or "align_corners" for linear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from math import lcm
 
 from ..ir import TensorType, compact, sizes_text
+from ..records import record
 from .base import Arg, Bound, Family, Op, OpError, Window, axes, keep_like, need_spatial, register
 from .formula import Formula, maps, per_axis
 
@@ -48,7 +48,7 @@ def _axis_window(i: int, o: int, linear: bool, align_corners: bool) -> tuple[Fra
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Upsample(Op):
     name = "upsample"
     work_rule = "0 for nearest (a copy); linear=true: 3 per interpolation (a + w (b - a)), 2^d - 1 per output element"

@@ -21,14 +21,13 @@ meantokens: the mean over the tokens, [L]xD -> D.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..ir import TensorType
+from ..records import record
 from .base import GLOBAL, REQUIRED, Arg, Bound, Family, Init, Op, OpError, StateTensor, register
 from .formula import Formula, maps
 
 
-@dataclass(frozen=True)
+@record
 class _SequenceOp(Op):
     """Takes token sequences, and no feature maps."""
 
@@ -37,7 +36,7 @@ class _SequenceOp(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Tokens(Op):
     name = "tokens"
     work_rule = "0: a reshape"
@@ -86,7 +85,7 @@ class Tokens(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Grid(_SequenceOp):
     name = "grid"
     work_rule = "0: a reshape"
@@ -140,7 +139,7 @@ class Grid(_SequenceOp):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Embed(Op):
     name = "embed"
     work_rule = "0: a table look-up"
@@ -199,7 +198,7 @@ class Embed(Op):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class PosEmbed(_SequenceOp):
     name = "posembed"
     work_rule = "1 per element: add the position's vector"
@@ -254,7 +253,7 @@ class PosEmbed(_SequenceOp):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ClsToken(_SequenceOp):
     name = "clstoken"
     work_rule = "0: a copy"
@@ -298,7 +297,7 @@ class ClsToken(_SequenceOp):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Token(_SequenceOp):
     name = "token"
     work_rule = "0: a view"
@@ -347,7 +346,7 @@ class Token(_SequenceOp):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MeanTokens(_SequenceOp):
     name = "meantokens"
     work_rule = "1 per input element: (L - 1) adds and 1 divide per feature"

@@ -6,8 +6,9 @@ maps each rule to torch.nn.init; numpy draws the same distributions for ONNX exp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from ..records import record
 
 __all__ = ["Init", "StateTensor", "fans"]
 
@@ -25,7 +26,7 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * field, shape[0] * field
 
 
-@dataclass(frozen=True)
+@record
 class Init:
     """How one tensor of a layer starts, as data: `Init("weight", "kaiming_normal",
     mode="fan_out", nonlinearity="relu")`. The words are torch.nn.init's.
@@ -116,7 +117,7 @@ class Init:
         return f"{self.rule}_", kwargs
 
 
-@dataclass(frozen=True)
+@record
 class StateTensor:
     """One tensor of a layer's state, as torch's state_dict holds it under `<layer>.<name>`:
     its shape, whether it is a buffer (kept but not trained, not counted in `param_count`:

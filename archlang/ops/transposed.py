@@ -19,11 +19,11 @@ from the end padding first (ONNX Runtime refuses output_padding >= stride).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
 
 from ..ir import TensorType, compact, sizes_text
+from ..records import record
 from .base import Arg, Bound, Family, Init, Op, OpError, StateTensor, Window, axes, nd, need_spatial, register
 from .formula import Formula, maps, per_axis, product
 
@@ -44,7 +44,7 @@ def transposed_out(size: int, k: int, s: int, p: int, op_: int, d: int) -> int:
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ConvTranspose(Op):
     name = "convtranspose"
     work_rule = "2 per multiply-accumulate, and 1 per output element for the bias"
