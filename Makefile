@@ -99,7 +99,7 @@ diagrams: setup
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache editors/vscode/node_modules editors/vscode/dist
 
-# the LALR tables shipped in archlang/parser_tables.json, after an edit of grammars/arch.lark
-# (lark numbers its states in an order that varies between runs; the test compares by use)
+# archlang/_parser_standalone.py (lark's standalone parser with the LALR tables), after an edit
+# of grammars/arch.lark; the same grammar gives the same bytes, which tests/test_parser.py checks
 parser: setup
-	$(PY) -c "from archlang.parser import write_tables; write_tables()"
+	$(PY) -c "from archlang.parser import write_standalone; write_standalone()"

@@ -1,23 +1,23 @@
-"""Stage 1: text -> surface tree (`syntax.Module`). The only module that imports lark.
+"""Stage 1: text -> surface tree (`syntax.Module`). The only module that uses lark.
 
 The grammar (grammars/arch.lark) is compiled to LALR(1) tables when archlang is built, not
-when it runs: `parser_tables.json` holds them (with the grammar's SHA-256, which a test
-checks) as plain data, so nothing is cached, compiled or unpickled at run time and loading
-them takes milliseconds. After editing the grammar, run `make parser`.
+when it runs: `_parser_standalone.py` is lark's standalone parser (its lexer, LALR parser,
+Transformer, Token and exceptions) with those tables as Python literals and the grammar's
+SHA-256 in its header, which a test checks. So parsing never imports lark (about 30 ms on a
+small machine), and nothing is read, cached, compiled or unpickled at run time. Only
+generating that module needs lark itself: after editing the grammar, run `make parser`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
-
 from . import syntax as S
+from ._parser_standalone import (Lark, Lark_StandAlone, Token, Transformer, UnexpectedCharacters, UnexpectedEOF,
+                                 UnexpectedInput, VisitError, v_args)
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
 from .resources import grammar_path
 
@@ -68,8 +68,11 @@ def _describe(terminal: str) -> str:
 MAX_DIGITS = 30  # digits of an integer literal, leading zeros aside (any allowed number has 19)
 
 
-def _compile_grammar(text: str) -> Lark:
-    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+def _compile_grammar(text: str) -> lark.Lark:
+    """The grammar compiled by lark itself (build time and tests only: parsing never calls this)."""
+    import lark
+
+    return lark.Lark(text, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
 
 
 def grammar_digest(text: str) -> str:
@@ -78,36 +81,68 @@ def grammar_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-TABLES_FILE = Path(__file__).with_name("parser_tables.json")
+STANDALONE_FILE = Path(__file__).with_name("_parser_standalone.py")
 
 
-def tables_source(grammar: str) -> str:
-    """The text of parser_tables.json for a grammar: its LALR tables as lark serialises them
-    (JSON turns tuples into lists, which lark reads the same, and integer keys into strings,
-    which `_int_keys` turns back)."""
+def _canonical_table(table: dict) -> dict:
+    """A serialised LALR table with its states numbered breadth-first from the start state
+    (shifts in the order of their terminals' names) and its terminals numbered by name: lark
+    numbers both in the order of a set of objects hashed by address, which changes from run to
+    run, and the shipped module must be the same bytes for the same grammar."""
+    names = table["tokens"]
+    actions = {state: {names[t]: act for t, act in acts.items()} for state, acts in table["states"].items()}
+    order = sorted(table["start_states"].items())
+    number: dict[int, int] = {}
+    queue = [state for _, state in order]
+    for state in queue:
+        number.setdefault(state, len(number))
+    for state in queue:
+        for _, (kind, arg) in sorted(actions[state].items()):
+            if kind == 0 and arg not in number:  # 0: shift to state `arg` (1: reduce by a rule)
+                number[arg] = len(number)
+                queue.append(arg)
+    if len(number) != len(actions):
+        raise ValueError(f"{len(actions) - len(number)} LALR states are unreachable from the start")
+    terminal = {name: i for i, name in enumerate(sorted({n for acts in actions.values() for n in acts}))}
+    return {
+        "tokens": {i: name for name, i in terminal.items()},
+        "states": {number[state]: {terminal[n]: (kind, number[arg] if kind == 0 else arg)
+                                   for n, (kind, arg) in sorted(actions[state].items())} for state in queue},
+        "start_states": {start: number[state] for start, state in order},
+        "end_states": {start: number[state] for start, state in sorted(table["end_states"].items())},
+    }
+
+
+def standalone_source(grammar: str) -> str:
+    """The text of _parser_standalone.py for a grammar: what `python -m lark.tools.standalone`
+    writes for it (lark's runtime, then the tables as literals), the tables numbered the same
+    on every run, a header naming the grammar's SHA-256, and without the line importing
+    pickle, which only lark's file cache (never used here) needs."""
+    import io
+    from types import SimpleNamespace
+
     from lark.grammar import Rule
     from lark.lexer import TerminalDef
+    from lark.tools.standalone import gen_standalone
 
     data, memo = _compile_grammar(grammar).memo_serialize([TerminalDef, Rule])
-    note = "generated by `make parser` from grammars/arch.lark: do not edit"
-    return json.dumps({"note": note, "grammar_sha256": grammar_digest(grammar), "data": data, "memo": memo}) + "\n"
-
-
-def _int_keys(pairs: list) -> dict:
-    return {int(k) if k.isdigit() else k: v for k, v in pairs}
-
-
-def shipped_tables() -> dict:
-    return json.loads(TABLES_FILE.read_text(encoding="utf-8"), object_pairs_hook=_int_keys)
+    data["parser"]["parser"] = _canonical_table(data["parser"]["parser"])
+    out = io.StringIO()
+    gen_standalone(SimpleNamespace(memo_serialize=lambda types: (data, memo)), out=out)  # all it asks of a Lark
+    header = (
+        "# Generated by `make parser` from grammars/arch.lark: do not edit.\n"
+        f"# grammar sha256: {grammar_digest(grammar)}\n"
+        "# lark's standalone LALR(1) parser (its licence below) with the grammar's tables, for archlang/parser.py.\n"
+        "# Generated code: exempt from the house 500-line module limit.\n"
+    )
+    return header + out.getvalue().replace("import pickle, zlib, base64\n", "")
 
 
 @lru_cache(maxsize=2)
 def _lark(positions: bool = True) -> Lark:
     """The parser; without `positions` its trees carry no spans, which `lex` does not need
     (it reads faster)."""
-    tables = shipped_tables()
-    options = {} if positions else {"propagate_positions": False}
-    return Lark.__new__(Lark)._load({"data": tables["data"], "memo": tables["memo"]}, **options)
+    return Lark_StandAlone() if positions else Lark_StandAlone(propagate_positions=False)
 
 
 class _Builder(Transformer):
@@ -563,8 +598,8 @@ def lex(text: str, name: str = "<string>", *, check: bool = False) -> list[Lexem
     return out[:-1]
 
 
-def write_tables() -> None:
-    """Regenerate parser_tables.json from grammars/arch.lark (`make parser`)."""
-    TABLES_FILE.write_text(tables_source(grammar_path().read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote {TABLES_FILE}")
+def write_standalone() -> None:
+    """Regenerate _parser_standalone.py from grammars/arch.lark (`make parser`)."""
+    STANDALONE_FILE.write_text(standalone_source(grammar_path().read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {STANDALONE_FILE}")
 

@@ -1,6 +1,9 @@
 """Stage 1: text -> surface tree. Constructs, positions, and syntax errors."""
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -161,25 +164,41 @@ def test_parse_takes_text(value, words):
         archlang.parse(value)
 
 
-def test_shipped_parser_tables_match_the_grammar():
-    """parser_tables.json is generated from grammars/arch.lark (`make parser`); a grammar edit
-    without regenerating fails here. Nothing is cached or unpickled at run time."""
-    from pathlib import Path
+def _plain(node):
+    """A parse tree as tuples (rule, children, place; a token's type, text and offsets), to
+    compare the shipped parser's trees with lark's own, which are other classes."""
+    if not hasattr(node, "children"):
+        return node.type, str(node), node.start_pos, node.end_pos
+    meta = node.meta
+    place = None if meta.empty else (meta.line, meta.column, meta.end_line, meta.end_column)
+    return str(node.data), tuple(_plain(child) for child in node.children), place
 
-    from archlang.parser import grammar_digest, shipped_tables, tables_source
-    from archlang.resources import grammar_path
 
-    from lark import Lark
-
-    from archlang.parser import _compile_grammar, _lark
-    from archlang.resources import specs_dir
+def test_shipped_parser_matches_the_grammar():
+    """_parser_standalone.py is generated from grammars/arch.lark (`make parser`), the same
+    bytes on every run; a grammar edit (or another lark) without regenerating fails here. Its
+    tables are renumbered, so its trees are checked against lark's own on every bundled spec."""
+    from archlang import parser
+    from archlang.parser import STANDALONE_FILE, _compile_grammar, _lark, grammar_digest, standalone_source
+    from archlang.resources import grammar_path, specs_dir
 
     grammar = grammar_path().read_text(encoding="utf-8")
-    assert shipped_tables()["grammar_sha256"] == grammar_digest(grammar), "run `make parser`"
-    fresh = _compile_grammar(grammar)  # lark orders its tables by string hashes: compare by use
+    shipped = STANDALONE_FILE.read_text(encoding="utf-8")
+    assert f"# grammar sha256: {grammar_digest(grammar)}\n" in shipped, "the grammar changed: run `make parser`"
+    assert shipped == standalone_source(grammar), "the shipped parser is not what lark generates: run `make parser`"
+    fresh = _compile_grammar(grammar)
     for spec in sorted(specs_dir().glob("*.arch")):
         text = spec.read_text()
-        assert _lark().parse(text) == fresh.parse(text)
-    assert isinstance(_lark(), Lark) and '"data": {' in tables_source(grammar)
-    source = Path(__import__("archlang.parser").parser.__file__).read_text()
-    assert not re.search(r"\bcache\s*=|import pickle|pickle\.load", source)
+        assert _plain(_lark().parse(text)) == _plain(fresh.parse(text)), spec.name
+    source = Path(parser.__file__).read_text()
+    assert not re.search(r"\bcache\s*=|^\s*(import|from) pickle\b|pickle\.load", source, re.MULTILINE)
+
+
+def test_parsing_never_imports_lark():
+    """Parsing and lexing (with spans and without) run on the shipped standalone parser alone:
+    importing lark costs about 30 ms, paid only by `make parser` and the test above."""
+    code = ("import sys, archlang; from archlang.parser import lex; text = 'network n : 3 = relu # r'; "
+            "archlang.parse(text).network('n'); lex(text); lex(text, check=True); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lark'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "[]\n"
