@@ -1,38 +1,132 @@
-"""Frozen dataclasses whose methods are made when the first instance is.
+"""Frozen dataclasses made cheaply, when their first instance is.
 
 archlang's IR, syntax tree, ops and values are about 130 frozen dataclasses. Python 3.11's
 `dataclasses` compiles each one's `__init__`, `__repr__`, `__eq__`, `__hash__`,
-`__setattr__` and `__delattr__` with six calls to `exec` as the class is defined: about
-0.6 ms a class, 70 ms of every `archlang` command's start-up, for classes most commands never
-make an instance of (a check of resnet152 makes a few dozen kinds of object, of 130).
+`__setattr__` and `__delattr__` with six calls to `exec` as the class is defined: 0.6 ms a
+class, 70 ms of every `archlang` command's start-up, for classes most commands never make an
+instance of (a check of resnet152 makes 43 kinds of object, of 130).
 
-`@record` is `@dataclass(frozen=True)` with that work deferred: the class is left as written
-until something makes an instance (a call, or unpickling and copying, which set its state) or
-asks for its fields through `records.fields`, then `dataclasses` processes it (its bases
-first) and it is an ordinary frozen dataclass from then on. `dataclasses.fields`, `replace`,
-`is_dataclass` and `asdict` work on every instance as they always do; before the first
-instance, ask `records.fields(cls)`, which realises the class.
+`@record` is `@dataclass(frozen=True)` with two changes that only show in time:
+- the class is left as written until something makes an instance (a call, or unpickling and
+  copying, which set its state) or asks `records.fields(cls)`; then it is processed, its bases
+  first, and is a frozen dataclass from then on;
+- processing compiles one function, `__init__` (the frozen kind, which sets each field with
+  `object.__setattr__`), and lets `dataclasses` do the rest without compiling anything
+  (`__dataclass_fields__`, defaults, `__match_args__`): equality, hashing, `repr` and
+  frozenness are shared functions that read the class's fields (compared through an
+  `operator.attrgetter`, in C). 0.15 ms a class.
+They compare, hash, print and refuse assignment as dataclasses do (tests/test_records.py), and
+`dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work on them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import reprlib
+from operator import attrgetter
 
 __all__ = ["record", "fields", "realise", "field"]
 
 field = dataclasses.field
+MISSING = dataclasses.MISSING
 
-_PENDING: dict[type, dict] = {}  # class -> the dataclass options it waits to be processed with
+_PENDING: dict[type, bool] = {}  # class -> whether it compares by value (eq), until processed
 
 
 def realise(cls: type) -> type:
-    """Process `cls`, and every base still waiting, as the dataclass it was declared."""
+    """Process `cls`, and every base still waiting, as the frozen dataclass it was declared."""
     for klass in reversed(cls.__mro__):
-        options = _PENDING.pop(klass, None)
-        if options is not None:
-            del klass.__init__, klass.__setstate__  # the placeholders: dataclasses adds the real __init__
-            dataclasses.dataclass(klass, **options)
+        eq = _PENDING.pop(klass, None)
+        if eq is not None:
+            del klass.__init__, klass.__setstate__  # the placeholders
+            _process(klass, eq)
     return cls
+
+
+def _process(klass: type, eq: bool) -> None:
+    if any(getattr(getattr(base, "__dataclass_params__", None), "frozen", False) for base in klass.__mro__[1:]):
+        dataclasses.dataclass(klass, frozen=True, eq=eq)  # under a plain frozen dataclass: one of its kind
+        return
+    dataclasses.dataclass(klass, init=False, repr=False, eq=False)  # fields and defaults; nothing compiled
+    own = klass.__dict__
+    known = dataclasses.fields(klass)
+    klass.__init__ = _init(klass, known)
+    if "__repr__" not in own:
+        klass._record_shown = tuple(f.name for f in known if f.repr)
+        klass.__repr__ = _repr
+    if eq and "__eq__" not in own:
+        klass._record_key = _key([f.name for f in known if f.compare])
+        klass.__eq__ = _eq
+        if "__hash__" not in own:
+            klass._record_hashed = _key([f.name for f in known if (f.compare if f.hash is None else f.hash)])
+            klass.__hash__ = _hash
+    klass._record_names = frozenset(f.name for f in known)
+    klass.__setattr__, klass.__delattr__ = _frozen_setattr, _frozen_delattr
+
+
+def _init(klass: type, known) -> object:
+    """The class's `__init__`, compiled from its fields as dataclasses writes it."""
+    scope = {"__set": object.__setattr__, "__MISSING": MISSING}
+    params, lines = [], []
+    for f in known:
+        if not f.name.isidentifier() or f.name == "self":  # archlang's own field names, never a spec's text
+            raise TypeError(f"{klass.__name__}: a record's field is a plain name other than self, not {f.name!r}")
+        value = f.name
+        if f.default is not MISSING:
+            scope[f"__default_{f.name}"] = f.default
+            params.append(f"{f.name}=__default_{f.name}")
+        elif f.default_factory is not MISSING:
+            scope[f"__factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=__MISSING")
+            value = f"__factory_{f.name}() if {f.name} is __MISSING else {f.name}"
+        else:
+            params.append(f.name)
+        lines.append(f"    __set(self, {f.name!r}, {value})")
+    if hasattr(klass, "__post_init__"):
+        lines.append("    self.__post_init__()")
+    source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(lines) or "    pass") + "\n"
+    made: dict = {}
+    exec(source, scope, made)  # the class's own field names, as dataclasses does (tests/test_hygiene.py)
+    made["__init__"].__qualname__ = f"{klass.__qualname__}.__init__"
+    return made["__init__"]
+
+
+def _key(names: list[str]):
+    if not names:
+        return lambda obj: ()
+    getter = attrgetter(*names)
+    return getter if len(names) > 1 else lambda obj: (getter(obj),)
+
+
+def _eq(self, other) -> bool:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    key = self.__class__._record_key
+    return key(self) == key(other)
+
+
+def _hash(self) -> int:
+    return hash(self.__class__._record_hashed(self))
+
+
+@reprlib.recursive_repr()
+def _repr(self) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__class__._record_shown)
+    return f"{self.__class__.__qualname__}({shown})"
+
+
+def _frozen_setattr(self, name: str, value) -> None:
+    """A record's fields cannot be assigned, nor anything else on a record itself (a plain
+    subclass's own attributes can, as with dataclasses)."""
+    if name in self.__class__._record_names or "_record_names" in self.__class__.__dict__:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+    object.__setattr__(self, name, value)
+
+
+def _frozen_delattr(self, name: str) -> None:
+    if name in self.__class__._record_names or "_record_names" in self.__class__.__dict__:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+    object.__delattr__(self, name)
 
 
 def _first_init(self, *args, **kwargs) -> None:
@@ -50,9 +144,9 @@ def record(cls: type | None = None, /, *, eq: bool = True):
     class's first instance is made."""
 
     def mark(klass: type) -> type:
-        if "__init__" in klass.__dict__ or "__setstate__" in klass.__dict__:  # its own: processed now
+        if "__init__" in klass.__dict__ or "__setstate__" in klass.__dict__:  # its own: a plain dataclass
             return dataclasses.dataclass(klass, frozen=True, eq=eq)
-        _PENDING[klass] = {"frozen": True, "eq": eq}
+        _PENDING[klass] = eq
         klass.__init__, klass.__setstate__ = _first_init, _first_setstate
         return klass
 

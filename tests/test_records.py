@@ -47,6 +47,18 @@ def test_a_record_is_a_frozen_dataclass():
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.x = 2
     assert ByIdentity(1) != ByIdentity(1)
+    assert Base(1) != Derived(1) and dataclasses.asdict(Base(1)) == {"x": 1, "label": "a", "note": ""}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del d.label
+
+    class Plain(Base):  # not a record itself: its own attributes may be set, its fields not
+        pass
+
+    p = Plain(3)
+    p.other = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.x = 4
+    assert p == Plain(3) and hash(p) == hash(Plain(3)) and repr(p).endswith("<locals>.Plain(x=3, label='a', note='')")
 
 
 def test_fields_of_a_class_before_any_instance():
