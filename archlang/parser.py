@@ -11,7 +11,6 @@ generating that module needs lark itself: after editing the grammar, run `make p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from . import syntax as S
 from ._parser_standalone import (Lark, Lark_StandAlone, Token, Transformer, UnexpectedCharacters, UnexpectedEOF,
                                  UnexpectedInput, VisitError, v_args)
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
+from .records import record
 from .resources import grammar_path
 
 __all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
@@ -549,7 +549,7 @@ def _build(source: Source, tree) -> S.Module:
         ) from None
 
 
-@dataclass(frozen=True)
+@record
 class Lexeme:
     """One token as the parser reads it (`kind` is the grammar's terminal: NAME, ARROW, LPAR,
     NETWORK...), or a comment (kind COMMENT, its text up to the end of the line), which the
