@@ -273,17 +273,21 @@ class MissingVariableError(LarkError):
 
 
 import sys, re
-import logging
 from dataclasses import dataclass
 from typing import Generic, AnyStr
 
-logger: logging.Logger = logging.getLogger("lark")
-logger.addHandler(logging.StreamHandler())
+class _Silent:  # archlang: lark's logger, which it keeps at CRITICAL
+    def debug(self, *args, **kwargs):
+        pass
+
+    info = warning = exception = debug
+
+
+logger = _Silent()
 ##
 
 ##
 
-logger.setLevel(logging.CRITICAL)
 
 
 NO_VALUE = object()

@@ -116,8 +116,8 @@ def _canonical_table(table: dict) -> dict:
 def standalone_source(grammar: str) -> str:
     """The text of _parser_standalone.py for a grammar: what `python -m lark.tools.standalone`
     writes for it (lark's runtime, then the tables as literals), the tables numbered the same
-    on every run, a header naming the grammar's SHA-256, and without the line importing
-    pickle, which only lark's file cache (never used here) needs."""
+    on every run, a header naming the grammar's SHA-256, and without pickle and logging
+    (`_STANDALONE_EDITS`)."""
     import io
     from types import SimpleNamespace
 
@@ -135,7 +135,26 @@ def standalone_source(grammar: str) -> str:
         "# lark's standalone LALR(1) parser (its licence below) with the grammar's tables, for archlang/parser.py.\n"
         "# Generated code: exempt from the house 500-line module limit.\n"
     )
-    return header + out.getvalue().replace("import pickle, zlib, base64\n", "")
+    text = out.getvalue()
+    for old, new in _STANDALONE_EDITS:
+        if old not in text:
+            raise RuntimeError(f"lark's standalone output changed: {old.strip()!r} is gone; update _STANDALONE_EDITS")
+        text = text.replace(old, new)
+    return header + text
+
+
+# Lines of lark's standalone output that archlang does without: pickle, which only lark's file
+# cache (never used here) needs, and logging (7 ms of every start-up), for a logger that lark
+# sets to CRITICAL, so that its debug, info and warning calls print nothing.
+_STANDALONE_EDITS = (
+    ("import pickle, zlib, base64\n", ""),
+    ("import logging\n", ""),
+    ('logger: logging.Logger = logging.getLogger("lark")\nlogger.addHandler(logging.StreamHandler())\n',
+     "class _Silent:  # archlang: lark's logger, which it keeps at CRITICAL\n"
+     "    def debug(self, *args, **kwargs):\n        pass\n\n    info = warning = exception = debug\n\n\n"
+     "logger = _Silent()\n"),
+    ("logger.setLevel(logging.CRITICAL)\n", ""),
+)
 
 
 @lru_cache(maxsize=2)

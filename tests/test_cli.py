@@ -47,6 +47,14 @@ def test_check_a_file_with_several_networks(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)["network"] == "b"
 
 
+def test_the_program_ends_with_all_its_output():
+    """The program ends with os._exit once its command is done (cli.run): everything it wrote
+    has reached the pipe first, more than a pipe's buffer here, and its exit status is main's."""
+    code, out, err = run("check", "resnet152", "--json")
+    assert code == 0 and err == "" and len(out) > 65_536
+    assert json.loads(out)["total_params"] == 60_192_808
+
+
 def test_spec_error_exit_1_on_stderr(tmp_path):
     spec = tmp_path / "bad.arch"
     spec.write_text("network n : 1x4x4 =\n    conv5x5(6, pad=0)\n")
