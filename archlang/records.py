@@ -62,6 +62,8 @@ def _process(klass: type, eq: bool) -> None:
             klass.__hash__ = _hash
     klass._record_names = frozenset(f.name for f in known)
     klass.__setattr__, klass.__delattr__ = _frozen_setattr, _frozen_delattr
+    if "__getstate__" not in own:
+        klass.__getstate__ = _getstate
 
 
 def _init(klass: type, known) -> object:
@@ -106,7 +108,22 @@ def _eq(self, other) -> bool:
 
 
 def _hash(self) -> int:
-    return hash(self.__class__._record_hashed(self))
+    """The fields' hash, computed once (a record never changes): shapes and ops are dictionary
+    keys again and again in analysis."""
+    try:
+        return self.__dict__["_record_hash"]
+    except KeyError:
+        value = hash(self.__class__._record_hashed(self))
+        self.__dict__["_record_hash"] = value
+        return value
+
+
+def _getstate(self) -> dict:
+    """What pickle and copy keep: the fields, not the cached hash (a string's hash differs
+    from one process to the next)."""
+    state = self.__dict__.copy()
+    state.pop("_record_hash", None)
+    return state
 
 
 @reprlib.recursive_repr()

@@ -31,6 +31,7 @@ def verify(graph: Graph) -> None:
         raise fail("the inputs must come first, and there must be an output")
     types = {}
     scopes: dict[str, Scope] = {}
+    inferred_for: dict[tuple, object] = {}  # (id of an op, input types) -> its output type: ops are shared
     for node in graph.nodes:
         if node.name in types:
             raise fail(f"node name {node.name!r} is used twice")
@@ -38,7 +39,11 @@ def verify(graph: Graph) -> None:
             if i not in types:
                 raise fail(f"{node.name} reads {i!r} before it is defined")
         if node.inputs:
-            inferred = node.op.infer(graph.input_types(node))
+            ins = tuple(types[i] for i in node.inputs)
+            key = (id(node.op), ins)
+            inferred = inferred_for.get(key)
+            if inferred is None:
+                inferred = inferred_for[key] = node.op.infer(ins)
             if inferred != node.type:
                 raise fail(f"{node.name} is typed {node.type} but its op gives {inferred}")
             if node.op.merge != (len(node.inputs) > 1):

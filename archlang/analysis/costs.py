@@ -13,11 +13,27 @@ __all__ = ["param_counts", "mac_counts", "totals"]
 
 
 def param_counts(graph: Graph) -> dict[str, int]:
-    return {n.name: n.op.param_count() for n in graph.nodes}
+    counted: dict[int, int] = {}  # by op: nodes made from one call written again share their op
+    out = {}
+    for n in graph.nodes:
+        count = counted.get(id(n.op))
+        if count is None:
+            count = counted[id(n.op)] = n.op.param_count()
+        out[n.name] = count
+    return out
 
 
 def mac_counts(graph: Graph) -> dict[str, int]:
-    return {n.name: n.op.macs(graph.input_types(n), n.type) for n in graph.nodes}
+    counted: dict[tuple, int] = {}  # by op and input types, as param_counts
+    out = {}
+    for n in graph.nodes:
+        ins = graph.input_types(n)
+        key = (id(n.op), ins, n.type)
+        macs = counted.get(key)
+        if macs is None:
+            macs = counted[key] = n.op.macs(ins, n.type)
+        out[n.name] = macs
+    return out
 
 
 def totals(graph: Graph) -> tuple[int, int]:

@@ -111,6 +111,7 @@ def _step(r: Rational, j: Rational, s: Rational, k: Rational, st: Rational, p: R
 def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
     """None where the field is global or the tensor has no spatial axis."""
     out: dict[str, ReceptiveField | None] = {}
+    windows: dict[tuple, object] = {}  # (id of an op, input types) -> its window: nodes share ops
     for node in graph.nodes:
         if not node.inputs:
             rank = 1 if node.type.tokens else node.type.rank  # a sequence: one axis, in tokens
@@ -129,7 +130,9 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
                 jump.append(max(f.jump[axis] for f in fields))
                 start.append(widest.start[axis])
             field = ReceptiveField(tuple(size), tuple(jump), tuple(start))
-        window = node.op.window_on(graph.input_types(node))
+        ins = graph.input_types(node)
+        key = (id(node.op), ins)
+        window = windows[key] if key in windows else windows.setdefault(key, node.op.window_on(ins))
         if window is GLOBAL or (node.type.rank == 0 and not node.type.tokens):
             out[node.name] = None
         elif window is None:  # a map laid out from tokens (grid) whose field has other axes: unknown

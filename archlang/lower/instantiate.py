@@ -59,6 +59,10 @@ class GraphBuilder:
         self.targets: dict[int, S.Shape] = {}  # id(op call) -> the shape an assertion right after it asks
         self.assertions: list[Assertion] = []  # every assertion checked, for the graph
         self.lenient = False  # keep failed assertions in `failed` instead of raising
+        # (op class, arguments, input type) -> (op, output type): a layer written again with the
+        # same arguments on the same input (a long chain's conv3x3(64) -> bn -> relu) is one op,
+        # bound, checked and typed once; ops are immutable, so nodes share them
+        self.made: dict[tuple, tuple] = {}
         self.failed: list[ArchError] = []
 
     # -- naming
@@ -212,7 +216,7 @@ class GraphBuilder:
             if i < len(cls.args):
                 spans[cls.args[i].name] = s
         if c.kernel is not None:
-            k_index = next(i for i, a in enumerate(cls.args) if a.name == "k")
+            k_index = [a.name for a in cls.args].index("k")
             if "k" in keyword or len(positional) > k_index:
                 raise ArgumentError(
                     f"the kernel size is given twice: in the name '{c.name}' and as an argument",
@@ -231,15 +235,22 @@ class GraphBuilder:
         for v in [*positional, *keyword.values()]:
             if isinstance(v, HoleRef):  # the solver tries this call's values itself
                 raise NeedChoice(v, CallSite(cls, c.name, positional, keyword, xt, c.span), target=self.targets.get(id(c)))
+        key = (cls, tuple(map(_typed, positional)), tuple((k, _typed(v)) for k, v in keyword.items()), xt)
         try:
-            cls.check_input(xt)
-            op = cls.make(cls.bind(positional, keyword), xt)
-            if cls.elide:
-                return x
-            out = op.infer((xt,))
-        except OpError as err:
-            raise self._op_error(err, spans, c, xt) from None
-        return self.emit(cls.name, op, (x,), out, c.span, scopes)
+            made = self.made.get(key)
+        except TypeError:  # a value that is not plain data (a layer for tie=): made each time
+            key, made = None, None
+        if made is None:
+            try:
+                cls.check_input(xt)
+                op = cls.make(cls.bind(positional, keyword), xt)
+                made = (op, None if cls.elide else op.infer((xt,)))
+            except OpError as err:
+                raise self._op_error(err, spans, c, xt) from None
+            if key is not None:
+                self.made[key] = made
+        op, out = made
+        return x if out is None else self.emit(cls.name, op, (x,), out, c.span, scopes)
 
     def _op_error(self, err: OpError, spans, c: LayerCall, xt: TensorType) -> ArchError:
         span = spans.get(err.arg, c.span) if err.arg is not None else c.span
@@ -469,3 +480,11 @@ def _is_default(p: S.Param, shown: str) -> bool:
     if isinstance(d, S.Name):
         return d.id == shown
     return False
+
+
+def _typed(value):
+    """An argument as a key of `made`: with its type, since 1, 1.0 and true are equal and
+    hash alike in Python, but not to an op (a tuple: each item so)."""
+    if isinstance(value, tuple):
+        return tuple, tuple(map(_typed, value))
+    return type(value), value
