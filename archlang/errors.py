@@ -124,14 +124,25 @@ def printable(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
+SNIPPET_WIDTH = 120  # characters of a long line shown around the span (a generated one-line spec is 150,000)
+
+
 def snippet(span: Span) -> list[str]:
-    """The source line of a span with carets under it (multi-line spans: to the line's end)."""
+    """The source line of a span with carets under it (multi-line spans: to the line's end);
+    of a line longer than SNIPPET_WIDTH, the part around the span's start, cut with '...'."""
     if span.line > span.source.line_count:
         return []
-    line = printable(span.source.line(span.line))
-    end = span.end_col if span.end_line == span.line else len(line.rstrip()) + 1
+    line = printable(span.source.line(span.line)).rstrip()
+    end = span.end_col if span.end_line == span.line else len(line) + 1
     end = max(end, span.col + 1)
-    return ["    " + line.rstrip(), "    " + _underline(line, span.col, end)]
+    first, last = 0, len(line)
+    if len(line) > SNIPPET_WIDTH:
+        first = max(0, min(span.col - 1 - SNIPPET_WIDTH // 3, len(line) - SNIPPET_WIDTH))
+        last = first + SNIPPET_WIDTH
+    cut = 3 if first else 0
+    shown = "..." * bool(first) + line[first:last] + "..." * (last < len(line))
+    col = span.col - first + cut
+    return ["    " + shown, "    " + _underline(shown, col, max(min(end, last + 1) - first + cut, col + 1))]
 
 
 class ArchError(Exception):

@@ -38,6 +38,16 @@ def test_wide_characters_keep_the_caret_under_the_character():
     assert "ASCII" in err.hint
 
 
+def test_a_long_line_is_shown_around_the_error_only():
+    """A generated one-line spec (150,000 characters) once printed all of it, and as many
+    carets: the snippet is the 120 characters around the span's start, cut with '...'."""
+    chain = " -> ".join(["relu"] * 2000)
+    err = error_of(f"network n : 3x8x8 = {chain} -> rleu -> {chain}\n")
+    line, caret = err.render().splitlines()[1:3]
+    assert line.startswith("    ...") and line.endswith("...") and len(line) == 4 + 3 + 120 + 3
+    assert line[caret.index("^"):caret.index("^") + 4] == "rleu" and caret.strip() == "^^^^"
+
+
 def test_non_ascii_identifiers_get_a_clear_error():
     err = error_of("network résnet : 3x8x8 = relu\n")
     assert err.message == "unexpected character 'é'" and (err.span.line, err.span.col) == (1, 10)
