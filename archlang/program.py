@@ -77,8 +77,10 @@ class Network:
         self.graph = graph
         self.solved: list = []  # (solver.Hole, value) where `check` filled in holes with their one solution
         params, macs, fields = param_counts(graph), mac_counts(graph), receptive_fields(graph)
+        labels: dict[int, str] = {}  # by op: the nodes of one call written again share it
         self.layers: tuple[LayerInfo, ...] = tuple(
-            LayerInfo(n.name, n.op.label(), n.op.family, n.type.shape, params[n.name], macs[n.name], fields[n.name], n)
+            LayerInfo(n.name, labels[id(n.op)] if id(n.op) in labels else labels.setdefault(id(n.op), n.op.label()),
+                      n.op.family, n.type.shape, params[n.name], macs[n.name], fields[n.name], n)
             for n in graph.layers
         )
         self.total_params = sum(params.values())

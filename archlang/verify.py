@@ -32,6 +32,7 @@ def verify(graph: Graph) -> None:
     types = {}
     scopes: dict[str, Scope] = {}
     inferred_for: dict[tuple, object] = {}  # (id of an op, input types) -> its output type: ops are shared
+    seen_scopes: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its names): checked once
     for node in graph.nodes:
         if node.name in types:
             raise fail(f"node name {node.name!r} is used twice")
@@ -49,12 +50,20 @@ def verify(graph: Graph) -> None:
             if node.op.merge != (len(node.inputs) > 1):
                 raise fail(f"{node.name} has {len(node.inputs)} inputs")
         *parents, leaf = node.name.split(".")
-        if parents != [s.name for s in node.scopes] or not all(_PART.match(p) for p in (*parents, leaf)):
+        known = seen_scopes.get(id(node.scopes))  # nodes of one block instance share its scopes
+        if known is None or known[0] is not node.scopes:
+            if parents != [s.name for s in node.scopes] or not all(_PART.match(p) for p in parents):
+                raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) "
+                           "and a name")
+            for depth in range(1, len(node.scopes) + 1):
+                path = ".".join(parents[:depth])
+                if scopes.setdefault(path, node.scopes[depth - 1]) != node.scopes[depth - 1]:
+                    raise fail(f"two block instances are both named {path!r}")
+            seen_scopes[id(node.scopes)] = (node.scopes, parents)
+        elif parents != known[1]:
             raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
-        for depth in range(1, len(node.scopes) + 1):
-            path = ".".join(parents[:depth])
-            if scopes.setdefault(path, node.scopes[depth - 1]) != node.scopes[depth - 1]:
-                raise fail(f"two block instances are both named {path!r}")
+        if not _PART.match(leaf):
+            raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
         types[node.name] = node.type
     clash = scopes.keys() & types.keys()
     if clash:
