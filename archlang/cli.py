@@ -25,6 +25,10 @@ ARCHLANG_DEBUG=1 for the traceback), 130 Ctrl-C, 143 SIGTERM. Errors go to stder
 --json, stdout carries {"errors": [...]} instead. A closed stdout (`archlang check x | head -1`)
 ends the command quietly with status 0. `check` and `compile -o x.py` never import torch,
 ONNX or Graphviz; a command whose optional dependency is missing names the extra to install.
+
+This module is the program: the command line's parser, exit statuses and error printing. Each
+command's arguments and handler live in the module that COMMANDS names for it (check_cli.py:
+check, explain, solve, sizes, list; compile_cli.py: compile, bench; render_cli.py, ...).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from typing import Sequence
 
 from . import json_text
 from .errors import ArchError
-from .extras import MissingExtra, require
+from .extras import MissingExtra
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -56,19 +60,6 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
-    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}")
     return value
 
 
@@ -90,11 +81,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"archlang {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, add in COMMANDS.items():
+    for name, where in COMMANDS.items():
         if command in (None, name):
-            if isinstance(add, str):  # a command its own module declares
-                add = importlib.import_module(f".{add}", __package__).add_command
-            add(sub)
+            module, _, function = where.partition(":")
+            getattr(importlib.import_module(f".{module}", __package__), function or "add_command")(sub)
     return parser
 
 
@@ -117,141 +107,13 @@ class _ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=kwargs.pop("formatter_class", _Formatter), **kwargs)
 
 
-def _add_check(sub) -> None:
-    check = sub.add_parser(
-        "check",
-        help="parse, type-check and analyse a spec: shapes, parameters, MACs, receptive fields",
-        description="Print a per-layer table (or JSON) with output shapes, parameters, MACs and receptive fields.",
-    )
-    _spec_arguments(check, "the network to check (default: every network in SPEC)")
-    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    check.add_argument("--emit", choices=("table", "ir"), default="table",
-                       help="ir: print the lowered graph, one node per line (name = op{arguments}(inputs) : type)")
-    check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
-    check.add_argument("--format", choices=("table", "markdown", "latex", "csv"), default="table",
-                       help="the per-layer table for documents: markdown (GitHub), latex (booktabs), csv (raw "
-                       "integers); table: the terminal's (default)")
-    check.add_argument("--columns", metavar="LIST",
-                       help="--format: the columns, in order: layer,op,output,params,macs,rf,jump (and count, "
-                       "output_bytes, kept_bytes with --count, --memory)")
-    check.add_argument("--count", metavar="CONVENTION",
-                       help="add each layer's work under a named convention: macs (the MACs column), flops (2 x MACs, "
-                       "torch's FlopCounterMode), fvcore, ptflops, thop (what those tools print), all (every "
-                       "arithmetic operation); docs/costs.md says what each counts")
-    check.add_argument("--by-op", action="store_true",
-                       help="a table per kind of layer: every convention side by side (with --count: that convention, "
-                       "grouped as its tool sees the module)")
-    check.add_argument("--memory", action="store_true",
-                       help="add activation sizes per layer, and the weights, inference peak and one training step")
-    check.add_argument("--batch", type=_positive, default=1, metavar="B", help="--memory: batch size (default 1)")
-    check.add_argument("--dtype", default="float32", metavar="DTYPE",
-                       help="--memory: float32 (default), float16 or bfloat16")
-    check.add_argument("--optimizer", default="sgd", metavar="OPT",
-                       help="--memory: sgd (with momentum, default) or adam, whose state a training step holds")
-    check.set_defaults(run=_check)
-
-
-def _add_explain(sub) -> None:
-    expl = sub.add_parser(
-        "explain",
-        help="explain every layer's shape, channels, parameters, MACs and receptive field, with the numbers",
-        description="For each layer (or one, --layer), its rules in plain words with the numbers filled in: the "
-        "shape rule, what the channels are, the parameter and MAC formulas, the receptive-field recurrence and, "
-        "where branches meet, which layers meet and the residual's shortcut.",
-    )
-    _spec_arguments(expl, "the network to explain (default: every network in SPEC)")
-    expl.add_argument("--layer", metavar="NAME", help="one layer, named as `archlang check` prints it (conv1, "
-                      "bottleneck2.cbn1.conv1)")
-    expl.add_argument("--json", action="store_true", help="print JSON instead of text")
-    expl.set_defaults(run=_explain)
-
-
-def _add_solve(sub) -> None:
-    sol = sub.add_parser(
-        "solve",
-        help="find the values of a network's holes (?) that meet its assertions, output shape and budgets",
-        description="Every assignment of the holes (?, ?name) of a network that meets every layer's rules, its "
-        "shape assertions, its output declaration and its budgets, ranked by the field's conventions (stride 1 "
-        "first, then smaller padding, odd and smaller kernels; widths and repeats larger first). Holes range over "
-        "documented domains: kernels up to the input size + 2, strides and dilations up to it, padding up to "
-        "the dilated kernel - 1, widths up to --max-width, repeats up to --max-repeat.",
-    )
-    _spec_arguments(sol, "the network to solve (required when SPEC has several)")
-    sol.add_argument("--all", action="store_true", help="list every solution found, not the first 10")
-    sol.add_argument("--limit", type=_positive, default=1_000, metavar="N",
-                     help="stop after N solutions (default 1000; the count then says 'at least')")
-    sol.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sol.add_argument("-o", "--output", metavar="FILE", help="write the spec with the first solution filled in")
-    sol.add_argument("--max-width", type=_positive, default=1024, metavar="N",
-                     help="the largest channel count or width a hole may take (default 1024)")
-    sol.add_argument("--max-repeat", type=_positive, default=16, metavar="N",
-                     help="the largest repeat count a hole may take (default 16)")
-    sol.set_defaults(run=_solve)
-
-
-def _add_sizes(sub) -> None:
-    siz = sub.add_parser(
-        "sizes",
-        help="the input sizes (1 to --max) at which a network is valid, per spatial axis",
-        description="For each spatial axis a, the sizes s from 1 to --max at which the network lowers without "
-        "error and every assertion and output declaration holds, with axis a at s and every other spatial axis "
-        "at the header's size, or at s where the header writes ? (a 3x?x? network is swept on square inputs; "
-        "with several inputs, axis a of each takes s). Budgets are not checked. Printed as arithmetic "
-        "progressions, with the smallest valid size and, for invalid sizes just below valid ones, the first "
-        "layer that fails.",
-    )
-    _spec_arguments(siz, "the network to sweep (default: every network in SPEC)")
-    siz.add_argument("--max", type=_positive, default=4096, metavar="N", help="the largest size tried (default 4096)")
-    siz.add_argument("--json", action="store_true", help='print {"network", "max", "axes": [{"valid", "summary", '
-                     '"smallest"}]} instead of text')
-    siz.set_defaults(run=_sizes)
-
-
-def _add_compile(sub) -> None:
-    comp = sub.add_parser(
-        "compile",
-        help="compile a spec to PyTorch source (.py), a torch.export program (.pt2) or ONNX (.onnx)",
-        description="Compile networks. The output's suffix picks the target: .py writes one nn.Module class "
-        "per network, importing only torch; .pt2 writes a torch.export program and .onnx an ONNX model "
-        "(one network, dynamic batch; weights from --seed: .pt2 as archlang.build makes them, .onnx drawn by "
-        "the same rules with numpy, default seed 0, so no torch is needed; above 2 GiB the weights go to a "
-        "MODEL.onnx.data file beside it).",
-    )
-    _spec_arguments(comp, "the network to compile (default: every network in SPEC)")
-    comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py, model.pt2 or model.onnx")
-    comp.add_argument("--seed", type=_seed, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
-    comp.add_argument("--max-nodes", type=_positive, metavar="N", help=argparse.SUPPRESS)
-    comp.set_defaults(run=_compile, json=False)
-
-
-def _add_bench(sub) -> None:
-    bench = sub.add_parser(
-        "bench",
-        help="time a network in PyTorch eager, torch.compile and ONNX Runtime on this machine",
-        description="Measure latency (median and p90), throughput and speed-ups of PyTorch eager, optionally "
-        "torch.compile, and ONNX Runtime (CPUExecutionProvider), interleaved round by round.",
-    )
-    _spec_arguments(bench, "the network (needed when SPEC defines several)")
-    bench.add_argument("--batch", type=_positive, default=1, metavar="B", help="batch size (default 1)")
-    bench.add_argument("--runs", type=_positive, default=20, metavar="R", help="timed rounds (default 20)")
-    bench.add_argument("--threads", type=_positive, metavar="T", help="threads for both runtimes (default: torch's)")
-    bench.add_argument("--compile", action="store_true", help="also time torch.compile")
-    bench.set_defaults(run=_bench, json=False)
-
-
-def _add_list(sub) -> None:
-    listing = sub.add_parser(
-        "list",
-        help="list the bundled networks with their parameters and MACs",
-        description="List the bundled networks (usable as SPEC by name) with their sizes.",
-    )
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(run=_list)
-
-
+# Each command is declared by its own module, imported only when that command runs (or --help
+# lists them all): "module" calls the module's add_command(sub); "module:function", that
+# function, where one module declares several commands.
 COMMANDS = {  # in the order --help lists them
-    "check": _add_check, "explain": _add_explain, "solve": _add_solve, "sizes": _add_sizes, "compile": _add_compile,
-    "render": "render_cli", "bench": _add_bench, "list": _add_list, "fmt": "formatter", "diff": "compare",
+    "check": "check_cli:add_check", "explain": "check_cli:add_explain", "solve": "check_cli:add_solve",
+    "sizes": "check_cli:add_sizes", "compile": "compile_cli:add_compile", "render": "render_cli",
+    "bench": "compile_cli:add_bench", "list": "check_cli:add_list", "fmt": "formatter", "diff": "compare",
     "import": "importer_cli", "serve": "serve.cli", "lsp": "lsp.cli",
 }
 
@@ -321,203 +183,6 @@ def _check_output(args, inputs: list[str]) -> None:
         check_output(args.output, inputs=inputs)
     except OutputError as err:
         raise UsageError(str(err)) from None
-
-
-def _check(args) -> int:
-    conv = memory = None
-    costs = (args.count, args.by_op, args.memory, args.columns, args.format, args.batch, args.dtype, args.optimizer) != (
-        None, False, False, None, "table", 1, "float32", "sgd")
-    if costs:  # the plain check imports none of it
-        from .cost_report import cost_options, document_tables, with_costs
-
-        conv, memory = cost_options(args)
-    networks = _networks(args, solve_unique=True)
-    if args.emit == "ir":
-        _print_stdout("\n".join(net.graph.text() for net in networks).rstrip("\n"))
-        return EXIT_OK
-    if args.format != "table":
-        _print_stdout(document_tables(networks, args, conv, memory).rstrip("\n"))
-        return EXIT_OK
-    if args.json:
-        data = [_with_solved(n.to_dict(), n) for n in networks]
-        if costs:
-            data = [with_costs(d, n, args, conv, memory) for d, n in zip(data, networks)]
-        _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))
-        return EXIT_OK
-    from .report import print_summary
-
-    for net in networks:
-        if getattr(net, "solved", None):
-            _print_stdout(f"{net.name}: its holes have one solution: "
-                          + ", ".join(f"{h.label} ({h.argument}) = {v}" for h, v in net.solved))
-        if args.by_op:
-            from .cost_report import by_op_lines
-
-            _print_stdout("\n".join(by_op_lines(net, conv)))
-            continue
-        extra, notes = (), ()
-        if conv is not None:
-            from .cost_report import count_column, count_note
-
-            # `macs` is the MACs column already: its total line says which convention that is
-            extra = () if conv.name == "macs" else (count_column(net, conv),)
-            notes = (count_note(net, conv),)
-        if memory is not None:
-            from .cost_report import memory_columns, memory_notes
-
-            report = memory(net)
-            extra, notes = (*extra, *memory_columns(net, report)), (*notes, *memory_notes(net, report))
-        print_summary(net, extra=extra, notes=notes)
-    return EXIT_OK
-
-
-def _with_solved(data: dict, net) -> dict:
-    if getattr(net, "solved", None):
-        data["solved_holes"] = {h.label: v for h, v in net.solved}
-    return data
-
-
-def _solve(args) -> int:
-    from .solver import Domains, solve
-
-    program, names = _program(args)
-    if len(names) != 1:
-        raise UsageError(f"{args.spec} defines {len(names)} networks; choose one with -n")
-    if args.output:
-        from .output import OutputError, check_output
-
-        try:
-            check_output(args.output, inputs=_input_files(args), writes_spec=True)
-        except OutputError as err:
-            raise UsageError(str(err)) from None
-    solved = solve(program, names[0], args.limit, Domains(args.max_width, args.max_repeat))
-    if args.output:
-        from .output import write_atomic
-        from .solver import filled_text
-
-        write_atomic(args.output, filled_text(program, solved, solved.solutions[0]).encode("utf-8"),
-                     inputs=_input_files(args), writes_spec=True)
-    if args.json:
-        _print_stdout(json_text.dumps(solved.as_json()))
-        return EXIT_OK
-    from .report import print_solutions
-
-    print_solutions(program, solved, shown=None if args.all else 10)
-    if args.output:
-        _print_stdout(f"wrote {args.output} (the first solution filled in)")
-    return EXIT_OK
-
-
-def _explain(args) -> int:
-    from .explain import UnknownLayer, explain, print_explanation, to_dict
-
-    networks = _networks(args)
-    if args.layer is not None and len(networks) != 1:
-        raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for --layer")
-    try:
-        results = [(net, explain(net, args.layer)) for net in networks]
-    except UnknownLayer as err:
-        raise UsageError(str(err)) from None
-    if args.json:
-        data = [to_dict(net, exps) for net, exps in results]
-        _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))
-        return EXIT_OK
-    for net, exps in results:
-        print_explanation(net, exps)
-    return EXIT_OK
-
-
-def _sizes(args) -> int:
-    from .sizes import print_sizes, sizes
-
-    program, names = _program(args)
-    results = [sizes(program, name, args.max) for name in names]
-    if args.json:
-        data = [r.to_dict() for r in results]
-        _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))
-        return EXIT_OK
-    for result in results:
-        print_sizes(result)
-    return EXIT_OK
-
-
-COMPILE_TARGETS = (".py", ".pt2", ".onnx")
-
-
-def _compile(args) -> int:
-    from pathlib import Path
-
-    from .output import OutputError, write_atomic
-
-    suffix = Path(args.output).suffix
-    if suffix not in COMPILE_TARGETS:
-        raise UsageError(f"cannot compile to '{suffix or args.output}'; outputs: " + ", ".join(COMPILE_TARGETS))
-    if suffix == ".pt2":
-        require("torch", job="compiling to .pt2")
-    elif suffix == ".onnx":
-        require("onnx", "numpy", job="compiling to .onnx")
-    inputs = _input_files(args)
-    _check_output(args, inputs)
-    networks = _networks(args)
-    if suffix != ".py" and len(networks) == 1:  # weights are built: they must fit before torch allocates them
-        from .budget import check_fits, weight_bytes
-
-        net = networks[0]
-        check_fits(weight_bytes(net), f"network {net.name} ({net.total_params:,} float32 parameters)")
-    written: tuple = (args.output,)
-    try:
-        if suffix == ".py":
-            from .backends.python_source import python_source
-
-            write_atomic(args.output, python_source([n.graph for n in networks], args.spec), inputs=inputs)
-        else:
-            if len(networks) != 1:
-                raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n for {suffix}")
-            if suffix == ".onnx":
-                from .backends.onnx_model import export_onnx
-
-                written = export_onnx(networks[0], args.output, seed=args.seed if args.seed is not None else 0,
-                                      inputs=inputs)
-            else:
-                from .backends.torch_export import export_program
-
-                write_atomic(args.output, lambda tmp: export_program(networks[0].graph, tmp, seed=args.seed), inputs=inputs)
-    except OutputError as err:
-        raise UsageError(str(err)) from None
-    names = ", ".join(n.name for n in networks)
-    if len(written) > 1:
-        names += f"; its weights in {written[1]}"
-    print(f"wrote {args.output} ({names})", file=sys.stderr)
-    return EXIT_OK
-
-
-def _bench(args) -> int:
-    require("torch", "onnx", "onnxruntime", job="archlang bench")
-    networks = _networks(args)
-    if len(networks) != 1:
-        raise UsageError(f"{args.spec} defines {len(networks)} networks; choose one with -n")
-    from .benchmark import run_bench
-
-    run_bench(networks[0], batch=args.batch, runs=args.runs, compile_=args.compile, threads=args.threads)
-    return EXIT_OK
-
-
-def _list(args) -> int:
-    from .program import bundled_networks, load
-
-    programs = {path: load(path) for path in sorted(set(bundled_networks().values()))}  # each file parsed once
-    networks = [programs[path].network(name) for name, path in bundled_networks().items()]
-    if args.json:
-        _print_stdout(json_text.dumps([
-            {"network": n.name, "spec": bundled_networks()[n.name].name, **n.io_dict(),
-             "total_params": n.total_params, "total_macs": n.total_macs, "layers": len(n.layers)}
-            for n in networks
-        ]))
-        return EXIT_OK
-    from .report import print_listing
-
-    print_listing(networks, {name: path.name for name, path in bundled_networks().items()})
-    return EXIT_OK
 
 
 def _stdout_gone() -> None:
@@ -648,4 +313,6 @@ def run() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    from archlang.cli import run  # the package's module, whose UsageError the command modules raise
+
     run()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from archlang import cli
+from archlang import check_cli, cli
 from archlang.cli import main
 from archlang.errors import LimitError, SpecImportError
 from archlang.output import OutputError, write_atomic
@@ -155,7 +155,7 @@ def test_an_unexpected_exception_is_an_internal_error_without_traceback(capsys, 
     def boom(args):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cli, "_check", boom)
+    monkeypatch.setattr(check_cli, "_check", boom)
     monkeypatch.delenv("ARCHLANG_DEBUG", raising=False)
     assert main(["check", "lenet5"]) == 3
     err = capsys.readouterr().err
@@ -167,7 +167,7 @@ def test_archlang_debug_shows_the_traceback(monkeypatch):
     def boom(args):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cli, "_check", boom)
+    monkeypatch.setattr(check_cli, "_check", boom)
     monkeypatch.setenv("ARCHLANG_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["check", "lenet5"])
