@@ -102,4 +102,4 @@ clean:
 # archlang/_parser_standalone.py (lark's standalone parser with the LALR tables), after an edit
 # of grammars/arch.lark; the same grammar gives the same bytes, which tests/test_parser.py checks
 parser: setup
-	$(PY) -c "from archlang.parser import write_standalone; write_standalone()"
+	$(PY) -m archlang.parser_build

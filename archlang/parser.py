@@ -1,25 +1,24 @@
-"""Stage 1: text -> surface tree (`syntax.Module`). The only module that uses lark.
+"""Stage 1: text -> surface tree (`syntax.Module`). The only module that runs lark's parser.
 
 The grammar (grammars/arch.lark) is compiled to LALR(1) tables when archlang is built, not
 when it runs: `_parser_standalone.py` is lark's standalone parser (its lexer, LALR parser,
 Transformer, Token and exceptions) with those tables as Python literals and the grammar's
 SHA-256 in its header, which a test checks. So parsing never imports lark (about 30 ms on a
 small machine), and nothing is read, cached, compiled or unpickled at run time. Only
-generating that module needs lark itself: after editing the grammar, run `make parser`.
+generating that module needs lark itself, and parser_build.py does it: after editing the
+grammar, run `make parser`.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
 from . import syntax as S
 from ._parser_standalone import (Lark, Lark_StandAlone, Token, Transformer, UnexpectedCharacters, UnexpectedEOF,
                                  UnexpectedInput, VisitError, v_args)
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
 from .records import record
-from .resources import grammar_path
 
 __all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
 
@@ -29,30 +28,13 @@ MAX_OPERATORS = 256  # arithmetic operators in one expression
 KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in",
             "where")
 
-_TERMINALS = {
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a number",
-    "SHAPE": "a shape such as 3x224x224",
-    "QUANTITY": "a count such as 5M",
-    "HOLE": "a hole (? or ?name)",
+_TERMINALS = {  # what an error says the parser expected
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "SHAPE": "a shape such as 3x224x224",
+    "QUANTITY": "a count such as 5M", "HOLE": "a hole (? or ?name)",
     "STRING": 'a quoted file name such as "blocks.arch"',
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "COMMA": "','",
-    "EQUAL": "'='",
-    "COLON": "':'",
-    "VBAR": "'|'",
-    "ARROW": "'->'",
-    "PLUS": "'+'",
-    "MINUS": "'-'",
-    "STAR": "'*'",
-    "FLOORDIV": "'//'",
-    "SLASH": "'/'",
-    "PERCENT": "'%'",
-    "POW": "'**'",
-    "COMPARE": "a comparison (== != < <= > >=)",
-    "$END": "the end of the file",
+    "LPAR": "'('", "RPAR": "')'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "VBAR": "'|'", "ARROW": "'->'",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "FLOORDIV": "'//'", "SLASH": "'/'", "PERCENT": "'%'", "POW": "'**'",
+    "COMPARE": "a comparison (== != < <= > >=)", "$END": "the end of the file",
 }
 for _kw in KEYWORDS:
     _TERMINALS[_kw.upper()] = f"'{_kw}'"
@@ -66,95 +48,6 @@ def _describe(terminal: str) -> str:
 
 
 MAX_DIGITS = 30  # digits of an integer literal, leading zeros aside (any allowed number has 19)
-
-
-def _compile_grammar(text: str) -> lark.Lark:
-    """The grammar compiled by lark itself (build time and tests only: parsing never calls this)."""
-    import lark
-
-    return lark.Lark(text, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
-
-
-def grammar_digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-STANDALONE_FILE = Path(__file__).with_name("_parser_standalone.py")
-
-
-def _canonical_table(table: dict) -> dict:
-    """A serialised LALR table with its states numbered breadth-first from the start state
-    (shifts in the order of their terminals' names) and its terminals numbered by name: lark
-    numbers both in the order of a set of objects hashed by address, which changes from run to
-    run, and the shipped module must be the same bytes for the same grammar."""
-    names = table["tokens"]
-    actions = {state: {names[t]: act for t, act in acts.items()} for state, acts in table["states"].items()}
-    order = sorted(table["start_states"].items())
-    number: dict[int, int] = {}
-    queue = [state for _, state in order]
-    for state in queue:
-        number.setdefault(state, len(number))
-    for state in queue:
-        for _, (kind, arg) in sorted(actions[state].items()):
-            if kind == 0 and arg not in number:  # 0: shift to state `arg` (1: reduce by a rule)
-                number[arg] = len(number)
-                queue.append(arg)
-    if len(number) != len(actions):
-        raise ValueError(f"{len(actions) - len(number)} LALR states are unreachable from the start")
-    terminal = {name: i for i, name in enumerate(sorted({n for acts in actions.values() for n in acts}))}
-    return {
-        "tokens": {i: name for name, i in terminal.items()},
-        "states": {number[state]: {terminal[n]: (kind, number[arg] if kind == 0 else arg)
-                                   for n, (kind, arg) in sorted(actions[state].items())} for state in queue},
-        "start_states": {start: number[state] for start, state in order},
-        "end_states": {start: number[state] for start, state in sorted(table["end_states"].items())},
-    }
-
-
-def standalone_source(grammar: str) -> str:
-    """The text of _parser_standalone.py for a grammar: what `python -m lark.tools.standalone`
-    writes for it (lark's runtime, then the tables as literals), the tables numbered the same
-    on every run, a header naming the grammar's SHA-256, and without pickle and logging
-    (`_STANDALONE_EDITS`)."""
-    import io
-    from types import SimpleNamespace
-
-    from lark.grammar import Rule
-    from lark.lexer import TerminalDef
-    from lark.tools.standalone import gen_standalone
-
-    data, memo = _compile_grammar(grammar).memo_serialize([TerminalDef, Rule])
-    data["parser"]["parser"] = _canonical_table(data["parser"]["parser"])
-    out = io.StringIO()
-    gen_standalone(SimpleNamespace(memo_serialize=lambda types: (data, memo)), out=out)  # all it asks of a Lark
-    header = (
-        "# Generated by `make parser` from grammars/arch.lark: do not edit.\n"
-        f"# grammar sha256: {grammar_digest(grammar)}\n"
-        "# lark's standalone LALR(1) parser (its licence below) with the grammar's tables, for archlang/parser.py.\n"
-        "# Generated code: exempt from the house 500-line module limit.\n"
-    )
-    text = out.getvalue()
-    for old, new in _STANDALONE_EDITS:
-        if old not in text:
-            raise RuntimeError(f"lark's standalone output changed: {old.strip()!r} is gone; update _STANDALONE_EDITS")
-        text = text.replace(old, new)
-    return header + text
-
-
-# Lines of lark's standalone output that archlang does without: pickle, which only lark's file
-# cache (never used here) needs, and logging (7 ms of every start-up), for a logger that lark
-# sets to CRITICAL, so that its debug, info and warning calls print nothing.
-_STANDALONE_EDITS = (
-    ("import pickle, zlib, base64\n", ""),
-    ("import logging\n", ""),
-    ('logger: logging.Logger = logging.getLogger("lark")\nlogger.addHandler(logging.StreamHandler())\n',
-     "class _Silent:  # archlang: lark's logger, which it keeps at CRITICAL\n"
-     "    def debug(self, *args, **kwargs):\n        pass\n\n    info = warning = exception = debug\n\n\n"
-     "logger = _Silent()\n"),
-    ("logger.setLevel(logging.CRITICAL)\n", ""),
-)
 
 
 @lru_cache(maxsize=2)
@@ -339,23 +232,7 @@ class _Builder(Transformer):
             self._count(left, 1, (left.left, right), op)
         return left
 
-    def sum(self, children):
-        return self._fold(children)
-
-    def product(self, children):
-        return self._fold(children)
-
-    def power(self, children):
-        return self._fold(children)
-
-    def logic(self, children):
-        return self._fold(children)
-
-    def conj(self, children):
-        return self._fold(children)
-
-    def comparison(self, children):
-        return self._fold(children)
+    sum = product = power = logic = conj = comparison = _fold  # the binary rules: operands between operators
 
     @v_args(meta=True)
     def not_(self, meta, children):
@@ -615,10 +492,3 @@ def lex(text: str, name: str = "<string>", *, check: bool = False) -> list[Lexem
         out.append(tok)
         end = tok.end
     return out[:-1]
-
-
-def write_standalone() -> None:
-    """Regenerate _parser_standalone.py from grammars/arch.lark (`make parser`)."""
-    STANDALONE_FILE.write_text(standalone_source(grammar_path().read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote {STANDALONE_FILE}")
-

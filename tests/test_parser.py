@@ -179,7 +179,8 @@ def test_shipped_parser_matches_the_grammar():
     bytes on every run; a grammar edit (or another lark) without regenerating fails here. Its
     tables are renumbered, so its trees are checked against lark's own on every bundled spec."""
     from archlang import parser
-    from archlang.parser import STANDALONE_FILE, _compile_grammar, _lark, grammar_digest, standalone_source
+    from archlang.parser import _lark
+    from archlang.parser_build import STANDALONE_FILE, _compile_grammar, grammar_digest, standalone_source
     from archlang.resources import grammar_path, specs_dir
 
     grammar = grammar_path().read_text(encoding="utf-8")
