@@ -33,6 +33,7 @@ def verify(graph: Graph) -> None:
     scopes: dict[str, Scope] = {}
     inferred_for: dict[tuple, object] = {}  # (id of an op, input types) -> its output type: ops are shared
     seen_scopes: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its names): checked once
+    checked: dict[int, Scope] = {}  # id of a Scope -> it: its path checked (so its parents' too)
     for node in graph.nodes:
         if node.name in types:
             raise fail(f"node name {node.name!r} is used twice")
@@ -52,13 +53,19 @@ def verify(graph: Graph) -> None:
         *parents, leaf = node.name.split(".")
         known = seen_scopes.get(id(node.scopes))  # nodes of one block instance share its scopes
         if known is None or known[0] is not node.scopes:
-            if parents != [s.name for s in node.scopes] or not all(_PART.match(p) for p in parents):
+            if parents != [s.name for s in node.scopes]:
                 raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) "
                            "and a name")
-            for depth in range(1, len(node.scopes) + 1):
+            for depth in range(len(node.scopes), 0, -1):  # from the innermost out, to a scope checked before
+                scope = node.scopes[depth - 1]
+                if checked.get(id(scope)) is scope:
+                    break
                 path = ".".join(parents[:depth])
-                if scopes.setdefault(path, node.scopes[depth - 1]) != node.scopes[depth - 1]:
+                if not _PART.match(parents[depth - 1]):
+                    raise fail(f"{node.name!r} is not the path of its scopes ({path}) and a name")
+                if scopes.setdefault(path, scope) != scope:
                     raise fail(f"two block instances are both named {path!r}")
+                checked[id(scope)] = scope
             seen_scopes[id(node.scopes)] = (node.scopes, parents)
         elif parents != known[1]:
             raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")

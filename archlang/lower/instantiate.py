@@ -54,6 +54,8 @@ class GraphBuilder:
         self.types: dict[str, TensorType] = {}
         self.ops: dict[str, Op] = {}  # every layer node's op, for arguments that name a layer (tie=)
         self.counters: dict[tuple[str, ...], dict[str, int]] = {}
+        self.counter_of: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its counter); it is kept alive
+        self.declared_of: dict[int, tuple] = {}  # id of a block -> (it, the values its body declares)
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
         self.targets: dict[int, S.Shape] = {}  # id(op call) -> the shape an assertion right after it asks
@@ -68,7 +70,10 @@ class GraphBuilder:
     # -- naming
 
     def fresh(self, scopes: tuple[Scope, ...], base: str) -> str:
-        counter = self.counters.setdefault(tuple(s.name for s in scopes), {})
+        known = self.counter_of.get(id(scopes))  # the nodes of one block instance share its scopes
+        if known is None or known[0] is not scopes:
+            known = self.counter_of[id(scopes)] = (scopes, self.counters.setdefault(tuple(s.name for s in scopes), {}))
+        counter = known[1]
         while True:
             counter[base] = counter.get(base, 0) + 1
             name = counted_name(base, counter[base])
@@ -289,9 +294,12 @@ class GraphBuilder:
         if len(self.stack) >= self.limits.max_block_depth:
             raise LimitError(f"blocks are nested more than {self.limits.max_block_depth} deep", c.span)
         inputs = {name: span for name, span in block.inputs}
-        taken = {p.name: f"a parameter of block {block.name}" for p in block.params}
-        taken.update({b: "a block" for b in self.ev.defs.blocks})
-        frame = Frame(declared_values(block.body, taken, inputs), f"block {block.name}", set(inputs))
+        known = self.declared_of.get(id(block))  # the same for every call of the block: found once
+        if known is None or known[0] is not block:
+            taken = {p.name: f"a parameter of block {block.name}" for p in block.params}
+            taken.update({b: "a block" for b in self.ev.defs.blocks})
+            known = self.declared_of[id(block)] = (block, declared_values(block.body, taken, inputs))
+        frame = Frame(known[1], f"block {block.name}", set(inputs))
         if block.inputs:
             for (name, span), value in zip(block.inputs, x):
                 frame.values[name] = value
