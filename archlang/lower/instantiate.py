@@ -53,8 +53,7 @@ class GraphBuilder:
         self.nodes: list[Node] = []
         self.types: dict[str, TensorType] = {}
         self.ops: dict[str, Op] = {}  # every layer node's op, for arguments that name a layer (tie=)
-        self.counters: dict[tuple[str, ...], dict[str, int]] = {}
-        self.counter_of: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its counter); it is kept alive
+        self.counter_of: dict[int, tuple] = {}  # id of a block instance's Scope -> (it, its names' counts)
         self.declared_of: dict[int, tuple] = {}  # id of a block -> (it, the values its body declares)
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
@@ -70,9 +69,10 @@ class GraphBuilder:
     # -- naming
 
     def fresh(self, scopes: tuple[Scope, ...], base: str) -> str:
-        known = self.counter_of.get(id(scopes))  # the nodes of one block instance share its scopes
-        if known is None or known[0] is not scopes:
-            known = self.counter_of[id(scopes)] = (scopes, self.counters.setdefault(tuple(s.name for s in scopes), {}))
+        owner = scopes[-1] if scopes else None  # names are counted per block instance (each its own Scope)
+        known = self.counter_of.get(id(owner))
+        if known is None or known[0] is not owner:
+            known = self.counter_of[id(owner)] = (owner, {})
         counter = known[1]
         while True:
             counter[base] = counter.get(base, 0) + 1
