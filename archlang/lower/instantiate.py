@@ -27,10 +27,11 @@ from ..ops.base import LayerOf
 from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
 from .assertions import AssertionFailed, asserted_calls, shape_difference, shape_matches
 from .holes import CallSite, HoleRef, NeedChoice
+from .labels import call_label
 from .limits import MAX_INT, Limits, Work
 from .values import (
     Frame, LayerAssert, LayerCall, LayerChain, LayerMerge, LayerNamed, LayerRef, LayerRepeat, LayerResidual, LayerTuple,
-    LayerValue, Value, key, show,
+    LayerValue, Value, key,
 )
 
 __all__ = ["GraphBuilder", "counted_name", "Flow", "check_used", "PROJECTION"]
@@ -450,48 +451,6 @@ def check_used(frame: Frame) -> None:
                 hint="use it (as a layer: `-> " + name + "`, or a branch: `concat(" + name + " | identity)`), or drop "
                 + ("it" if what == "input" else f"'as {name}'"),
             )
-
-
-def call_label(c: LayerCall, block: S.Block) -> str:
-    """`stage(64, 2)`: the call with its argument values (printed from the values, never from
-    source text), leaving out trailing positional arguments and keyword arguments that are
-    written the same as their parameter's literal default."""
-    positional = [_argument(v) for v, _ in c.args]
-    while positional:
-        p = block.params[len(positional) - 1]
-        if not _is_default(p, positional[-1]):
-            break
-        positional.pop()
-    keyword = [f"{k}={_argument(v)}" for k, v, _ in c.kwargs if not _is_default(_param(block, k), _argument(v))]
-    parts = positional + keyword
-    return block.name + (f"({', '.join(parts)})" if parts else "")
-
-
-LAYER_ARGUMENT_LIMIT = 40  # characters of a layer-valued argument in a label: nested calls stay readable
-
-
-def _argument(value: Value) -> str:
-    """An argument in a block's label: values in full, layers cut at LAYER_ARGUMENT_LIMIT (a
-    U-Net level holding the next levels would otherwise print the whole network)."""
-    return show(value, LAYER_ARGUMENT_LIMIT) if isinstance(value, LayerValue) else show(value)
-
-
-def _param(block: S.Block, name: str) -> S.Param:
-    return next(p for p in block.params if p.name == name)
-
-
-def _is_default(p: S.Param, shown: str) -> bool:
-    """Whether an argument prints the same as the parameter's default written as a literal."""
-    d = p.default
-    if d is None:
-        return False
-    if isinstance(d, S.Num):
-        return show(d.value) == shown
-    if isinstance(d, S.Bool):
-        return ("true" if d.value else "false") == shown
-    if isinstance(d, S.Name):
-        return d.id == shown
-    return False
 
 
 def _typed(value):
