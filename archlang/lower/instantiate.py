@@ -306,9 +306,8 @@ class GraphBuilder:
                 frame.values[name] = value
                 frame.bound_at[name] = span
         env = self.bind_block(c, block, None if block.inputs else self.types[x])
-        env[FRAME] = frame
-        env[ORIGIN] = (*c.origin, block.name)
-        label = call_label(c, block)
+        env[FRAME] = frame  # (bind_block has set ORIGIN, for the defaults and the body alike)
+        label = call_label(c, block) if c.args or c.kwargs else block.name
         identity = (block.name, tuple(key(env[p.name]) for p in block.params))
         scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
         self.stack.append((block.name, c.span))
