@@ -3,8 +3,10 @@
 Goals (issue: instant feedback; issue: costs): `archlang check resnet152 --json` as a whole
 process, Python start-up included, under 0.15 s (bench/startup.py sets it beside Python's own
 start-up and torchinfo), `--count all --memory` adding under 0.15 s more; parse + analyse
-linear in the number of layers (1,000 / 10,000 / 100,000), 10,000 under 0.2 s. Prints the
-figures, parsing and analysis apart; asserts nothing (machines are noisy).
+linear in the number of layers (1,000 / 10,000 / 100,000), 10,000 under 0.2 s; `check`
+printing its table for 100,000 layers under 3 s, `render --collapse` of 10,000 under 5 s
+(whole processes, a spec of repeated blocks). Prints the figures, parsing and analysis
+apart; asserts nothing (machines are noisy).
 
     .venv/bin/python bench/check_speed.py
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,6 +68,16 @@ def main() -> None:
         print(f"parse + analyse, {n:>7,} layers   {(parse + analyse) * 1000:6.0f} ms  "
               f"(parse {parse * 1000:.0f}, analyse {analyse * 1000:.0f}){goal}")
     total = {n: sum(t) for n, t in sizes.items()}
+    with tempfile.TemporaryDirectory() as folder:
+        spec = Path(folder) / "big.arch"
+        spec.write_text("block unit(c) = conv3x3(c) -> bn -> relu\n"
+                        "network wide : 16x32x32 = unit(16) * 3334\n"  # 10,002 layers
+                        "network long : 3x8x8 = relu * 100000\n")
+        table = whole_process([ARCHLANG, "check", str(spec), "-n", "long"], runs=3)
+        drawn = whole_process([ARCHLANG, "render", str(spec), "-n", "wide", "--collapse", "-o",
+                               str(Path(folder) / "wide.svg")], runs=3)
+    print(f"check, its table, 100,000 layers   {table * 1000:6.0f} ms  (goal < 3000 ms)")
+    print(f"render --collapse, 10,000 layers   {drawn * 1000:6.0f} ms  (goal < 5000 ms)")
     print(f"ratios 10k / 1k, 100k / 10k        {total[10_000] / total[1_000]:6.1f}, "
           f"{total[100_000] / total[10_000]:.1f}     (linear: about 10)")
 
