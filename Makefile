@@ -85,6 +85,7 @@ test: setup editors
 bench: setup
 	$(PY) bench/startup.py
 	$(PY) bench/check_speed.py
+	$(PY) bench/worst_inputs.py
 	$(PY) bench/torch_speed.py
 	$(PY) bench/onnx_speed.py
 	$(PY) bench/zoo_speed.py
