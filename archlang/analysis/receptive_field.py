@@ -117,11 +117,18 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
             rank = 1 if node.type.tokens else node.type.rank  # a sequence: one axis, in tokens
             out[node.name] = ReceptiveField((1,) * rank, (1,) * rank, (0,) * rank) if rank else None
             continue
-        fields = [out[i] for i in node.inputs]
-        if any(f is None for f in fields):
-            out[node.name] = None
-            continue
-        field = fields[0]
+        if len(node.inputs) == 1:  # most layers: one input, no list to build
+            field = out[node.inputs[0]]
+            if field is None:
+                out[node.name] = None
+                continue
+            fields = (field,)
+        else:
+            fields = [out[i] for i in node.inputs]
+            if any(f is None for f in fields):
+                out[node.name] = None
+                continue
+            field = fields[0]
         if len(fields) > 1:
             size, jump, start = [], [], []
             for axis in range(len(field.size)):
@@ -133,10 +140,11 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
         ins = graph.input_types(node)
         key = (id(node.op), ins)
         window = windows[key] if key in windows else windows.setdefault(key, node.op.window_on(ins))
-        if window is GLOBAL or (node.type.rank == 0 and not node.type.tokens):
+        rank = len(node.type.spatial)
+        if window is GLOBAL or (rank == 0 and not node.type.tokens):
             out[node.name] = None
         elif window is None:  # a map laid out from tokens (grid) whose field has other axes: unknown
-            out[node.name] = None if node.type.rank and len(field.size) != node.type.rank else field
+            out[node.name] = None if rank and len(field.size) != rank else field
         else:
             size, jump, start = [], [], []
             for step in zip(field.size, field.jump, field.start, window.kernel, window.stride, window.padding,
@@ -145,6 +153,6 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
                 size.append(r)
                 jump.append(j)
                 start.append(s)
-            beyond = max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != node.type.rank
+            beyond = max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != rank
             out[node.name] = None if beyond else ReceptiveField(tuple(size), tuple(jump), tuple(start))
     return out
