@@ -107,7 +107,9 @@ diagrams: setup
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache editors/vscode/node_modules editors/vscode/dist
 
-# archlang/_parser_standalone.py (lark's standalone parser with the LALR tables), after an edit
-# of grammars/arch.lark; the same grammar gives the same bytes, which tests/test_parser.py checks
+# archlang/_parse_tables.py (lark's LALR tables and lexer patterns, which archlang/lalr.py runs)
+# and archlang/_parser_standalone.py (lark's standalone parser with the same tables, which `lex`
+# runs), after an edit of grammars/arch.lark; the same grammar gives the same bytes, which
+# tests/test_parser.py checks
 parser: setup
 	$(PY) -m archlang.parser_build

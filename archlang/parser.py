@@ -1,29 +1,38 @@
-"""Stage 1: text -> surface tree (`syntax.Module`). The only module that runs lark's parser.
+"""Stage 1: text -> surface tree (`syntax.Module`), and the tokens of a text (`lex`).
 
 The grammar (grammars/arch.lark) is compiled to LALR(1) tables when archlang is built, not
-when it runs: `_parser_standalone.py` is lark's standalone parser (its lexer, LALR parser,
-Transformer, Token and exceptions) with those tables as Python literals and the grammar's
-SHA-256 in its header, which a test checks. So parsing never imports lark (about 30 ms on a
-small machine), and nothing is read, cached, compiled or unpickled at run time. Only
-generating that module needs lark itself, and parser_build.py does it: after editing the
-grammar, run `make parser`.
+when it runs (`make parser`, parser_build.py), into two generated modules whose headers name
+the grammar's SHA-256, which a test checks:
+- `_parse_tables.py`: lark's tables and contextual lexer as literals, which lalr.py runs,
+  building the syntax records (syntax_builder.py) as it reduces: `parse_module`;
+- `_parser_standalone.py`: lark's standalone parser with the same tables, which `lex` (the
+  formatter's and the language server's tokens) still runs, and whose exception classes both
+  raise for a text the grammar rejects, translated here into ArchSyntaxError.
+So parsing never imports lark (about 30 ms on a small machine), and nothing is read, cached or
+unpickled at run time; lalr.py parses the 10,000-layer chain about eight times as fast as lark's
+parser with positions and its Transformer did.
 """
 
 from __future__ import annotations
 
+import gc
 import re
 from functools import lru_cache
 
+from . import lalr
 from . import syntax as S
-from ._parser_standalone import (Lark, Lark_StandAlone, Token, Transformer, UnexpectedCharacters, UnexpectedEOF,
-                                 UnexpectedInput, VisitError, v_args)
 from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
 from .records import record
+from .syntax_builder import MAX_OPERATORS, Builder
 
-__all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS"]
+__all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS", "MAX_DEPTH"]
 
 MAX_NESTING = 64  # parentheses inside one another
-MAX_OPERATORS = 256  # arithmetic operators in one expression
+# Constructs open at once: '(' and the operators that nest to the right (unary '-', 'not',
+# '**'), 'if' and 'for'. Near where lark's recursive tree transform, which parse_module ran
+# before lalr.py, ran out of Python's stack (about 485 levels from a shallow one).
+MAX_DEPTH = 480
+_OPENING = frozenset({"LPAR", "MINUS", "NOT", "POW", "IF", "FOR"})
 
 KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in",
             "where")
@@ -47,297 +56,53 @@ def _describe(terminal: str) -> str:
     return _TERMINALS.get(terminal, terminal.lower())
 
 
-MAX_DIGITS = 30  # digits of an integer literal, leading zeros aside (any allowed number has 19)
-
-
 @lru_cache(maxsize=2)
-def _lark(positions: bool = True) -> Lark:
-    """The parser; without `positions` its trees carry no spans, which `lex` does not need
-    (it reads faster)."""
+def _lark(positions: bool = True):
+    """lark's standalone parser (`lex`, and the equivalence tests); without `positions` its
+    trees carry no spans, which `lex` does not need (it reads faster)."""
+    from ._parser_standalone import Lark_StandAlone
+
     return Lark_StandAlone() if positions else Lark_StandAlone(propagate_positions=False)
 
 
-class _Builder(Transformer):
-    """Lark tree -> syntax classes, with a span on every node."""
-
-    def __init__(self, source: Source) -> None:
-        super().__init__(visit_tokens=False)
-        self.source = source
-        self._operators: dict[int, int] = {}  # id(expression) -> its arithmetic operators
-
-    def _span(self, meta) -> Span:
-        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
-
-    def _tok(self, tok: Token) -> Span:
-        return Span(self.source, tok.line, tok.column, tok.end_line, tok.end_column)
-
-    @v_args(meta=True)
-    def start(self, meta, items):
-        return S.Module(self.source, tuple(items))
-
-    @v_args(meta=True)
-    def use(self, meta, children):
-        (tok,) = children
-        return S.Use(str(tok)[1:-1], self._span(meta))
-
-    @staticmethod
-    def _network_parts(children):
-        """(the name, the inputs' parts, the declared outputs, the body, the budgets)."""
-        name, *rest = children
-        budgets = rest.pop() if rest and isinstance(rest[-1], list) else []
-        body = rest.pop()
-        outputs = rest.pop() if rest and isinstance(rest[-1], tuple) else None
-        return name, rest, outputs, body, tuple(budgets)
-
-    @v_args(meta=True)
-    def network(self, meta, children):
-        name, (shape,), outputs, body, budgets = self._network_parts(children)
-        return S.Network(str(name), self._tok(name), (S.InputDecl("input", shape.span, shape),), body, self._span(meta),
-                         outputs=outputs, budgets=budgets)
-
-    @v_args(meta=True)
-    def network_inputs(self, meta, children):
-        name, inputs, outputs, body, budgets = self._network_parts(children)
-        return S.Network(str(name), self._tok(name), tuple(inputs), body, self._span(meta), named_inputs=True,
-                         outputs=outputs, budgets=budgets)
-
-    def outputs(self, children):
-        return tuple(c for c in children if isinstance(c, S.Shape))
-
-    def where(self, children):
-        return list(children[1:])
-
-    @v_args(meta=True)
-    def budget(self, meta, children):
-        name, op, value = children
-        return S.Budget(str(name), self._tok(name), str(op), self._tok(op), self._quantity(value), self._span(meta))
-
-    def _quantity(self, tok: Token) -> int:
-        """`5M` is 5,000,000 (k, M, G are decimal); `1.5G` too; a plain integer as written."""
-        from fractions import Fraction
-
-        text = str(tok)
-        scale = {"k": 10**3, "M": 10**6, "G": 10**9}.get(text[-1], 1)
-        digits = text[:-1] if scale > 1 else text
-        if len(digits.replace(".", "").lstrip("0")) > MAX_DIGITS:
-            raise LimitError(f"a number with {len(digits):,} digits is too large", self._tok(tok))
-        value = Fraction(digits) * scale
-        if value.denominator != 1:
-            raise ArchSyntaxError(
-                f"a budget counts whole parameters or MACs; {text} is {float(value):g}", self._tok(tok),
-                hint="write a whole number: 1.5M, 600k, 250000",
-            )
-        return int(value)
-
-    @v_args(meta=True)
-    def assert_(self, meta, children):
-        body, shape = children
-        return S.Assert(self._span(meta), body, shape)
-
-    @v_args(meta=True)
-    def hole(self, meta, children):
-        text = str(children[0])
-        return S.Hole(self._span(meta), text[1:] or None)
-
-    @v_args(meta=True)
-    def input_decl(self, meta, children):
-        name, shape = children
-        return S.InputDecl(str(name), self._tok(name), shape)
-
-    @v_args(meta=True)
-    def block(self, meta, children):
-        name, *middle, body = children
-        params: tuple = ()
-        inputs: tuple = ()
-        for part in middle:  # params (S.Param items, maybe none) and inputs ((name, span) pairs)
-            if part and isinstance(part[0], tuple):
-                inputs = part
-            else:
-                params = part
-        return S.Block(str(name), self._tok(name), tuple(params), body, self._span(meta), tuple(inputs))
-
-    def block_inputs(self, children):
-        return tuple((str(t), self._tok(t)) for t in children)
-
-    @v_args(meta=True)
-    def as_(self, meta, children):
-        body, name = children
-        return S.As(self._span(meta), body, str(name), self._tok(name))
-
-    def params(self, children):
-        return tuple(children)
-
-    @v_args(meta=True)
-    def param(self, meta, children):
-        name = children[0]
-        default = children[1] if len(children) > 1 else None
-        return S.Param(str(name), self._tok(name), default)
-
-    def _integer(self, tok: Token) -> int:
-        digits = str(tok).lstrip("0")
-        if len(digits) > MAX_DIGITS:
-            raise LimitError(
-                f"a number with {len(digits):,} digits is too large",
-                self._tok(tok),
-                hint=f"numbers are limited to {2**63 - 1:,}",
-            )
-        return int(digits or "0")
-
-    @v_args(meta=True)
-    def shape(self, meta, children):
-        (tok,) = children
-        if tok.type == "HOLE" and str(tok) != "?":
-            raise ArchSyntaxError(
-                f"a shape leaves a size open with ? alone, not {tok}", self._tok(tok),
-                hint="named holes (?k) stand for arguments; write ? for a size any value may take",
-            )
-        text = str(tok)
-        layout = "map"
-        if text.startswith("["):
-            layout = "seq" if "x" in text else "ids"
-            text = text[1:].replace("]", "")
-        parts = text.replace("@", "x").split("x")
-        if any(len(p.lstrip("0")) > MAX_DIGITS for p in parts):
-            raise LimitError(
-                "a size in the shape is too large", self._tok(tok), hint="sizes must fit in a 32-bit integer"
-            )
-        return S.Shape(tuple(None if p == "?" else int(p) for p in parts), self._tok(tok), str(tok), layout)
-
-    @v_args(meta=True)
-    def alt(self, meta, children):
-        return S.Alt(self._span(meta), tuple(children))
-
-    @v_args(meta=True)
-    def chain(self, meta, children):
-        items = tuple(c for c in children if not isinstance(c, Token))
-        return S.Chain(self._span(meta), items)
-
-    def _count(self, node, operators: int, children, at: Token) -> None:
-        """Count the operators of one arithmetic expression, however it nests (`1**1**...`
-        nests to the right, `a + b * c` over rules), and refuse more than MAX_OPERATORS."""
-        total = operators + sum(self._operators.pop(id(c), 0) for c in children)
-        if total > MAX_OPERATORS:
-            raise LimitError(
-                f"an expression with more than {MAX_OPERATORS} operators",
-                self._tok(at),
-                hint="no layer needs an argument this long; compute it in the script that writes the spec",
-            )
-        self._operators[id(node)] = total
-
-    def _fold(self, children):
-        left = children[0]
-        for i in range(1, len(children), 2):
-            op, right = children[i], children[i + 1]
-            left = S.BinOp(left.span.to(right.span), str(op), self._tok(op), left, right)
-            self._count(left, 1, (left.left, right), op)
-        return left
-
-    sum = product = power = logic = conj = comparison = _fold  # the binary rules: operands between operators
-
-    @v_args(meta=True)
-    def not_(self, meta, children):
-        node = S.Not(self._span(meta), children[1])
-        self._count(node, 1, (children[1],), children[0])
-        return node
-
-    @v_args(meta=True)
-    def for_(self, meta, children):
-        _, name, count, body = children
-        return S.For(self._span(meta), str(name), self._tok(name), count, body)
-
-    @v_args(meta=True)
-    def if_(self, meta, children):
-        _, cond, then, otherwise = children
-        return S.If(self._span(meta), cond, then, otherwise)
-
-    @v_args(meta=True)
-    def neg(self, meta, children):
-        node = S.Neg(self._span(meta), children[1])
-        self._count(node, 1, (children[1],), children[0])
-        return node
-
-    @v_args(meta=True)
-    def int(self, meta, children):
-        return S.Num(self._span(meta), self._integer(children[0]))
-
-    @v_args(meta=True)
-    def float(self, meta, children):
-        return S.Num(self._span(meta), float(children[0]))
-
-    @v_args(meta=True)
-    def true(self, meta, children):
-        return S.Bool(self._span(meta), True)
-
-    @v_args(meta=True)
-    def false(self, meta, children):
-        return S.Bool(self._span(meta), False)
-
-    @v_args(meta=True)
-    def name(self, meta, children):
-        return S.Name(self._span(meta), str(children[0]))
-
-    @v_args(meta=True)
-    def group(self, meta, children):
-        return children[0]
-
-    @v_args(meta=True)
-    def tuple(self, meta, children):
-        return S.Tuple(self._span(meta), tuple(children))
-
-    @v_args(meta=True)
-    def kwarg(self, meta, children):
-        name, value = children
-        return S.KwArg(str(name), self._tok(name), value)
-
-    @v_args(meta=True)
-    def call(self, meta, children):
-        name, *args = children
-        positional, keyword = [], []
-        for a in args:
-            if isinstance(a, S.KwArg):
-                keyword.append(a)
-            elif keyword:
-                raise ArchSyntaxError(
-                    "positional argument after a keyword argument",
-                    a.span,
-                    hint="put positional arguments first, or name this one too",
-                )
-            else:
-                positional.append(a)
-        return S.Call(self._span(meta), str(name), self._tok(name), tuple(positional), tuple(keyword))
+# what `_parens` skips (a comment; a string, closed on its line) and what it counts
+_PAREN_SCAN = re.compile(r'#[^\n]*|"[^"\n]*"|[()]')
 
 
 def _parens(text: str):
     """(index, depth after it) at every '(' and ')' outside comments and strings."""
-    depth, i = 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "#":
-            nl = text.find("\n", i)
-            i = len(text) if nl < 0 else nl
-            continue
-        if ch == '"':
-            close = text.find('"', i + 1)
-            if 0 <= close and "\n" not in text[i:close]:
-                i = close + 1
-                continue
-        elif ch in "()":
-            depth = depth + 1 if ch == "(" else max(0, depth - 1)
-            yield i, depth
-        i += 1
+    depth = 0
+    for m in _PAREN_SCAN.finditer(text):
+        ch = m.group()
+        if ch == "(":
+            depth += 1
+            yield m.start(), depth
+        elif ch == ")":
+            depth = max(0, depth - 1)
+            yield m.start(), depth
 
 
 def _check_nesting(source: Source) -> None:
-    """Refuse parentheses nested deeper than MAX_NESTING before the parser recurses into them."""
-    for i, depth in _parens(source.text):
-        if depth > MAX_NESTING:
-            line = source.text.count("\n", 0, i) + 1
-            col = i - (source.text.rfind("\n", 0, i) + 1) + 1
-            raise LimitError(
-                f"parentheses nested more than {MAX_NESTING} deep",
-                Span(source, line, col, line, col + 1),
-                hint="flatten the nesting: a chain needs no parentheses around each step",
-            )
+    """Refuse parentheses nested deeper than MAX_NESTING, before parsing: this error comes
+    first, wherever it is (the depths `_parens` gives, counted here without its generator)."""
+    text = source.text
+    if text.count("(") <= MAX_NESTING:
+        return
+    depth = 0
+    for m in _PAREN_SCAN.finditer(text):
+        if m[0] == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                i = m.start()
+                line = text.count("\n", 0, i) + 1
+                col = i - (text.rfind("\n", 0, i) + 1) + 1
+                raise LimitError(
+                    f"parentheses nested more than {MAX_NESTING} deep",
+                    Span(source, line, col, line, col + 1),
+                    hint="flatten the nesting: a chain needs no parentheses around each step",
+                )
+        elif m[0] == ")" and depth:
+            depth -= 1
 
 
 def _paren_depth(text: str, end: int) -> int:
@@ -358,7 +123,11 @@ def _end_span(source: Source) -> Span:
     return Span(source, line, col, line, col + 1)
 
 
-def _syntax_error(source: Source, err: UnexpectedInput) -> ArchError:
+def _syntax_error(source: Source, err) -> ArchError:
+    """The ArchSyntaxError for one of lark's exceptions (UnexpectedInput), from lark's
+    standalone parser (`lex`) or lalr.py (`parse_module`), which raise the same."""
+    from ._parser_standalone import UnexpectedCharacters, UnexpectedEOF
+
     terminals = getattr(err, "expected", None) or getattr(err, "allowed", None) or ()
     described = {_describe(t) for t in terminals}
     expected = sorted(described - _OPERATORS or described)  # operators may follow almost anything
@@ -418,31 +187,68 @@ def parse_module(text: str, name: str = "<string>") -> S.Module:
     """Parse one .arch text into its surface tree; raises ArchSyntaxError."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    return _parse(Source(name, text))
+
+
+def _parse(source: Source) -> S.Module:
+    """The syntax tree of a text (BOM already skipped); raises the parser's errors, then the
+    first that a rule raises (numbers too large, a positional argument after a keyword one...),
+    as lark's parser and a tree transform afterwards would."""
+    _check_nesting(source)
+    # the parse makes no reference cycles for the collector to find, and its passes over the
+    # growing tree took a third of the time at 100,000 layers
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return lalr.parse(source.text, Builder(source), _OPENING, MAX_DEPTH, lambda: _too_deep(source))
+    except ArchError:
+        raise
+    except Exception as err:
+        from ._parser_standalone import UnexpectedInput  # loaded: lalr.py raises its errors
+
+        if isinstance(err, UnexpectedInput):
+            raise _syntax_error(source, err) from None
+        raise
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _too_deep(source: Source) -> LimitError:
+    return LimitError(
+        "expressions are nested too deeply",
+        _end_span(source),
+        hint="flatten the nesting: write chains with '->' instead of nested parentheses",
+    )
+
+
+def _parse_with_lark(text: str, name: str = "<string>") -> S.Module:
+    """parse_module as it was before lalr.py: lark's standalone parser builds its tree, then
+    the same builder is called on each node, children first (tests/test_lalr.py compares the
+    two)."""
+    from ._parser_standalone import UnexpectedInput as LarkError
+
+    if text.startswith("\ufeff"):
+        text = text[1:]
     source = Source(name, text)
     _check_nesting(source)
     try:
         tree = _lark().parse(text)
-    except UnexpectedInput as err:
+    except LarkError as err:
         raise _syntax_error(source, err) from None
-    except RecursionError:
-        raise LimitError("the spec is nested too deeply to parse", _end_span(source)) from None
-    return _build(source, tree)
+    builder = Builder(source)
 
+    def build(node):
+        if not hasattr(node, "data"):  # a token
+            return node.line, node.column, node.end_line, node.end_column, node.type, str(node), node.start_pos
+        meta = node.meta
+        place = None if meta.empty else (meta.line, meta.column, meta.end_line, meta.end_column)
+        return getattr(builder, node.data)(place, [build(child) for child in node.children])
 
-def _build(source: Source, tree) -> S.Module:
-    """The syntax tree of a parsed text; raises what its rules find (numbers too large,
-    a positional argument after a keyword one...)."""
     try:
-        try:
-            return _Builder(source).transform(tree)
-        except VisitError as err:  # lark wraps what a rule raised: never let the wrapper out
-            raise err.orig_exc from None
+        return build(tree)
     except RecursionError:
-        raise LimitError(
-            "expressions are nested too deeply",
-            _end_span(source),
-            hint="flatten the nesting: write chains with '->' instead of nested parentheses",
-        ) from None
+        raise _too_deep(source) from None
 
 
 @record
@@ -467,23 +273,25 @@ def lex(text: str, name: str = "<string>", *, check: bool = False) -> list[Lexem
     same tokens have the same syntax tree. A leading BOM is skipped, as parse_module skips it;
     offsets count from after it. Raises the ArchSyntaxError parse_module would for a text
     the grammar rejects; with `check`, every error parse_module raises (the same parse
-    builds the syntax tree too)."""
+    builds the syntax tree too). The tokens still come from lark's standalone parser."""
+    from ._parser_standalone import UnexpectedInput
+
     if text.startswith("\ufeff"):
         text = text[1:]
     source = Source(name, text)
     _check_nesting(source)
-    interactive = (_lark() if check else _lark(False)).parse_interactive(text)
+    interactive = _lark(False).parse_interactive(text)
     tokens: list[Lexeme] = []
     try:
         for tok in interactive.iter_parse():
             tokens.append(Lexeme(tok.type, str(tok), tok.start_pos, tok.end_pos))
-        tree = interactive.feed_eof()
+        interactive.feed_eof()
     except UnexpectedInput as err:
         raise _syntax_error(source, err) from None
     except RecursionError:
         raise LimitError("the spec is nested too deeply to parse", _end_span(source)) from None
     if check:
-        _build(source, tree)
+        _parse(source)  # the tree parse_module builds, and its errors
     out: list[Lexeme] = []
     end = 0
     for tok in tokens + [Lexeme("$END", "", len(text), len(text))]:

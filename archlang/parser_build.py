@@ -1,27 +1,42 @@
-"""Build time: grammars/arch.lark -> archlang/_parser_standalone.py, the module that
-archlang/parser.py parses with. Kept apart from parser.py because it needs lark itself (its
-grammar compiler and standalone generator), which run-time parsing never imports; `make parser`
-runs it (`python -m archlang.parser_build`) after an edit of the grammar, and
-tests/test_parser.py checks that the shipped module is what it writes.
+"""Build time: grammars/arch.lark -> the two generated modules that parse it at run time:
+- archlang/_parse_tables.py: the LALR(1) tables, the contextual lexer's patterns and the rules'
+  tree shapes as lark computes them, as plain literals, which archlang/lalr.py runs
+  (`parser.parse_module`);
+- archlang/_parser_standalone.py: lark's standalone parser with the same tables, which
+  `parser.lex` (the formatter's and the language server's tokens) still runs, and whose
+  exception classes parse errors are.
+Kept apart from parser.py because it needs lark itself (its grammar compiler and standalone
+generator), which run-time parsing never imports; `make parser` runs it
+(`python -m archlang.parser_build`) after an edit of the grammar, and tests/test_parser.py
+checks that the shipped modules are what it writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
 import lark
 from lark.grammar import Rule
-from lark.lexer import TerminalDef
+from lark.lexer import ContextualLexer, PatternStr, TerminalDef, UnlessCallback, _regexp_has_newline
 from lark.tools.standalone import gen_standalone
 
 from .resources import grammar_path
 
-__all__ = ["standalone_source", "grammar_digest", "write_standalone", "STANDALONE_FILE"]
+try:
+    from re import _parser as _sre  # the regexp parser lark measures terminals with (sre_parse before 3.11)
+except ImportError:  # pragma: no cover
+    import sre_parse as _sre
+
+__all__ = ["standalone_source", "tables_source", "grammar_digest", "write_standalone", "STANDALONE_FILE",
+           "TABLES_FILE"]
 
 
+@lru_cache(maxsize=2)
 def _compile_grammar(text: str) -> lark.Lark:
     """The grammar compiled by lark itself (build time and tests only: parsing never calls this)."""
     return lark.Lark(text, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
@@ -32,6 +47,7 @@ def grammar_digest(text: str) -> str:
 
 
 STANDALONE_FILE = Path(__file__).with_name("_parser_standalone.py")
+TABLES_FILE = Path(__file__).with_name("_parse_tables.py")
 
 
 def _canonical_table(table: dict) -> dict:
@@ -100,10 +116,217 @@ _STANDALONE_EDITS = (
 )
 
 
+def tables_source(grammar: str) -> str:
+    """The text of _parse_tables.py for a grammar: what archlang/lalr.py needs to parse as
+    lark's standalone parser does, read off lark's own objects (the same canonical numbering
+    as _parser_standalone.py):
+    - per parser state, the contextual lexer lark gives it (`ContextualLexer`: the terminals that
+      state accepts, as one pattern whose alternatives are in lark's order), the terminals an
+      error there says were allowed, and the keywords that a NAME is retyped to
+      (`_create_unless`: a string terminal that the regex also matches is not tried on its own);
+    - what every lexer ignores, as one pattern (`SKIP`): lark tries those terminals among the
+      others, but no other terminal can start where one of them can (checked here: `_starts`),
+      so skipping them first finds the same tokens;
+    - per state, its actions (shift, reduce) and gotos;
+    - per rule, its origin, alias, `?rule` flag and each symbol's fate in lark's tree (a token
+      filtered out or kept, a child kept or, for `_rule`, spliced in)."""
+    compiled = _compile_grammar(grammar)
+    data, memo = compiled.memo_serialize([TerminalDef, Rule])
+    table = _canonical_table(data["parser"]["parser"])
+    conf = compiled.lexer_conf
+    if conf.callbacks or conf.postlex or conf.g_regex_flags or conf.use_bytes or conf.re_module.__name__ != "re":
+        raise ValueError("lalr.py lexes with the plain re module, no flags, no lexer callbacks or post-lexer")
+    if compiled.options.maybe_placeholders or compiled.options.keep_all_tokens or compiled.options.tree_class:
+        raise ValueError("lalr.py shapes trees as lark does without placeholders and with tokens filtered")
+    rule_ids = [ref["@"] for ref in data["parser"]["parser_conf"]["rules"]]
+    number = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    names = table["tokens"]
+    states = table["states"]
+    lexing = ContextualLexer(conf, {state: [names[t] for t in acts] for state, acts in states.items()})
+    skip = _skip_pattern(lexing.root_lexer)
+    lexers: dict[str, int] = {}  # the text of (pattern, allowed, retype) -> its index
+    state_lexer = [lexers.setdefault(repr(_lexer_entry(lexing.lexers[state])), len(lexers))
+                   for state in range(len(states))]
+    root = lexers.setdefault(repr(_lexer_entry(lexing.root_lexer)), len(lexers))
+    actions = []
+    for state in range(len(states)):
+        acts = {names[t]: (arg if kind == 0 else ~number[arg["@"]]) for t, (kind, arg) in states[state].items()}
+        actions.append(dict(sorted(acts.items())))
+    rules = []
+    for rule_id in rule_ids:
+        rule = memo[rule_id]
+        options = rule["options"]
+        if options["keep_all_tokens"] or options["template_source"]:
+            raise ValueError(f"lalr.py shapes trees without keep_all_tokens or templates: {rule}")
+        symbols = tuple((sym["name"], _fate(sym)) for sym in rule["expansion"])
+        rules.append((rule["origin"]["name"], rule["alias"], bool(options["expand1"]), symbols))
+    newline = sorted(t.name for t in conf.terminals if _regexp_has_newline(t.pattern.to_regexp()))
+    lines = [
+        "# Generated by `make parser` from grammars/arch.lark: do not edit.",
+        f"# grammar sha256: {grammar_digest(grammar)}",
+        f'"""The LALR(1) tables and contextual lexer that lark {lark.__version__} computes for grammars/arch.lark,',
+        "for archlang/lalr.py (parser_build.tables_source says what each table holds). Generated code:",
+        'exempt from the house 500-line module limit."""',
+        "",
+        f"SKIP = {skip!r}  # what the grammar ignores",
+        "# per lexer: (pattern, the terminals it reports as allowed, {terminal: {text: keyword terminal}})",
+        "LEXERS = (",
+        *(f"    {entry}," for entry in lexers),
+        ")",
+        f"ROOT_LEXER = {root}  # every terminal: what an unexpected character would have been",
+        f"STATE_LEXER = {tuple(state_lexer)!r}",
+        f"IGNORE = {tuple(sorted(conf.ignore))!r}",
+        f"NEWLINE = {tuple(newline)!r}  # terminals whose text may hold a newline",
+        f"START = {table['start_states']['start']}",
+        f"END = {table['end_states']['start']}",
+        "# per state: {terminal or rule: the next state (shift, goto), or ~rule (reduce by RULES[rule])}",
+        "ACTIONS = (",
+        *(f"    {acts!r}," for acts in actions),
+        ")",
+        "# per rule: (origin, alias, ?rule, ((symbol, 0 token filtered out, 1 token, 2 child, 3 _rule spliced), ...))",
+        "RULES = (",
+        *(f"    {rule!r}," for rule in rules),
+        ")",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _fate(symbol: dict) -> int:
+    """What lark's tree keeps of one symbol of a rule (parse_tree_builder's ChildFilter, with
+    keep_all_tokens off): 0 an anonymous string token, filtered out; 1 a token; 2 a child;
+    3 a `_rule`, whose children are spliced in."""
+    if symbol["__type__"] == "Terminal":
+        return 0 if symbol["filter_out"] else 1
+    return 3 if symbol["name"].startswith("_") else 2
+
+
+def _lexer_entry(lexer) -> tuple:
+    """(pattern, allowed, retype) of one of lark's BasicLexers, from the scanner it builds: the
+    pattern is the scanner's (Scanner._build_mres) less the terminals ignored."""
+    scanner = lexer.scanner
+    if len(scanner._mres) != 1:
+        raise ValueError("a lexer's terminals no longer fit one pattern")
+    pattern = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanner.terminals
+                       if t.name not in lexer.ignore_types)
+    retype = {}
+    for name, callback in sorted(lexer.callback.items()):
+        keywords = callback.scanner.terminals if isinstance(callback, UnlessCallback) else None
+        if not keywords or not all(isinstance(t.pattern, PatternStr) and not t.pattern.flags for t in keywords):
+            raise ValueError(f"lalr.py retypes plain keywords only, not {name}'s {callback!r}")
+        retype[name] = dict(sorted((t.pattern.value, t.name) for t in keywords))
+    allowed = tuple(sorted(scanner.allowed_types - lexer.ignore_types))
+    return pattern, allowed, retype
+
+
+def _skip_pattern(lexer) -> str:
+    """The terminals a lexer ignores, as one pattern in lark's order, after checking that no
+    other terminal can start with a character that one of them can start with, and that
+    a newline in ignored text is one that lark counts."""
+    ignored = [t for t in lexer.terminals if t.name in lexer.ignore_types]
+    starts: set[str] = set()
+    for t in ignored:
+        regexp = t.pattern.to_regexp()
+        first = _starts(_sre.parse(regexp).data)
+        if first is None:
+            raise ValueError(f"lalr.py cannot tell what the ignored {t.name} starts with: {regexp}")
+        starts |= first
+        if not _regexp_has_newline(regexp) and re.escape(t.pattern.value) != t.pattern.value:
+            raise ValueError(f"lalr.py cannot tell whether the ignored {t.name} holds newlines: {regexp}")
+    for t in lexer.terminals:
+        if t.name not in lexer.ignore_types:
+            parsed = _sre.parse(t.pattern.to_regexp()).data
+            clash = sorted(c for c in starts if _may_start(parsed, c) is not False)
+            if clash:
+                raise ValueError(f"{t.name} can start with {clash[0]!r}, which starts ignored text: lalr.py skips "
+                                 "ignored text first")
+    return "(?:" + "|".join(f"(?:{t.pattern.to_regexp()})" for t in ignored) + ")"
+
+
+_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", _sre.MAX_REPEAT))
+_ZERO_WIDTH = (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT)
+
+
+def _starts(items) -> set[str] | None:
+    """The characters a match of parsed regexp items can start with, or None when those are not
+    a plain list (a category, a negated class, any character, a flag) or it may match nothing."""
+    first: set[str] = set()
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op is _sre.LITERAL:
+            return first | {chr(av)}
+        if op is _sre.IN:
+            if any(iop not in (_sre.LITERAL, _sre.RANGE) for iop, _ in av):
+                return None
+            return first | {chr(c) for iop, iav in av
+                            for c in ((iav,) if iop is _sre.LITERAL else range(iav[0], iav[1] + 1))}
+        if op is _sre.BRANCH:
+            branches = [_starts(branch) for branch in av[1]]
+            return None if None in branches else first.union(*branches)
+        if op is _sre.SUBPATTERN and not av[1] and not av[2]:
+            inner = _starts(av[3])
+        elif op in _REPEATS and av[0] > 0:
+            inner = _starts(av[2])
+        else:
+            return None
+        return None if inner is None else first | inner
+    return None
+
+
+def _may_start(items, char: str) -> bool | None:
+    """Whether a match of parsed regexp items can start with `char`: True (or unsure), False,
+    or None when the items can match nothing (what follows them decides)."""
+    for op, av in items:
+        if op in _ZERO_WIDTH:  # ignoring a condition only lets more through: still sound
+            continue
+        if op is _sre.LITERAL:
+            return chr(av) == char
+        if op is _sre.NOT_LITERAL:
+            return chr(av) != char
+        if op is _sre.IN:
+            hit, negate = False, False
+            for iop, iav in av:
+                if iop is _sre.NEGATE:
+                    negate = True
+                elif iop is _sre.LITERAL:
+                    hit = hit or chr(iav) == char
+                elif iop is _sre.RANGE:
+                    hit = hit or iav[0] <= ord(char) <= iav[1]
+                elif iop is _sre.CATEGORY and str(iav) in _CATEGORIES:
+                    hit = hit or re.match(_CATEGORIES[str(iav)], char) is not None
+                else:
+                    return True
+            return hit != negate
+        if op is _sre.BRANCH:
+            results = [_may_start(branch, char) for branch in av[1]]
+            if True in results:
+                return True
+            found = None if None in results else False
+        elif op is _sre.SUBPATTERN and not av[1] and not av[2]:
+            found = _may_start(av[3], char)
+        elif op in _REPEATS:
+            found = _may_start(av[2], char)
+            if found is False and av[0] == 0:
+                found = None
+        else:
+            return True
+        if found is not None:
+            return found
+    return None
+
+
+_CATEGORIES = {"CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
+               "CATEGORY_NOT_SPACE": r"\S", "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W"}
+
+
 def write_standalone() -> None:
-    """Regenerate _parser_standalone.py from grammars/arch.lark (`make parser`)."""
-    STANDALONE_FILE.write_text(standalone_source(grammar_path().read_text(encoding="utf-8")), encoding="utf-8")
+    """Regenerate _parser_standalone.py and _parse_tables.py from grammars/arch.lark (`make parser`)."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    STANDALONE_FILE.write_text(standalone_source(grammar), encoding="utf-8")
     print(f"wrote {STANDALONE_FILE}")
+    TABLES_FILE.write_text(tables_source(grammar), encoding="utf-8")
+    print(f"wrote {TABLES_FILE}")
 
 
 if __name__ == "__main__":

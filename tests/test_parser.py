@@ -175,18 +175,24 @@ def _plain(node):
 
 
 def test_shipped_parser_matches_the_grammar():
-    """_parser_standalone.py is generated from grammars/arch.lark (`make parser`), the same
-    bytes on every run; a grammar edit (or another lark) without regenerating fails here. Its
-    tables are renumbered, so its trees are checked against lark's own on every bundled spec."""
+    """_parser_standalone.py and _parse_tables.py are generated from grammars/arch.lark
+    (`make parser`), the same bytes on every run; a grammar edit (or another lark) without
+    regenerating fails here. Their tables are renumbered, so the standalone parser's trees are
+    checked against lark's own on every bundled spec (and lalr.py's against those in
+    tests/test_lalr.py)."""
     from archlang import parser
     from archlang.parser import _lark
-    from archlang.parser_build import STANDALONE_FILE, _compile_grammar, grammar_digest, standalone_source
+    from archlang.parser_build import (STANDALONE_FILE, TABLES_FILE, _compile_grammar, grammar_digest,
+                                       standalone_source, tables_source)
     from archlang.resources import grammar_path, specs_dir
 
     grammar = grammar_path().read_text(encoding="utf-8")
     shipped = STANDALONE_FILE.read_text(encoding="utf-8")
     assert f"# grammar sha256: {grammar_digest(grammar)}\n" in shipped, "the grammar changed: run `make parser`"
     assert shipped == standalone_source(grammar), "the shipped parser is not what lark generates: run `make parser`"
+    tables = TABLES_FILE.read_text(encoding="utf-8")
+    assert f"# grammar sha256: {grammar_digest(grammar)}\n" in tables, "the grammar changed: run `make parser`"
+    assert tables == tables_source(grammar), "the shipped tables are not what lark computes: run `make parser`"
     fresh = _compile_grammar(grammar)
     for spec in sorted(specs_dir().glob("*.arch")):
         text = spec.read_text()
