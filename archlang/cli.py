@@ -286,23 +286,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-LONG_LIVED = ("serve", "lsp", "bench")  # servers, and timings that must see Python as it always runs
+# commands that read specs and write text or drawings, and end: torch, ONNX and the servers'
+# commands (compile, import, bench, serve, lsp) keep Python's ordinary settings
+QUICK = ("check", "explain", "solve", "sizes", "list", "render", "fmt", "diff")
 
 
 def run() -> None:
-    """The `archlang` program (the console script, and `python -m archlang`): `main` with the
-    settings of a process that ends when its command does. Python's cyclic garbage collector
-    is off (a check allocates half a million objects and frees them at exit: the collector
-    found nothing to collect in them, 4 ms of a 150 ms check), and the process ends with
-    `os._exit` once the output is flushed, instead of freeing every object one by one (14 ms),
-    where the command loaded nothing that registers work for exit (torch, ONNX Runtime,
-    multiprocessing: those end the ordinary way). A server or a benchmark keeps both."""
+    """The `archlang` program (the console script, and `python -m archlang`): `main`, and for
+    the QUICK commands the settings of a process that ends when its command does. Python's
+    cyclic garbage collector is off (a check allocates half a million objects and frees them
+    at exit: the collector found nothing to collect in them, 4 ms of a 150 ms check), and the
+    process ends with `os._exit` once the output is flushed, instead of freeing every object
+    one by one (14 ms), unless something with work for exit was loaded (torch, ONNX Runtime,
+    multiprocessing: a convention of `check --count` may load torch)."""
     argv = sys.argv[1:]
-    short = not (argv and argv[0] in LONG_LIVED)
-    if short:
+    quick = bool(argv) and argv[0] in QUICK
+    if quick:
         gc.disable()
     code = main(argv)
-    if short and not {"torch", "onnxruntime", "multiprocessing"} & sys.modules.keys():
+    if quick and not {"torch", "onnxruntime", "multiprocessing"} & sys.modules.keys():
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -313,6 +315,6 @@ def run() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from archlang.cli import run  # the package's module, whose UsageError the command modules raise
+    import archlang.cli  # the package's module, whose UsageError the command modules raise
 
-    run()
+    archlang.cli.run()
