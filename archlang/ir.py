@@ -172,7 +172,10 @@ class Graph:
         return tuple(self._index[i] for i in node.inputs)
 
     def input_types(self, node: Node) -> tuple[TensorType, ...]:
-        return tuple(self._index[i].type for i in node.inputs)
+        index, inputs = self._index, node.inputs
+        if len(inputs) == 1:  # most nodes: no generator to run (analysis asks for every node)
+            return (index[inputs[0]].type,)
+        return tuple([index[i].type for i in inputs])
 
     def users(self, node: Node | str) -> tuple[Node, ...]:
         """The nodes that read `node` (def-use), in graph order, once per reading node."""

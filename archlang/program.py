@@ -78,16 +78,24 @@ class Network:
         self.solved: list = []  # (solver.Hole, value) where `check` filled in holes with their one solution
         params, macs, fields = param_counts(graph), mac_counts(graph), receptive_fields(graph)
         labels: dict[int, str] = {}  # by op: the nodes of one call written again share it
-        self.layers: tuple[LayerInfo, ...] = tuple(
-            LayerInfo(n.name, labels[id(n.op)] if id(n.op) in labels else labels.setdefault(id(n.op), n.op.label()),
-                      n.op.family, n.type.shape, params[n.name], macs[n.name], fields[n.name], n)
-            for n in graph.layers
-        )
+        shapes: dict[int, tuple[int, ...]] = {}  # by type, likewise
+        layers: list[LayerInfo] = []
+        projections = set()  # residual(f) shortcuts that archlang inserted because f changes the shape
+        for n in graph.layers:
+            op, t, name = n.op, n.type, n.name
+            label = labels.get(id(op))
+            if label is None:
+                label = labels[id(op)] = op.label()
+            shape = shapes.get(id(t))
+            if shape is None:
+                shape = shapes[id(t)] = t.shape
+            layers.append(LayerInfo(name, label, op.family, shape, params[name], macs[name], fields[name], n))
+            if n.scopes and n.scopes[-1].identity[:1] == (PROJECTION,):
+                projections.add(name.rsplit(".", 1)[0])
+        self.layers: tuple[LayerInfo, ...] = tuple(layers)
         self.total_params = sum(params.values())
         self.total_macs = sum(macs.values())
-        # residual(f) shortcuts that archlang inserted because f changes the shape
-        self.projections = len({(n.name.rsplit(".", 1)[0]) for n in graph.layers
-                                if n.scopes and n.scopes[-1].identity[:1] == (PROJECTION,)})
+        self.projections = len(projections)
 
     @property
     def name(self) -> str:

@@ -8,13 +8,14 @@ path naming one block instance only.
 
 from __future__ import annotations
 
-import re
-
 from .ir import Graph, Scope
 
 __all__ = ["IRError", "verify"]
 
-_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+def _plain(part: str) -> bool:
+    """A plain ASCII name, [A-Za-z_][A-Za-z0-9_]*, as each part of a node's path must be."""
+    return part.isidentifier() and part.isascii()
 
 
 class IRError(AssertionError):
@@ -31,7 +32,7 @@ def verify(graph: Graph) -> None:
         raise fail("the inputs must come first, and there must be an output")
     types = {}
     scopes: dict[str, Scope] = {}
-    inferred_for: dict[tuple, object] = {}  # (id of an op, input types) -> its output type: ops are shared
+    inferred_for: dict[tuple, object] = {}  # (ids of an op and its input types) -> its output type: ops are shared
     seen_scopes: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its names): checked once
     checked: dict[int, Scope] = {}  # id of a Scope -> it: its path checked (so its parents' too)
     for node in graph.nodes:
@@ -41,12 +42,11 @@ def verify(graph: Graph) -> None:
             if i not in types:
                 raise fail(f"{node.name} reads {i!r} before it is defined")
         if node.inputs:
-            ins = tuple(types[i] for i in node.inputs)
-            key = (id(node.op), ins)
+            key = (id(node.op), *[id(types[i]) for i in node.inputs])  # the graph keeps the types alive
             inferred = inferred_for.get(key)
             if inferred is None:
-                inferred = inferred_for[key] = node.op.infer(ins)
-            if inferred != node.type:
+                inferred = inferred_for[key] = node.op.infer(tuple([types[i] for i in node.inputs]))
+            if inferred is not node.type and inferred != node.type:
                 raise fail(f"{node.name} is typed {node.type} but its op gives {inferred}")
             if node.op.merge != (len(node.inputs) > 1):
                 raise fail(f"{node.name} has {len(node.inputs)} inputs")
@@ -61,7 +61,7 @@ def verify(graph: Graph) -> None:
                 if checked.get(id(scope)) is scope:
                     break
                 path = ".".join(parents[:depth])
-                if not _PART.match(parents[depth - 1]):
+                if not _plain(parents[depth - 1]):
                     raise fail(f"{node.name!r} is not the path of its scopes ({path}) and a name")
                 if scopes.setdefault(path, scope) != scope:
                     raise fail(f"two block instances are both named {path!r}")
@@ -69,7 +69,7 @@ def verify(graph: Graph) -> None:
             seen_scopes[id(node.scopes)] = (node.scopes, parents)
         elif parents != known[1]:
             raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
-        if not _PART.match(leaf):
+        if not _plain(leaf):
             raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
         types[node.name] = node.type
     clash = scopes.keys() & types.keys()

@@ -72,6 +72,11 @@ def test_skips_across_nested_levels():
     assert net.output_shape == (4 + 8 + 16, 8, 8)
 
 
+def test_a_value_named_inside_an_asserted_expression_is_declared():
+    net = analyse("network n : 2x4x4 = ((conv3x3(2) as c) : 2x4x4) -> relu -> add(c | identity)")
+    assert net.graph.node("add1").inputs == ("conv1", "relu1")
+
+
 def test_a_name_inside_a_block_is_local_to_each_instance():
     net = analyse("block skip2 = conv3x3 as s -> relu -> add(s | identity)\nnetwork n : 2x4x4 = skip2 * 2")
     assert net.graph.node("skip2_1.add1").inputs == ("skip2_1.conv1", "skip2_1.relu1")

@@ -24,14 +24,17 @@ def param_counts(graph: Graph) -> dict[str, int]:
 
 
 def mac_counts(graph: Graph) -> dict[str, int]:
-    counted: dict[tuple, int] = {}  # by op and input types, as param_counts
+    # by op and the input and output types, as param_counts: (ids: the graph keeps them alive)
+    counted: dict[tuple, int] = {}
+    types = {}
     out = {}
     for n in graph.nodes:
-        ins = graph.input_types(n)
-        key = (id(n.op), ins, n.type)
+        inputs = n.inputs
+        types[n.name] = n.type
+        key = (id(n.op), id(n.type), *[id(types[i]) for i in inputs])
         macs = counted.get(key)
         if macs is None:
-            macs = counted[key] = n.op.macs(ins, n.type)
+            macs = counted[key] = n.op.macs(tuple([types[i] for i in inputs]), n.type)
         out[n.name] = macs
     return out
 

@@ -111,48 +111,58 @@ def _step(r: Rational, j: Rational, s: Rational, k: Rational, st: Rational, p: R
 def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
     """None where the field is global or the tensor has no spatial axis."""
     out: dict[str, ReceptiveField | None] = {}
-    windows: dict[tuple, object] = {}  # (id of an op, input types) -> its window: nodes share ops
+    types: dict[str, object] = {}  # each node's type, by name, as the loop meets them
+    # (id of an op, ids of its input types) -> its window: nodes share ops and types, which
+    # the graph keeps alive while this runs
+    windows: dict[tuple, object] = {}
     for node in graph.nodes:
-        if not node.inputs:
-            rank = 1 if node.type.tokens else node.type.rank  # a sequence: one axis, in tokens
+        inputs, t = node.inputs, node.type
+        types[node.name] = t
+        if not inputs:
+            rank = 1 if t.tokens else t.rank  # a sequence: one axis, in tokens
             out[node.name] = ReceptiveField((1,) * rank, (1,) * rank, (0,) * rank) if rank else None
             continue
-        if len(node.inputs) == 1:  # most layers: one input, no list to build
-            field = out[node.inputs[0]]
+        if len(inputs) == 1:  # most layers: one input, no list to build
+            field = out[inputs[0]]
             if field is None:
                 out[node.name] = None
                 continue
-            fields = (field,)
+            key = (id(node.op), id(types[inputs[0]]))
         else:
-            fields = [out[i] for i in node.inputs]
+            fields = [out[i] for i in inputs]
             if any(f is None for f in fields):
                 out[node.name] = None
                 continue
-            field = fields[0]
-        if len(fields) > 1:
-            size, jump, start = [], [], []
-            for axis in range(len(field.size)):
-                widest = max(fields, key=lambda f: f.size[axis])
-                size.append(widest.size[axis])
-                jump.append(max(f.jump[axis] for f in fields))
-                start.append(widest.start[axis])
-            field = ReceptiveField(tuple(size), tuple(jump), tuple(start))
-        ins = graph.input_types(node)
-        key = (id(node.op), ins)
-        window = windows[key] if key in windows else windows.setdefault(key, node.op.window_on(ins))
-        rank = len(node.type.spatial)
-        if window is GLOBAL or (rank == 0 and not node.type.tokens):
+            field = _widest(fields)
+            key = (id(node.op), *[id(types[i]) for i in inputs])
+        window = windows.get(key, windows)
+        if window is windows:
+            window = windows[key] = node.op.window_on(tuple([types[i] for i in inputs]))
+        if window is GLOBAL or not (t.spatial or t.tokens):
             out[node.name] = None
-        elif window is None:  # a map laid out from tokens (grid) whose field has other axes: unknown
+        elif window is None:  # pointwise; or a map laid out from tokens (grid) whose field has other axes: unknown
+            rank = len(t.spatial)
             out[node.name] = None if rank and len(field.size) != rank else field
         else:
             size, jump, start = [], [], []
-            for step in zip(field.size, field.jump, field.start, window.kernel, window.stride, window.padding,
-                            window.dilation, node.type.spatial):
-                r, j, s = _step(*step)
+            for r, j, s, k, st, p, d, units in zip(field.size, field.jump, field.start, window.kernel, window.stride,
+                                                   window.padding, window.dilation, t.spatial):
+                r, j, s = _step(r, j, s, k, st, p, d, units)
                 size.append(r)
                 jump.append(j)
                 start.append(s)
-            beyond = max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != rank
+            beyond = max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != len(t.spatial)
             out[node.name] = None if beyond else ReceptiveField(tuple(size), tuple(jump), tuple(start))
     return out
+
+
+def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
+    """At a merge: per axis, the largest field over the branches (with its start), and the
+    largest jump."""
+    size, jump, start = [], [], []
+    for axis in range(len(fields[0].size)):
+        widest = max(fields, key=lambda f: f.size[axis])
+        size.append(widest.size[axis])
+        jump.append(max(f.jump[axis] for f in fields))
+        start.append(widest.start[axis])
+    return ReceptiveField(tuple(size), tuple(jump), tuple(start))

@@ -37,7 +37,7 @@ def declared_values(body: S.Expr, taken: dict[str, str], inputs: dict[str, Span]
     stack = [body]
     while stack:
         e = stack.pop()
-        if isinstance(e, S.As):
+        if type(e) is S.As:
             if e.name in declared:
                 raise DefinitionError(
                     f"the value '{e.name}' is defined twice",
@@ -54,21 +54,26 @@ def declared_values(body: S.Expr, taken: dict[str, str], inputs: dict[str, Span]
                 )
             declared[e.name] = e.name_span
             stack.append(e.body)
-        elif isinstance(e, (S.Chain, S.Tuple)):
-            stack.extend(reversed(e.items))
-        elif isinstance(e, S.Alt):
-            stack.extend(reversed(e.branches))
-        elif isinstance(e, S.Call):
-            stack.extend(reversed([*e.args, *(k.value for k in e.kwargs)]))
-        elif isinstance(e, S.BinOp):
-            stack.extend((e.right, e.left))
-        elif isinstance(e, (S.Neg, S.Not)):
-            stack.append(e.operand)
-        elif isinstance(e, S.If):
-            stack.extend((e.otherwise, e.then, e.cond))
-        elif isinstance(e, S.For):
-            stack.extend((e.body, e.count))
+            continue
+        parts = _PARTS.get(type(e))  # None for a leaf: a name, a number
+        if parts is not None:
+            stack.extend(reversed(parts(e)))  # popped in the order they are written
     return declared
+
+
+# the expressions an expression holds, by its class (declared_values walks them)
+_PARTS = {
+    S.Chain: lambda e: e.items,
+    S.Tuple: lambda e: e.items,
+    S.Alt: lambda e: e.branches,
+    S.Call: lambda e: (*e.args, *(k.value for k in e.kwargs)),
+    S.BinOp: lambda e: (e.left, e.right),
+    S.Neg: lambda e: (e.operand,),
+    S.Not: lambda e: (e.operand,),
+    S.If: lambda e: (e.cond, e.then, e.otherwise),
+    S.For: lambda e: (e.count, e.body),
+    S.Assert: lambda e: (e.body,),
+}
 
 
 @dataclass
