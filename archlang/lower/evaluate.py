@@ -61,6 +61,8 @@ def declared_values(body: S.Expr, taken: dict[str, str], inputs: dict[str, Span]
     return declared
 
 
+_METHODS: dict[type, object] = {}  # expression class -> the Evaluator method for it (`lazy`)
+
 # the expressions an expression holds, by its class (declared_values walks them)
 _PARTS = {
     S.Chain: lambda e: e.items,
@@ -127,6 +129,15 @@ class Evaluator:
         self.work = work
         self.limits_repeat = limits_repeat  # Limits.max_repeat, for 'for' counts
         self.holes = holes  # the solver's values for holes; None: a hole is an error
+        self.builtins: dict[str, tuple | None] = {}  # name -> (op, kernel) of a built-in layer, or None
+
+    def builtin(self, name: str) -> tuple[type[Op], tuple[int, ...] | None] | None:
+        """(op, kernel) where `name` is a built-in layer, `relu` or `conv3x3`; None otherwise."""
+        known = self.builtins.get(name, self)
+        if known is self:
+            op = lookup(name)
+            known = self.builtins[name] = (op, None) if op is not None else split_suffix(name)
+        return known
 
     def known_names(self, env: dict[str, Value]) -> list[str]:
         frame = env.get(FRAME)
@@ -143,8 +154,10 @@ class Evaluator:
 
     def lazy(self, e: S.Expr, env: dict[str, Value]) -> Value:
         """Like eval, but an unassigned hole stays a HoleRef (call arguments take it so)."""
-        method = getattr(self, "_" + type(e).__name__)
-        return method(e, env)
+        method = _METHODS.get(type(e))
+        if method is None:
+            method = _METHODS[type(e)] = getattr(Evaluator, "_" + type(e).__name__)
+        return method(self, e, env)
 
     def layer(self, e: S.Expr, env: dict[str, Value], what: str = "here") -> LayerValue:
         if isinstance(e, S.Hole):
@@ -226,16 +239,13 @@ class Evaluator:
                 span,
                 hint=f"move the body of {name} into a block and use the block in both places",
             )
-        op = lookup(name)
-        if op is not None:
-            if op.merge:  # merges what flows in: `(a, b) -> add`
-                return LayerMerge(span, op, ())
-            return LayerCall(span, name, span, op, None, None)
+        known = self.builtin(name)
+        if known is not None:
+            if known[0].merge:  # merges what flows in: `(a, b) -> add`
+                return LayerMerge(span, known[0], ())
+            return LayerCall(span, name, span, known[0], None, known[1])
         if name in SPECIAL_FORMS:
             raise ArgumentError(f"{name} needs a body: {name}(f)", span, hint="residual(f) adds f's output to its input")
-        split = split_suffix(name)
-        if split is not None:
-            return LayerCall(span, name, span, split[0], None, split[1])
         python = {"True": "write true (lowercase)", "False": "write false (lowercase)",
                   "None": "leave the argument out for its default, or write identity for no layer"}
         if name in python:
@@ -248,31 +258,42 @@ class Evaluator:
         )
 
     def _Call(self, e: S.Call, env):
-        builtin = e.func not in env and e.func not in self.defs.blocks  # not shadowed by the spec
-        if builtin and e.func in SPECIAL_FORMS:
+        func = e.func
+        builtin = func not in env and func not in self.defs.blocks  # not shadowed by the spec
+        if builtin and func in SPECIAL_FORMS:
             return self._residual(e, env)
-        if builtin and e.func in FUNCTIONS:
+        if builtin and func in FUNCTIONS:
             return self._function(e, env)
-        op = lookup(e.func) if builtin else None
+        op = lookup(func) if builtin else None
         if op is not None and op.merge:
             return self._merge(e, op, env)
-        if op is not None:
-            _check_holes(op, e)
+        holes = False
         for a in e.args:
-            if isinstance(a, S.Alt):
+            if type(a) is S.Alt:
                 raise ArgumentError(
-                    f"'|' separates branches, and '{e.func}' takes none",
+                    f"'|' separates branches, and '{func}' takes none",
                     a.span,
                     hint="only merges take branches: add(a | b), concat(a | b)",
                 )
-        args = tuple((self.lazy(a, env), a.span) for a in e.args)
-        kwargs = tuple((k.name, self.lazy(k.value, env), k.name_span.to(k.value.span)) for k in e.kwargs)
-        seen: set[str] = set()
-        for k in e.kwargs:
-            if k.name in seen:
-                raise ArgumentError(f"argument '{k.name}' is given twice", k.name_span)
-            seen.add(k.name)
-        callee = self.resolve(e.func, e.func_span, env)
+            holes = holes or type(a) is S.Hole
+        if op is not None and (holes or any(type(k.value) is S.Hole for k in e.kwargs)):
+            _check_holes(op, e)
+        lazy = self.lazy
+        args = tuple([(lazy(a, env), a.span) for a in e.args])
+        kwargs = ()
+        if e.kwargs:
+            kwargs = tuple([(k.name, lazy(k.value, env), k.name_span.to(k.value.span)) for k in e.kwargs])
+            seen: set[str] = set()
+            for k in e.kwargs:
+                if k.name in seen:
+                    raise ArgumentError(f"argument '{k.name}' is given twice", k.name_span)
+                seen.add(k.name)
+        frame = env.get(FRAME)
+        if builtin and func not in self.defs.networks and (frame is None or func not in frame.declared):
+            known = self.builtin(func)  # most calls: a built-in layer, as resolve would find it
+            if known is not None:
+                return LayerCall(e.span, func, e.func_span, known[0], None, known[1], args, kwargs)
+        callee = self.resolve(func, e.func_span, env)
         if not isinstance(callee, LayerCall):
             what = (f"{kind_of(callee)} ({show(callee)})" if not isinstance(callee, LayerValue)
                     else "a named value" if isinstance(callee, LayerRef) else "a composed layer")

@@ -55,6 +55,7 @@ class GraphBuilder:
         self.types: dict[str, TensorType] = {}
         self.ops: dict[str, Op] = {}  # every layer node's op, for arguments that name a layer (tie=)
         self.counter_of: dict[int, tuple] = {}  # id of a block instance's Scope -> (it, its names' counts)
+        self.top_counter: dict[str, int] = {}  # the network's own names' counts
         self.declared_of: dict[int, tuple] = {}  # id of a block -> (it, the values its body declares)
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
@@ -70,11 +71,14 @@ class GraphBuilder:
     # -- naming
 
     def fresh(self, scopes: tuple[Scope, ...], base: str) -> str:
-        owner = scopes[-1] if scopes else None  # names are counted per block instance (each its own Scope)
-        known = self.counter_of.get(id(owner))
-        if known is None or known[0] is not owner:
-            known = self.counter_of[id(owner)] = (owner, {})
-        counter = known[1]
+        if scopes:  # names are counted per block instance (each its own Scope)
+            owner = scopes[-1]
+            known = self.counter_of.get(id(owner))
+            if known is None or known[0] is not owner:
+                known = self.counter_of[id(owner)] = (owner, {})
+            counter = known[1]
+        else:
+            counter = self.top_counter
         while True:
             counter[base] = counter.get(base, 0) + 1
             name = counted_name(base, counter[base])
@@ -92,7 +96,15 @@ class GraphBuilder:
             raise LimitError(
                 f"the tensor {type_} has {type_.numel:,} elements, more than a 64-bit size can count", span
             )
-        name = ".".join([*(s.name for s in scopes), self.fresh(scopes, base)])
+        return self.node(base, op, inputs, type_, span, scopes)
+
+    def node(self, base: str, op: Op, inputs: tuple[str, ...], type_: TensorType, span: Span, scopes) -> str:
+        """`emit` for a type emitted before (a layer made again from `made`): checked then."""
+        if len(self.nodes) > self.limits.max_nodes:
+            self.emit(base, op, inputs, type_, span, scopes)  # raises the limit's error
+        name = self.fresh(scopes, base)
+        if scopes:
+            name = ".".join([*(s.name for s in scopes), name])
         self.nodes.append(Node(name, op, inputs, type_, span, scopes))
         self.types[name] = type_
         self.ops[name] = op
@@ -142,6 +154,8 @@ class GraphBuilder:
 
     def inst(self, layer: LayerValue, x, scopes: tuple[Scope, ...]):
         self.work.spend(1, layer.span)
+        if type(layer) is LayerCall:  # most layers: tested first
+            return self.call_block(layer, x, scopes) if layer.block else self.call_op(layer, x, scopes)
         if isinstance(layer, LayerRef):
             frame = layer.frame
             if layer.name not in frame.values:
@@ -183,8 +197,6 @@ class GraphBuilder:
             for _ in range(layer.count):
                 x = self.inst(layer.body, x, scopes)
             return x
-        if isinstance(layer, LayerCall):
-            return self.call_block(layer, x, scopes) if layer.block else self.call_op(layer, x, scopes)
         if isinstance(layer, LayerMerge):
             if not layer.branches:  # `(a, b) -> add`: what flows in is merged
                 if not isinstance(x, tuple) or len(x) < 2:
@@ -202,12 +214,18 @@ class GraphBuilder:
 
     def call_op(self, c: LayerCall, x, scopes) -> str:
         cls = c.op
-        x = self.one(x, c, c.name)
+        x = x if type(x) is str else self.one(x, c, c.name)
         xt = self.types[x]
         if not c.args and not c.kwargs and c.kernel is None:  # relu, bn, identity: most layers, made before
             made = self.made.get((cls, (), (), xt))
             if made is not None:
-                return x if made[1] is None else self.emit(cls.name, made[0], (x,), made[1], c.span, scopes)
+                return x if made[1] is None else self.node(cls.name, made[0], (x,), made[1], c.span, scopes)
+            written = None
+        else:  # conv3x3(64): the call as written, where its values are plain data, made before?
+            written = _written(c, xt)
+            made = None if written is None else self.made.get(written)
+            if made is not None:
+                return x if made[1] is None else self.node(cls.name, made[0], (x,), made[1], c.span, scopes)
         kinds = {a.name: a.kind for a in cls.args}
 
         def like(value, kind):  # a named value for a "like" argument: its type; "layer": its layer
@@ -259,6 +277,8 @@ class GraphBuilder:
                 raise self._op_error(err, spans, c, xt) from None
             if key is not None:
                 self.made[key] = made
+            if written is not None:
+                self.made[written] = made
         op, out = made
         return x if out is None else self.emit(cls.name, op, (x,), out, c.span, scopes)
 
@@ -450,6 +470,28 @@ def check_used(frame: Frame) -> None:
                 hint="use it (as a layer: `-> " + name + "`, or a branch: `concat(" + name + " | identity)`), or drop "
                 + ("it" if what == "input" else f"'as {name}'"),
             )
+
+
+_PLAIN = frozenset((int, float, bool, str))
+
+
+def _written(c: LayerCall, xt: TensorType) -> tuple | None:
+    """A key of `made` for an op call as written, (class, arguments, keywords, kernel, input
+    type) with each value's type, where every value is plain data (no named value, no hole):
+    the same call on the same input makes the same op. None otherwise."""
+    args = []
+    for value, _ in c.args:
+        kind = type(value)
+        if kind not in _PLAIN and not (kind is tuple and all(type(v) in _PLAIN for v in value)):
+            return None
+        args.append((kind, value) if kind is not tuple else _typed(value))
+    kwargs = []
+    for name, value, _ in c.kwargs:
+        kind = type(value)
+        if kind not in _PLAIN and not (kind is tuple and all(type(v) in _PLAIN for v in value)):
+            return None
+        kwargs.append((name, (kind, value) if kind is not tuple else _typed(value)))
+    return c.op, tuple(args), tuple(kwargs), c.kernel, xt
 
 
 def _typed(value):
