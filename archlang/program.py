@@ -17,7 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import syntax as S
-from .analysis import ReceptiveField, mac_counts, param_counts, receptive_fields
+from .analysis import ReceptiveField
+from .analysis.walk import walk
 from .errors import ArchError, DefinitionError, LimitError, Note, SpecImportError, UnknownNameError, suggest
 from .ir import Graph, Node, TensorType
 from .analysis.budgets import check_budgets, check_names
@@ -76,12 +77,14 @@ class Network:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.solved: list = []  # (solver.Hole, value) where `check` filled in holes with their one solution
-        params, macs, fields = param_counts(graph), mac_counts(graph), receptive_fields(graph)
         labels: dict[int, str] = {}  # by op: the nodes of one call written again share it
         shapes: dict[int, tuple[int, ...]] = {}  # by type, likewise
         layers: list[LayerInfo] = []
         projections = set()  # residual(f) shortcuts that archlang inserted because f changes the shape
-        for n in graph.layers:
+        total_params = total_macs = 0
+        for n, params, macs, field in walk(graph):
+            if not n.inputs:
+                continue
             op, t, name = n.op, n.type, n.name
             label = labels.get(id(op))
             if label is None:
@@ -89,12 +92,14 @@ class Network:
             shape = shapes.get(id(t))
             if shape is None:
                 shape = shapes[id(t)] = t.shape
-            layers.append(LayerInfo(name, label, op.family, shape, params[name], macs[name], fields[name], n))
+            layers.append(LayerInfo(name, label, op.family, shape, params, macs, field, n))
+            total_params += params
+            total_macs += macs
             if n.scopes and n.scopes[-1].identity[:1] == (PROJECTION,):
                 projections.add(name.rsplit(".", 1)[0])
         self.layers: tuple[LayerInfo, ...] = tuple(layers)
-        self.total_params = sum(params.values())
-        self.total_macs = sum(macs.values())
+        self.total_params = total_params
+        self.total_macs = total_macs
         self.projections = len(projections)
 
     @property

@@ -36,20 +36,22 @@ def verify(graph: Graph) -> None:
     seen_scopes: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its names): checked once
     checked: dict[int, Scope] = {}  # id of a Scope -> it: its path checked (so its parents' too)
     for node in graph.nodes:
+        inputs = node.inputs
         if node.name in types:
             raise fail(f"node name {node.name!r} is used twice")
-        for i in node.inputs:
+        for i in inputs:
             if i not in types:
                 raise fail(f"{node.name} reads {i!r} before it is defined")
-        if node.inputs:
-            key = (id(node.op), *[id(types[i]) for i in node.inputs])  # the graph keeps the types alive
+        if inputs:
+            # the graph keeps the types alive while this runs
+            key = (id(node.op), id(types[inputs[0]])) if len(inputs) == 1 else (id(node.op), *[id(types[i]) for i in inputs])
             inferred = inferred_for.get(key)
             if inferred is None:
-                inferred = inferred_for[key] = node.op.infer(tuple([types[i] for i in node.inputs]))
+                inferred = inferred_for[key] = node.op.infer(tuple([types[i] for i in inputs]))
             if inferred is not node.type and inferred != node.type:
                 raise fail(f"{node.name} is typed {node.type} but its op gives {inferred}")
-            if node.op.merge != (len(node.inputs) > 1):
-                raise fail(f"{node.name} has {len(node.inputs)} inputs")
+            if node.op.merge != (len(inputs) > 1):
+                raise fail(f"{node.name} has {len(inputs)} inputs")
         *parents, leaf = node.name.split(".")
         known = seen_scopes.get(id(node.scopes))  # nodes of one block instance share its scopes
         if known is None or known[0] is not node.scopes:
@@ -69,7 +71,7 @@ def verify(graph: Graph) -> None:
             seen_scopes[id(node.scopes)] = (node.scopes, parents)
         elif parents != known[1]:
             raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
-        if not _plain(leaf):
+        if not (leaf.isidentifier() and leaf.isascii()):  # _plain(leaf), inline: every node
             raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
         types[node.name] = node.type
     clash = scopes.keys() & types.keys()

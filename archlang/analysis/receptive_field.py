@@ -41,11 +41,11 @@ import math
 from fractions import Fraction
 from typing import Union
 
-from ..ir import Graph
+from ..ir import Graph, TensorType
 from ..ops import GLOBAL
 from ..records import record
 
-__all__ = ["ReceptiveField", "receptive_fields", "BEYOND_ANY_INPUT", "Rational"]
+__all__ = ["ReceptiveField", "receptive_fields", "input_field", "through", "widest", "BEYOND_ANY_INPUT", "Rational"]
 
 BEYOND_ANY_INPUT = 2**62
 _EXACT_DENOMINATOR = 2**64  # beyond this, fields are rounded outward to the grid below
@@ -110,59 +110,43 @@ def _step(r: Rational, j: Rational, s: Rational, k: Rational, st: Rational, p: R
 
 def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
     """None where the field is global or the tensor has no spatial axis."""
-    out: dict[str, ReceptiveField | None] = {}
-    types: dict[str, object] = {}  # each node's type, by name, as the loop meets them
-    # (id of an op, ids of its input types) -> its window: nodes share ops and types, which
-    # the graph keeps alive while this runs
-    windows: dict[tuple, object] = {}
-    for node in graph.nodes:
-        inputs, t = node.inputs, node.type
-        types[node.name] = t
-        if not inputs:
-            rank = 1 if t.tokens else t.rank  # a sequence: one axis, in tokens
-            out[node.name] = ReceptiveField((1,) * rank, (1,) * rank, (0,) * rank) if rank else None
-            continue
-        if len(inputs) == 1:  # most layers: one input, no list to build
-            field = out[inputs[0]]
-            if field is None:
-                out[node.name] = None
-                continue
-            key = (id(node.op), id(types[inputs[0]]))
-        else:
-            fields = [out[i] for i in inputs]
-            if any(f is None for f in fields):
-                out[node.name] = None
-                continue
-            field = _widest(fields)
-            key = (id(node.op), *[id(types[i]) for i in inputs])
-        window = windows.get(key, windows)
-        if window is windows:
-            window = windows[key] = node.op.window_on(tuple([types[i] for i in inputs]))
-        if window is GLOBAL or not (t.spatial or t.tokens):
-            out[node.name] = None
-        elif window is None:  # pointwise; or a map laid out from tokens (grid) whose field has other axes: unknown
-            rank = len(t.spatial)
-            out[node.name] = None if rank and len(field.size) != rank else field
-        else:
-            size, jump, start = [], [], []
-            for r, j, s, k, st, p, d, units in zip(field.size, field.jump, field.start, window.kernel, window.stride,
-                                                   window.padding, window.dilation, t.spatial):
-                r, j, s = _step(r, j, s, k, st, p, d, units)
-                size.append(r)
-                jump.append(j)
-                start.append(s)
-            beyond = max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != len(t.spatial)
-            out[node.name] = None if beyond else ReceptiveField(tuple(size), tuple(jump), tuple(start))
-    return out
+    from .walk import walk
+
+    return {node.name: field for node, _, _, field in walk(graph)}
 
 
-def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
+def input_field(t: TensorType) -> ReceptiveField | None:
+    """An input's field: one unit, per spatial axis (a sequence: one axis, in tokens)."""
+    rank = 1 if t.tokens else t.rank
+    return ReceptiveField((1,) * rank, (1,) * rank, (0,) * rank) if rank else None
+
+
+def through(field: ReceptiveField, window, t: TensorType) -> ReceptiveField | None:
+    """The field after a layer with this window (`Op.window_on`) whose output is `t`."""
+    if window is GLOBAL or not (t.spatial or t.tokens):
+        return None
+    if window is None:  # pointwise; or a map laid out from tokens (grid) whose field has other axes: unknown
+        rank = len(t.spatial)
+        return None if rank and len(field.size) != rank else field
+    size, jump, start = [], [], []
+    for r, j, s, k, st, p, d, units in zip(field.size, field.jump, field.start, window.kernel, window.stride,
+                                           window.padding, window.dilation, t.spatial):
+        r, j, s = _step(r, j, s, k, st, p, d, units)
+        size.append(r)
+        jump.append(j)
+        start.append(s)
+    if max(*size, *jump) > BEYOND_ANY_INPUT or len(size) != len(t.spatial):
+        return None
+    return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+
+def widest(fields: list[ReceptiveField]) -> ReceptiveField:
     """At a merge: per axis, the largest field over the branches (with its start), and the
     largest jump."""
     size, jump, start = [], [], []
     for axis in range(len(fields[0].size)):
-        widest = max(fields, key=lambda f: f.size[axis])
-        size.append(widest.size[axis])
+        largest = max(fields, key=lambda f: f.size[axis])
+        size.append(largest.size[axis])
         jump.append(max(f.jump[axis] for f in fields))
-        start.append(widest.start[axis])
+        start.append(largest.start[axis])
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))

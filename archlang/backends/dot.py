@@ -28,7 +28,8 @@ from pathlib import Path
 
 import graphviz
 
-from ..analysis import mac_counts, param_counts, receptive_fields
+from ..analysis import receptive_fields
+from ..analysis.walk import walk
 from ..analysis.receptive_field import Rational
 from ..errors import ArchError
 from ..ir import Graph, Node, Scope, compact
@@ -215,9 +216,12 @@ def _items(graph: Graph, options: DiagramOptions) -> tuple[list[_Item], dict[str
         item = _Item(f"n{len(items)}", [node], node.op.label(), node.op.family, node.scopes)
         items.append(item)
         owner[node.name] = item.id
-    params = param_counts(graph) if "params" in options.show else {}
-    macs = mac_counts(graph) if "macs" in options.show else {}
-    fields = receptive_fields(graph) if "rf" in options.show else {}
+    params, macs, fields = {}, {}, {}
+    if {"params", "macs", "rf"} & set(options.show):
+        for node, p, m, f in walk(graph):
+            params[node.name], macs[node.name], fields[node.name] = p, m, f
+        params, macs, fields = [numbers if shown in options.show else {} for numbers, shown in
+                                ((params, "params"), (macs, "macs"), (fields, "rf"))]
     macs_of = lambda node: node.op.macs(graph.input_types(node), node.type)
     for item in items:
         if item.family == Family.INPUT or not options.show:

@@ -272,7 +272,10 @@ class GraphBuilder:
             try:
                 cls.check_input(xt)
                 op = cls.make(cls.bind(positional, keyword), xt)
-                made = (op, None if cls.elide else op.infer((xt,)))
+                out = None if cls.elide else op.infer((xt,))
+                # a shape kept (bn, relu, conv3x3 with padding) is the input's own type object:
+                # the next layer's lookups then find it by identity, with no comparison
+                made = (op, xt if out is not None and out is not xt and out == xt else out)
             except OpError as err:
                 raise self._op_error(err, spans, c, xt) from None
             if key is not None:
