@@ -49,7 +49,18 @@ class LayerInfo:
     receptive_field: ReceptiveField | None
     node: Node
 
-    def to_dict(self) -> dict:
+    def to_dict(self, fields: dict[int, dict] | None = None) -> dict:
+        """JSON-ready. `fields` (by the id of a ReceptiveField, its dict) lets the rows of one
+        network share the dicts of the fields they share (a chain of pointwise layers)."""
+        field = self.receptive_field
+        if field is None:
+            shown = None
+        elif fields is None:
+            shown = field.to_dict()
+        else:
+            shown = fields.get(id(field))
+            if shown is None:
+                shown = fields[id(field)] = field.to_dict()
         return {
             "name": self.name,
             "op": self.op,
@@ -57,7 +68,7 @@ class LayerInfo:
             **_layout("output", self.node.type),
             "params": self.params,
             "macs": self.macs,
-            "receptive_field": self.receptive_field.to_dict() if self.receptive_field else None,
+            "receptive_field": shown,
         }
 
 
@@ -206,8 +217,9 @@ class Network:
         """JSON-ready: `input_shape` and `output_shape`, or, with several inputs or outputs,
         `inputs` and `outputs` as lists of {"name", "shape"}."""
         data: dict = {"network": self.name, **self.io_dict()}
+        fields: dict[int, dict] = {}
         data.update(total_params=self.total_params, total_macs=self.total_macs,
-                    layers=[info.to_dict() for info in self.layers])
+                    layers=[info.to_dict(fields) for info in self.layers])
         return data
 
     def io_dict(self) -> dict:

@@ -33,8 +33,7 @@ def verify(graph: Graph) -> None:
     types = {}
     scopes: dict[str, Scope] = {}
     inferred_for: dict[tuple, object] = {}  # (ids of an op and its input types) -> its output type: ops are shared
-    seen_scopes: dict[int, tuple] = {}  # id of a scopes tuple -> (it, its names): checked once
-    checked: dict[int, Scope] = {}  # id of a Scope -> it: its path checked (so its parents' too)
+    paths: dict[int, tuple[Scope, str]] = {}  # id of a Scope -> (it, its dotted path), checked (its parents too)
     for node in graph.nodes:
         inputs = node.inputs
         if node.name in types:
@@ -52,27 +51,20 @@ def verify(graph: Graph) -> None:
                 raise fail(f"{node.name} is typed {node.type} but its op gives {inferred}")
             if node.op.merge != (len(inputs) > 1):
                 raise fail(f"{node.name} has {len(inputs)} inputs")
-        *parents, leaf = node.name.split(".")
-        known = seen_scopes.get(id(node.scopes))  # nodes of one block instance share its scopes
-        if known is None or known[0] is not node.scopes:
-            if parents != [s.name for s in node.scopes]:
-                raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) "
-                           "and a name")
-            for depth in range(len(node.scopes), 0, -1):  # from the innermost out, to a scope checked before
-                scope = node.scopes[depth - 1]
-                if checked.get(id(scope)) is scope:
-                    break
-                path = ".".join(parents[:depth])
-                if not _plain(parents[depth - 1]):
-                    raise fail(f"{node.name!r} is not the path of its scopes ({path}) and a name")
-                if scopes.setdefault(path, scope) != scope:
-                    raise fail(f"two block instances are both named {path!r}")
-                checked[id(scope)] = scope
-            seen_scopes[id(node.scopes)] = (node.scopes, parents)
-        elif parents != known[1]:
-            raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
+        name, within = node.name, node.scopes
+        if within:  # the path of its scopes, found once per block instance, then a name
+            inner = within[-1]
+            known = paths.get(id(inner))
+            if known is None or known[0] is not inner:
+                known = _path(within, paths, scopes, fail)
+            prefix = known[1]
+            if not (name.startswith(prefix) and name[len(prefix):len(prefix) + 1] == "."):
+                raise fail(f"{name!r} is not the path of its scopes ({prefix}) and a name")
+            leaf = name[len(prefix) + 1:]
+        else:
+            leaf = name
         if not (leaf.isidentifier() and leaf.isascii()):  # _plain(leaf), inline: every node
-            raise fail(f"{node.name!r} is not the path of its scopes ({'.'.join(s.name for s in node.scopes)}) and a name")
+            raise fail(f"{name!r} is not the path of its scopes ({'.'.join(s.name for s in within)}) and a name")
         types[node.name] = node.type
     clash = scopes.keys() & types.keys()
     if clash:
@@ -82,3 +74,21 @@ def verify(graph: Graph) -> None:
             raise fail(f"the output {out!r} is not a node")
     if len(graph.output_names) != len(graph.outputs):
         raise fail("every output needs a name")
+
+
+def _path(within: tuple[Scope, ...], paths: dict, scopes: dict[str, Scope], fail) -> tuple[Scope, str]:
+    """(innermost scope, its dotted path) for a node's scopes, checking each scope not met
+    before, from the outermost new one in: a plain name, and no other block instance on its path."""
+    depth = len(within)
+    while depth and (paths.get(id(within[depth - 1])) or (None,))[0] is not within[depth - 1]:
+        depth -= 1  # out to the innermost scope met before
+    path = paths[id(within[depth - 1])][1] if depth else ""
+    for scope in within[depth:]:
+        path = f"{path}.{scope.name}" if path else scope.name
+        if not _plain(scope.name):
+            raise fail(f"{path!r} is not the path of its scopes and a name")
+        first = scopes.setdefault(path, scope)
+        if first is not scope and first != scope:
+            raise fail(f"two block instances are both named {path!r}")
+        paths[id(scope)] = (scope, path)
+    return paths[id(within[-1])]

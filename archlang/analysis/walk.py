@@ -44,5 +44,7 @@ def walk(graph: Graph) -> Iterator[tuple[Node, int, int, ReceptiveField | None]]
         else:
             ins_fields = [fields[i] for i in inputs]
             field = None if None in ins_fields else widest(ins_fields)
-        field = fields[name] = None if field is None else through(field, window, t)
+        if field is not None and not (window is None and len(t.spatial) == len(field.size) and t.spatial):
+            field = through(field, window, t)  # (a pointwise layer on a map keeps the field: most layers)
+        fields[name] = field
         yield node, params, macs, field

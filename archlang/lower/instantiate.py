@@ -25,6 +25,7 @@ from ..ir import Assertion, Node, Scope, TensorType
 from ..ops import Op, OpError, lookup
 from ..ops.base import LayerOf
 from .evaluate import FRAME, IN_C, ORIGIN, Evaluator, declared_values
+from .expansions import Expansion, input_key, plain
 from .assertions import AssertionFailed, asserted_calls, shape_difference, shape_matches
 from .holes import CallSite, HoleRef, NeedChoice
 from .labels import call_label
@@ -56,6 +57,9 @@ class GraphBuilder:
         self.ops: dict[str, Op] = {}  # every layer node's op, for arguments that name a layer (tie=)
         self.counter_of: dict[int, tuple] = {}  # id of a block instance's Scope -> (it, its names' counts)
         self.top_counter: dict[str, int] = {}  # the network's own names' counts
+        self.paths: dict[int, tuple[Scope, str]] = {}  # id of a block instance's Scope -> (it, its dotted path)
+        self.expansions: dict[tuple, Expansion] = {}  # (id of a block, its call's identity, input types) -> one
+        self.deepest = 0  # the most block calls open at once in the call being lowered (Expansion.nesting)
         self.declared_of: dict[int, tuple] = {}  # id of a block -> (it, the values its body declares)
         self.stack: list[tuple[str, Span]] = []  # active block calls
         self.reserved: set[str] = set()  # the network's input names, which counters skip
@@ -104,13 +108,19 @@ class GraphBuilder:
             self.emit(base, op, inputs, type_, span, scopes)  # raises the limit's error
         name = self.fresh(scopes, base)
         if scopes:
-            name = ".".join([*(s.name for s in scopes), name])
+            name = f"{self.paths[id(scopes[-1])][1]}.{name}"
         self.nodes.append(Node(name, op, inputs, type_, span, scopes))
         self.types[name] = type_
         self.ops[name] = op
         return name
 
     # -- application of layer values
+
+    def enter(self, scopes: tuple[Scope, ...], scope: Scope) -> tuple[Scope, ...]:
+        """`scopes` with a new block instance inside, its dotted path kept for its nodes' names."""
+        path = f"{self.paths[id(scopes[-1])][1]}.{scope.name}" if scopes else scope.name
+        self.paths[id(scope)] = (scope, path)
+        return (*scopes, scope)
 
     def one(self, x, layer: LayerValue, what: str) -> str:
         """The single value a layer needs, or an error that says what arrives instead."""
@@ -317,27 +327,48 @@ class GraphBuilder:
             )
         if len(self.stack) >= self.limits.max_block_depth:
             raise LimitError(f"blocks are nested more than {self.limits.max_block_depth} deep", c.span)
-        inputs = {name: span for name, span in block.inputs}
         known = self.declared_of.get(id(block))  # the same for every call of the block: found once
         if known is None or known[0] is not block:
+            inputs = {name: span for name, span in block.inputs}
             taken = {p.name: f"a parameter of block {block.name}" for p in block.params}
             taken.update({b: "a block" for b in self.ev.defs.blocks})
-            known = self.declared_of[id(block)] = (block, declared_values(block.body, taken, inputs))
-        frame = Frame(known[1], f"block {block.name}", set(inputs))
+            known = self.declared_of[id(block)] = (block, declared_values(block.body, taken, inputs),
+                                                   f"as the body of block {block.name}")
+        env = self.bind_block(c, block, None if block.inputs else self.types[x])
+        label = call_label(c, block) if c.args or c.kwargs else block.name
+        identity = (block.name, tuple(key(env[p.name]) for p in block.params))
+        memo = None  # the call's key in `expansions`, where its expansion can be copied
+        if not self.lenient and self.ev.holes is None and all(plain(env[p.name]) for p in block.params):
+            types_in = input_key(self, x)
+            if types_in is not None:
+                memo = (id(block), identity, types_in)
+                done = self.expansions.get(memo)
+                if done is not None and done.block is block and done.fits(self):
+                    template = done.read(self.nodes, self.assertions)
+                    if template:
+                        scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
+                        self.work.left -= done.steps
+                        return done.copy(template, self, self.enter(scopes, scope), (x,) if isinstance(x, str) else x)
+        frame = Frame(known[1], f"block {block.name}", {name for name, _ in block.inputs})
         if block.inputs:
             for (name, span), value in zip(block.inputs, x):
                 frame.values[name] = value
                 frame.bound_at[name] = span
-        env = self.bind_block(c, block, None if block.inputs else self.types[x])
         env[FRAME] = frame  # (bind_block has set ORIGIN, for the defaults and the body alike)
-        label = call_label(c, block) if c.args or c.kwargs else block.name
-        identity = (block.name, tuple(key(env[p.name]) for p in block.params))
         scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
+        outside = len(self.stack)
         self.stack.append((block.name, c.span))
+        deepest, self.deepest = self.deepest, len(self.stack)
+        start, left, asserted = len(self.nodes), self.work.left, len(self.assertions)
         try:
-            body = self.ev.layer(block.body, env, f"as the body of block {block.name}")
-            out = self.inst(body, None if block.inputs else x, (*scopes, scope))
+            body = self.ev.layer(block.body, env, known[2])
+            out = self.inst(body, None if block.inputs else x, self.enter(scopes, scope))
             check_used(frame)
+            if memo is not None:
+                self.expansions[memo] = Expansion(
+                    block, start, len(self.nodes), self.paths[id(scope)][1], len(scopes),
+                    (x,) if isinstance(x, str) else x, out, left - self.work.left, (asserted, len(self.assertions)),
+                    self.deepest - outside)
             return out
         except ArchError as err:
             if len(err.notes) < 8:
@@ -345,6 +376,7 @@ class GraphBuilder:
             raise
         finally:
             self.stack.pop()
+            self.deepest = max(deepest, self.deepest)
 
     def bind_block(self, c: LayerCall, block: S.Block, xt: TensorType | None) -> dict[str, Value]:
         """The block's environment for this call: its arguments, then the defaults (which,
@@ -426,7 +458,7 @@ class GraphBuilder:
         if r.shortcut is not None:
             scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", r.shortcut.span,
                           ("shortcut", key(r.shortcut)))
-            s = self.inst(r.shortcut, x, (*scopes, scope))
+            s = self.inst(r.shortcut, x, self.enter(scopes, scope))
             short_span = r.shortcut.span
         elif xt == yt:
             s = x
@@ -459,7 +491,7 @@ class GraphBuilder:
         bn = LayerCall(span, "bn", span, lookup("bn"), None, None)
         shortcut = LayerChain(span, (conv, bn))
         scope = Scope(self.fresh(scopes, "shortcut"), "shortcut", "shortcut", span, (PROJECTION, key(shortcut)))
-        return self.inst(shortcut, x, (*scopes, scope))
+        return self.inst(shortcut, x, self.enter(scopes, scope))
 
 
 def check_used(frame: Frame) -> None:
