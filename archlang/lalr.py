@@ -118,12 +118,14 @@ def _shape(rule: tuple, opening: frozenset) -> tuple:
 _machine: _Machine | None = None
 
 
-def parse(text: str, builder, opening: frozenset = frozenset(), max_open: int = 0, too_deep=None):
+def parse(text: str, builder, opening: frozenset = frozenset(), max_open: int = 0, too_deep=None,
+          max_tokens: int | None = None, too_many=None):
     """The builder's node for the whole text (its `start` method's result). `builder` has a
     method per rule name or alias, called as `method(position, children)`. With `opening`, a
     shifted token of those terminals opens a nesting level until the rule holding it is
     reduced; more than `max_open` levels open at once fail as `too_deep()` does. Raises lark's
-    UnexpectedCharacters or UnexpectedToken for text the grammar rejects."""
+    UnexpectedCharacters or UnexpectedToken for text the grammar rejects. With `max_tokens`, the
+    token past that many raises `too_many(token)` at once (a bound on the time a text takes)."""
     global _machine
     machine = _machine = _machine or _Machine()
     actions = T.ACTIONS
@@ -135,6 +137,7 @@ def parse(text: str, builder, opening: frozenset = frozenset(), max_open: int = 
     state, pos, line, line_start, length = T.START, 0, 1, 0, len(text)
     next_newline = text.find("\n") % (length + 1)  # none: the length, which no token ends past
     depth, failed, last = 0, None, None
+    tokens_left = length + 1 if max_tokens is None else max_tokens  # (a text has fewer tokens than characters)
     while True:
         match, kinds = state_lexer[state] or machine.state(state)
         m = match(text, pos)
@@ -160,6 +163,9 @@ def parse(text: str, builder, opening: frozenset = frozenset(), max_open: int = 
             kind = retype[kind].get(value, kind)
         tok = (first_line, column, line, end - line_start + 1, kind, value, start)
         pos = end
+        tokens_left -= 1
+        if tokens_left < 0 and kind != "$END":
+            raise too_many(tok)
         while True:  # reduce as the lookahead asks, then shift it
             act = actions[state].get(kind)
             if act is None:

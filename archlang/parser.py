@@ -25,13 +25,16 @@ from .errors import ArchError, ArchSyntaxError, LimitError, Source, Span
 from .records import record
 from .syntax_builder import MAX_OPERATORS, Builder
 
-__all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS", "MAX_DEPTH"]
+__all__ = ["parse_module", "lex", "Lexeme", "KEYWORDS", "MAX_NESTING", "MAX_OPERATORS", "MAX_DEPTH", "MAX_TOKENS"]
 
 MAX_NESTING = 64  # parentheses inside one another
 # Constructs open at once: '(' and the operators that nest to the right (unary '-', 'not',
 # '**'), 'if' and 'for'. Near where lark's recursive tree transform, which parse_module ran
 # before lalr.py, ran out of Python's stack (about 485 levels from a shallow one).
 MAX_DEPTH = 480
+# Tokens in one file: the parser's time is about 3 us a token, and 1 MiB of `1+1+1...` holds a
+# million; real specs take 4 to 7 bytes a token (a 1 MiB one, about 200,000).
+MAX_TOKENS = 320_000
 _OPENING = frozenset({"LPAR", "MINUS", "NOT", "POW", "IF", "FOR"})
 
 KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in",
@@ -200,7 +203,8 @@ def _parse(source: Source) -> S.Module:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return lalr.parse(source.text, Builder(source), _OPENING, MAX_DEPTH, lambda: _too_deep(source))
+        return lalr.parse(source.text, Builder(source), _OPENING, MAX_DEPTH, lambda: _too_deep(source),
+                          MAX_TOKENS, lambda tok: _too_many(source, tok))
     except ArchError:
         raise
     except Exception as err:
@@ -219,6 +223,14 @@ def _too_deep(source: Source) -> LimitError:
         "expressions are nested too deeply",
         _end_span(source),
         hint="flatten the nesting: write chains with '->' instead of nested parentheses",
+    )
+
+
+def _too_many(source: Source, tok: tuple) -> LimitError:
+    return LimitError(
+        f"the file has more than {MAX_TOKENS:,} tokens",
+        Span(source, *tok[:4]),
+        hint="split it into files joined with `use`, or write repeats (`* n`, `for`) instead of each layer",
     )
 
 

@@ -219,6 +219,20 @@ def test_nesting_limit(open_at_once):
     assert "unexpected" in _outcome(parse_module, open_at_once(MAX_DEPTH + 1) + " relu")[1]
 
 
+def test_token_limit(monkeypatch):
+    """A file of more than MAX_TOKENS tokens is refused at the first token past the limit, at
+    once (1 MiB of `1+1+...` is a million tokens: seconds of parsing)."""
+    from archlang import parser
+
+    text = "network n : 4 =\n    fc(1 + 2) -> relu"  # 13 tokens: network n : 4 = fc ( 1 + 2 ) -> relu
+    monkeypatch.setattr(parser, "MAX_TOKENS", 13)
+    assert parse_module(text).items[0].name == "n"
+    monkeypatch.setattr(parser, "MAX_TOKENS", 9)
+    with pytest.raises(LimitError, match="more than 9 tokens") as err:
+        parse_module(text)
+    assert (err.value.span.line, err.value.span.col) == (2, 12)  # the tenth: '2'
+
+
 def test_paren_scan_skips_comments_and_strings():
     """_parens (a regexp now) gives the depths the character loop it replaced gave."""
 

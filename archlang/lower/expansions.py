@@ -105,23 +105,23 @@ class Expansion:
         fresh = [Scope(s.name, s.label, s.block, s.span, s.identity) for s in scopes]
         within: dict[tuple[int, ...], tuple[Scope, ...]] = {(): top}
         nodes, types, ops = builder.nodes, builder.types, builder.ops
-
-        def name(ref) -> str:
-            return inputs[ref] if type(ref) is int else prefix + ref
-
         for rel, op, reads, type_, span, suffix in made:
             full = within.get(suffix)
             if full is None:
                 full = within[suffix] = (*top, *[fresh[i] for i in suffix])
-            node_name = prefix + rel
-            nodes.append(Node(node_name, op, tuple([name(r) for r in reads]), type_, span, full))
-            types[node_name] = type_
-            ops[node_name] = op
+            name = prefix + rel
+            nodes.append(Node(name, op, tuple([inputs[r] if type(r) is int else prefix + r for r in reads]), type_,
+                              span, full))
+            types[name] = type_
+            ops[name] = op
         for node, shape, holds, span in checked:
-            builder.assertions.append(Assertion(name(node), shape, holds, span))
-        if out is None:
-            return None
-        return name(out) if not isinstance(out, tuple) else tuple(name(o) for o in out)
+            builder.assertions.append(
+                Assertion(inputs[node] if type(node) is int else prefix + node, shape, holds, span))
+        if out is None or type(out) is int:
+            return None if out is None else inputs[out]
+        if type(out) is str:
+            return prefix + out
+        return tuple(inputs[o] if type(o) is int else prefix + o for o in out)
 
     def fits(self, builder) -> bool:
         """Whether a copy stays within the limits that lowering it as written would check."""

@@ -334,12 +334,15 @@ class GraphBuilder:
             taken.update({b: "a block" for b in self.ev.defs.blocks})
             known = self.declared_of[id(block)] = (block, declared_values(block.body, taken, inputs),
                                                    f"as the body of block {block.name}")
-        env = self.bind_block(c, block, None if block.inputs else self.types[x])
-        label = call_label(c, block) if c.args or c.kwargs else block.name
-        identity = (block.name, tuple(key(env[p.name]) for p in block.params))
+        if block.params or c.args or c.kwargs:
+            env = self.bind_block(c, block, None if block.inputs else self.types[x])
+            label = call_label(c, block) if c.args or c.kwargs else block.name
+            identity = (block.name, tuple(key(env[p.name]) for p in block.params))
+        else:  # a block without parameters: its environment is made only if its body is lowered
+            env, label, identity = None, block.name, (block.name, ())
         memo = None  # the call's key in `expansions`, where its expansion can be copied
-        if not self.lenient and self.ev.holes is None and all(plain(env[p.name]) for p in block.params):
-            types_in = input_key(self, x)
+        if not self.lenient and self.ev.holes is None and (env is None or all(plain(env[p.name]) for p in block.params)):
+            types_in = (self.types[x],) if type(x) is str else input_key(self, x)
             if types_in is not None:
                 memo = (id(block), identity, types_in)
                 done = self.expansions.get(memo)
@@ -349,6 +352,8 @@ class GraphBuilder:
                         scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
                         self.work.left -= done.steps
                         return done.copy(template, self, self.enter(scopes, scope), (x,) if isinstance(x, str) else x)
+        if env is None:
+            env = self.bind_block(c, block, None if block.inputs else self.types[x])
         frame = Frame(known[1], f"block {block.name}", {name for name, _ in block.inputs})
         if block.inputs:
             for (name, span), value in zip(block.inputs, x):
