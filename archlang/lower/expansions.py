@@ -102,11 +102,12 @@ class Expansion:
         reading `inputs`; what the call returns."""
         made, scopes, checked, out = template
         prefix = builder.paths[id(top[-1])][1] + "."
-        fresh = [Scope(s.name, s.label, s.block, s.span, s.identity) for s in scopes]
         within: dict[tuple[int, ...], tuple[Scope, ...]] = {(): top}
+        if scopes:  # block instances inside: each copied, and each node's scopes made once
+            fresh = [Scope(s.name, s.label, s.block, s.span, s.identity) for s in scopes]
         nodes, types, ops = builder.nodes, builder.types, builder.ops
         for rel, op, reads, type_, span, suffix in made:
-            full = within.get(suffix)
+            full = top if not suffix else within.get(suffix)
             if full is None:
                 full = within[suffix] = (*top, *[fresh[i] for i in suffix])
             name = prefix + rel
