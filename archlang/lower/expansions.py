@@ -67,9 +67,9 @@ class Expansion:
         outer = {name: i for i, name in enumerate(self.inputs)}
         if len(outer) < len(self.inputs):  # one value passed twice, (x, x): which input a node reads is not known
             return False
-        scopes: list[Scope] = []  # the block instances inside, in order met
-        index: dict[int, int] = {}  # id of one of them -> its place in `scopes`
-        suffixes: dict[int, tuple[int, ...]] = {}  # id of a node's scopes tuple -> places of those inside
+        scopes: list[tuple[Scope, int]] = []  # the block instances inside, in order met, each with its parent's place
+        index: dict[int, int] = {}  # id of one of them -> its place in `scopes` (-1: the call's own)
+        innermost: dict[int, int] = {}  # id of a node's scopes tuple -> the place of its innermost scope
 
         def ref(name: str):  # a node as the template holds it: the call's input i, or a relative name
             if name in outer:
@@ -81,15 +81,18 @@ class Expansion:
         made = []
         try:
             for node in nodes[self.start:self.end]:
-                suffix = suffixes.get(id(node.scopes))
-                if suffix is None:
+                place = innermost.get(id(node.scopes))
+                if place is None:
+                    place = -1
                     for scope in node.scopes[self.depth + 1:]:
-                        if id(scope) not in index:
-                            index[id(scope)] = len(scopes)
-                            scopes.append(scope)
-                    suffix = suffixes[id(node.scopes)] = tuple(index[id(s)] for s in node.scopes[self.depth + 1:])
+                        known = index.get(id(scope))
+                        if known is None:
+                            known = index[id(scope)] = len(scopes)
+                            scopes.append((scope, place))
+                        place = known
+                    innermost[id(node.scopes)] = place
                 made.append((ref(node.name), node.op, tuple([ref(i) for i in node.inputs]), node.type, node.span,
-                             suffix))
+                             place))
             checked = [(ref(a.node), a.shape, a.holds, a.span) for a in assertions[slice(*self.assertions)]]
             out = (None if self.out is None else ref(self.out) if isinstance(self.out, str)
                    else tuple(ref(o) for o in self.out))
@@ -97,22 +100,19 @@ class Expansion:
             return False
         return made, tuple(scopes), checked, out
 
-    def copy(self, template, builder, top: tuple[Scope, ...], inputs: tuple[str, ...]):
-        """Append the template's nodes under the scopes `top` (the new call's, its own last),
-        reading `inputs`; what the call returns."""
+    def copy(self, template, builder, top: tuple[Scope, ...], path: str, inputs: tuple[str, ...]):
+        """Append the template's nodes under the scopes `top` (the new call's, its own last,
+        whose dotted path is `path`), reading `inputs`; what the call returns."""
         made, scopes, checked, out = template
-        prefix = builder.paths[id(top[-1])][1] + "."
-        within: dict[tuple[int, ...], tuple[Scope, ...]] = {(): top}
-        if scopes:  # block instances inside: each copied, and each node's scopes made once
-            fresh = [Scope(s.name, s.label, s.block, s.span, s.identity) for s in scopes]
+        prefix = path + "."
+        within: list[tuple[Scope, ...]] = []  # per block instance inside: the scopes of the nodes directly in it
+        for s, parent in scopes:  # each instance copied (a parent comes before its children)
+            within.append((*(top if parent < 0 else within[parent]), Scope(s.name, s.label, s.block, s.span, s.identity)))
         nodes, types, ops = builder.nodes, builder.types, builder.ops
-        for rel, op, reads, type_, span, suffix in made:
-            full = top if not suffix else within.get(suffix)
-            if full is None:
-                full = within[suffix] = (*top, *[fresh[i] for i in suffix])
+        for rel, op, reads, type_, span, place in made:
             name = prefix + rel
             nodes.append(Node(name, op, tuple([inputs[r] if type(r) is int else prefix + r for r in reads]), type_,
-                              span, full))
+                              span, top if place < 0 else within[place]))
             types[name] = type_
             ops[name] = op
         for node, shape, holds, span in checked:

@@ -316,7 +316,7 @@ class GraphBuilder:
                     notes=[Note(f"{block.name} is defined here", block.name_span)],
                     hint=f"pass a tuple: ({', '.join(n for n, _ in block.inputs)}) -> {block.name}(...)",
                 )
-        else:
+        elif type(x) is not str:
             x = self.one(x, c, f"block {block.name}")
         if block.name in c.origin:
             cycle = " -> ".join([*c.origin[c.origin.index(block.name):], block.name])
@@ -349,9 +349,11 @@ class GraphBuilder:
                 if done is not None and done.block is block and done.fits(self):
                     template = done.read(self.nodes, self.assertions)
                     if template:
-                        scope = Scope(self.fresh(scopes, block.name), label, block.name, c.span, identity)
+                        name = self.fresh(scopes, block.name)
+                        path = f"{self.paths[id(scopes[-1])][1]}.{name}" if scopes else name
                         self.work.left -= done.steps
-                        return done.copy(template, self, self.enter(scopes, scope), (x,) if isinstance(x, str) else x)
+                        return done.copy(template, self, (*scopes, Scope(name, label, block.name, c.span, identity)),
+                                         path, (x,) if type(x) is str else x)
         if env is None:
             env = self.bind_block(c, block, None if block.inputs else self.types[x])
         frame = Frame(known[1], f"block {block.name}", {name for name, _ in block.inputs})
