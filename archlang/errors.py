@@ -67,7 +67,7 @@ class Source:
         return text[:-1] if text.endswith("\r") else text
 
 
-@record
+@record(one_write=True)  # made for every node, read mostly for messages
 class Span:
     """A region of a source: 1-based line and column, end column exclusive."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import re
 from functools import lru_cache
+from itertools import accumulate
 
 from . import lalr
 from . import syntax as S
@@ -68,6 +69,9 @@ def _lark(positions: bool = True):
     return Lark_StandAlone() if positions else Lark_StandAlone(propagate_positions=False)
 
 
+_PAREN = re.compile(r"[()]")
+_PAREN_STEP = {"(": 1, ")": -1}
+
 # what `_parens` skips (a comment; a string, closed on its line) and what it counts
 _PAREN_SCAN = re.compile(r'#[^\n]*|"[^"\n]*"|[()]')
 
@@ -91,6 +95,10 @@ def _check_nesting(source: Source) -> None:
     text = source.text
     if text.count("(") <= MAX_NESTING:
         return
+    if "#" not in text and '"' not in text:  # no comment or string to skip: the depths summed in C
+        depths = list(accumulate(map(_PAREN_STEP.__getitem__, _PAREN.findall(text))))
+        if min(depths) >= 0 and max(depths) <= MAX_NESTING:
+            return
     depth = 0
     for m in _PAREN_SCAN.finditer(text):
         if m[0] == "(":

@@ -36,7 +36,7 @@ __all__ = ["Program", "Network", "LayerInfo", "parse", "load", "bundled_networks
 
 
 
-@record
+@record(one_write=True)  # made for every layer, read once for the table or JSON
 class LayerInfo:
     """One row of a network's summary."""
 

@@ -206,7 +206,8 @@ class Builder:
 
     def int(self, place, children):
         text = children[0][5]  # int() reads leading zeros as _integer does, and at most MAX_DIGITS fast
-        return S.Num(self._span(place), int(text) if len(text) <= MAX_DIGITS else self._integer(children[0]))
+        return S.Num(Span(self.source, place[0], place[1], place[2], place[3]),
+                     int(text) if len(text) <= MAX_DIGITS else self._integer(children[0]))
 
     def float(self, place, children):
         return S.Num(self._span(place), float(children[0][5]))
@@ -217,8 +218,8 @@ class Builder:
     def false(self, place, children):
         return S.Bool(self._span(place), False)
 
-    def name(self, place, children):
-        return S.Name(self._span(place), children[0][5])
+    def name(self, place, children):  # (most nodes: the span made here, without a call)
+        return S.Name(Span(self.source, place[0], place[1], place[2], place[3]), children[0][5])
 
     def group(self, place, children):
         return children[0]

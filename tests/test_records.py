@@ -38,6 +38,23 @@ class ByIdentity:
     v: int
 
 
+@record(one_write=True)
+class OneWrite(Base):
+    extra: tuple = ()
+    items: list = field(default_factory=list, compare=False)
+
+
+def test_one_write_records_behave_as_records():
+    """`one_write` changes only how `__init__` stores the fields (one dict update)."""
+    a = OneWrite(1, "b", "n", (2,))
+    assert a == OneWrite(1, "b", "other", (2,)) and hash(a) == hash(OneWrite(1, "b", "", (2,)))
+    assert repr(a) == "OneWrite(x=1, label='b', note='n', extra=(2,), items=[])" and a.items is not OneWrite(1).items
+    assert pickle.loads(pickle.dumps(a)) == a and copy.copy(a) == a and dataclasses.replace(a, x=3).x == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.extra = ()
+    assert OneWrite.__init__ is not Derived.__init__ and "update" in OneWrite.__init__.__code__.co_names
+
+
 def test_a_record_is_a_frozen_dataclass():
     d = Derived(1, "b", "n", (2,))
     assert d == Derived(1, "b", "other note", (2,)) and hash(d) == hash(Derived(1, "b", "", (2,)))

@@ -165,7 +165,10 @@ class Evaluator:
                 f"expected a layer {what}, but a hole stands for a whole number", e.span,
                 hint="holes go where a number goes: an argument (conv(?, k=?)) or a repeat count (block * ?)",
             )
-        value = self.lazy(e, env)
+        return self.checked_layer(e, self.lazy(e, env), what)
+
+    def checked_layer(self, e: S.Expr, value: Value, what: str) -> LayerValue:
+        """`value`, the value of `e`, if it is a layer; else the error `layer` gives."""
         if isinstance(value, HoleRef):
             raise ArgumentError(
                 f"expected a layer {what}, but the hole {value} given for it stands for a whole number", value.span,
@@ -369,7 +372,12 @@ class Evaluator:
     def _Chain(self, e: S.Chain, env):
         items: list[LayerValue] = []
         for item in e.items:
-            value = self.layer(item, env, "in a chain")
+            if type(item) is S.Name or type(item) is S.Call:  # most items: `layer`, with a layer call first
+                value = self.lazy(item, env)
+                if type(value) is not LayerCall:
+                    value = self.checked_layer(item, value, "in a chain")
+            else:
+                value = self.layer(item, env, "in a chain")
             items.extend(value.items if isinstance(value, LayerChain) else (value,))
         self.work.spend(len(items), e.span)  # flattening copies: a chain passed down doubles
         return LayerChain(e.span, tuple(items))

@@ -196,8 +196,13 @@ class GraphBuilder:
         if isinstance(layer, LayerChain):
             if self.ev.holes is not None:
                 asserted_calls(layer, None, self.targets)
+            work = self.work
             for item in layer.items:
-                x = self.inst(item, x, scopes)
+                if type(item) is LayerCall and item.block is None and work.left > 0:  # most: one op, one step
+                    work.left -= 1
+                    x = self.call_op(item, x, scopes)
+                else:
+                    x = self.inst(item, x, scopes)
             return x
         if isinstance(layer, LayerRepeat):
             if layer.count > self.limits.max_repeat:

@@ -40,7 +40,7 @@ class LayerValue:
         return show(self)
 
 
-@record
+@record(one_write=True)  # made for every layer written, read a few times as it is applied
 class LayerCall(LayerValue):
     name: str  # as written: `conv3x3`, `stage`
     func_span: Span
