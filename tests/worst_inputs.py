@@ -34,6 +34,9 @@ def worst_inputs(limits: Limits = Limits()) -> dict[str, tuple[str, str]]:
             "network n : 3x8x8 = concat(" + " | ".join(["relu"] * (n // 2)) + ")\n", "checked"),
         "N/200 networks, each an expression at the operator limit": (
             "".join(f"network e{i} : 3x8x8 = flatten -> fc({expression})\n" for i in range(n // 200)), "checked"),
+        "N layers written out, conv3x3(16) -> bn -> relu ...": (
+            "network n : 16x8x8 = " + " -> ".join(["conv3x3(16)", "bn", "relu"][i % 3] for i in range(n)) + "\n",
+            "checked"),
         "a chain written out one layer past the limit": (
             "network n : 3x8x8 = " + " -> ".join(["relu"] * (n + 1)) + "\n", "more than"),
     }
