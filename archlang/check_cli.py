@@ -130,7 +130,7 @@ def _check(args) -> int:
         _print_stdout(document_tables(networks, args, conv, memory).rstrip("\n"))
         return EXIT_OK
     if args.json:
-        data = [_with_solved(n.to_dict(), n) for n in networks]
+        data = [_with_solved(n.to_dict(written=not costs), n) for n in networks]  # (the costs add to each row)
         if costs:
             data = [with_costs(d, n, args, conv, memory) for d, n in zip(data, networks)]
         _print_stdout(json_text.dumps(data[0] if len(data) == 1 else data))

@@ -42,3 +42,21 @@ def test_records_one_per_line_and_short_lists_on_one():
         "}",
     ]
     assert len(json.dumps(list(range(60)))) > WIDTH
+
+
+def test_layer_rows_written_once_read_as_the_dicts_would_write():
+    """Network.to_dict(written=True), what `check --json` prints, writes each row's shared parts
+    once; the text is the same as for the dicts: token layouts, fractional and global fields."""
+    from fractions import Fraction
+
+    import archlang
+
+    program = archlang.parse(
+        "block cafe = conv3x3(4) -> relu\n"
+        "network n : 3x32x32 = cafe * 2 -> conv(16, k=8, stride=8, pad=0) -> upsample(3) -> maxpool -> tokens"
+        " -> clstoken -> posembed -> fc(8) -> attention(2) -> token(0) -> fc(10)\n")
+    net = program.network()
+    assert {info.node.type.tokens > 0 for info in net.layers} == {True, False}
+    assert any(info.receptive_field is None for info in net.layers)
+    assert any(type(j) is Fraction for info in net.layers if info.receptive_field for j in info.receptive_field.jump)
+    assert dumps(net.to_dict(written=True)) == dumps(net.to_dict())
