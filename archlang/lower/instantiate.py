@@ -519,26 +519,18 @@ def check_used(frame: Frame) -> None:
             )
 
 
-_PLAIN = frozenset((int, float, bool, str))
-
-
 def _written(c: LayerCall, xt: TensorType) -> tuple | None:
     """A key of `made` for an op call as written, (class, arguments, keywords, kernel, input
     type) with each value's type, where every value is plain data (no named value, no hole):
     the same call on the same input makes the same op. None otherwise."""
-    args = []
     for value, _ in c.args:
-        kind = type(value)
-        if kind not in _PLAIN and not (kind is tuple and all(type(v) in _PLAIN for v in value)):
+        if not plain(value):
             return None
-        args.append((kind, value) if kind is not tuple else _typed(value))
-    kwargs = []
-    for name, value, _ in c.kwargs:
-        kind = type(value)
-        if kind not in _PLAIN and not (kind is tuple and all(type(v) in _PLAIN for v in value)):
+    for _, value, _ in c.kwargs:
+        if not plain(value):
             return None
-        kwargs.append((name, (kind, value) if kind is not tuple else _typed(value)))
-    return c.op, tuple(args), tuple(kwargs), c.kernel, xt
+    return (c.op, tuple([_typed(value) for value, _ in c.args]),
+            tuple([(name, _typed(value)) for name, value, _ in c.kwargs]), c.kernel, xt)
 
 
 def _typed(value):
