@@ -15,21 +15,22 @@ assertions kept), every argument plain data (a layer passed as an argument carri
 spans and names of its call site), every input of every node inside the expansion or the
 call's own, and no value passed as two of its inputs. Where a copy would pass a limit
 (layers, steps, nesting), the call is lowered as written, which raises the limit's error at
-its place. This is what keeps `u * 100000` (a block around one layer) and blocks nested 64
-deep as fast as plain layers.
+its place. This is what keeps `u * 100000` (a block around one layer) within 1.6 times the
+time of `relu * 100000`, and blocks nested 64 deep and repeated from taking 21 s.
 """
 
 from __future__ import annotations
 
 from ..ir import Assertion, Node, Scope, TensorType
 
-__all__ = ["Expansion", "plain"]
+__all__ = ["Expansion", "plain", "input_key"]
 
 _SCALARS = (int, float, bool, str)
 
 
 def plain(value) -> bool:
-    """Whether a block argument is plain data (a number, a flag, a tuple of them)."""
+    """Whether a value is plain data (a number, a flag, a tuple of them): the block arguments
+    under which a call may be copied, and the op arguments that key `GraphBuilder.made`."""
     if type(value) in _SCALARS:
         return True
     return type(value) is tuple and all(type(v) in _SCALARS for v in value)
