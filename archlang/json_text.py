@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["dumps", "WIDTH", "Record", "compact", "string"]
+__all__ = ["dumps", "WIDTH", "Written", "compact", "string"]
 
 WIDTH = 100  # characters a small object or list may take on one line
 
@@ -30,10 +30,10 @@ if json.encoder.c_make_encoder is not None:  # CPython: the C encoder, made once
 string = json.encoder.encode_basestring_ascii  # a str as JSON, as the encoders above write it
 
 
-class Record(str):
-    """An object already written as compact JSON text (`compact`), which `dumps` writes as it
-    is, one per line like the records it holds as dicts: a network's many layer rows, whose
-    common parts are written once (Network.to_dict)."""
+class Written(list):
+    """A list of objects already written as compact JSON text (`compact`), which `dumps` writes
+    one per line as it writes a list of dicts: a network's many layer rows, whose common parts
+    are written once (Network.to_dict)."""
 
 
 def compact(value) -> str:
@@ -48,17 +48,17 @@ def dumps(data, indent: int = 2) -> str:
 
 
 def _records(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(item, (dict, Record)) for item in value)
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
 
 
 def _write(value, level: int, indent: int) -> str:
-    if isinstance(value, Record):
-        return str(value)
     if not isinstance(value, (dict, list)) or not value:
         return _compact(value)
     pad, inner = " " * (level * indent), " " * ((level + 1) * indent)
+    if type(value) is Written:
+        return "[\n" + ",\n".join([inner + item for item in value]) + "\n" + pad + "]"
     if _records(value):
-        return "[\n" + ",\n".join(inner + (item if type(item) is Record else _compact(item)) for item in value) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + _compact(item) for item in value) + "\n" + pad + "]"
     if level > 0 and not any(_records(item) for item in (value.values() if isinstance(value, dict) else value)):
         flat = _compact(value)
         if len(flat) + len(inner) <= WIDTH:

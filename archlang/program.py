@@ -216,7 +216,7 @@ class Network:
     def to_dict(self, written: bool = False) -> dict:
         """JSON-ready: `input_shape` and `output_shape`, or, with several inputs or outputs,
         `inputs` and `outputs` as lists of {"name", "shape"}. With `written`, each layer's row
-        is its JSON text already (json_text.Record: what `json_text.dumps` writes for its dict),
+        is its JSON text already (in a json_text.Written: what `json_text.dumps` writes for its dict),
         the parts that rows share written once: `check --json` of 100,000 layers."""
         data: dict = {"network": self.name, **self.io_dict()}
         fields: dict[int, dict] = {}
@@ -225,13 +225,13 @@ class Network:
         return data
 
     def _written_rows(self) -> list:
-        from .json_text import Record, compact, string
+        from .json_text import Written, compact, string
 
         # the parts of a row between its name and its field, and its field, as JSON, each by what
         # makes it (ids: the rows keep those objects alive)
         middles: dict[tuple, str] = {}
         fields: dict[int, str] = {}
-        rows = []
+        rows = Written()
         for info in self.layers:
             key = (info.op, id(info.node.type), info.params, info.macs)
             middle = middles.get(key)
@@ -239,11 +239,11 @@ class Network:
                 row = info.to_dict({})
                 del row["name"], row["receptive_field"]
                 middle = middles[key] = compact(row)[1:-1]  # '"op": ..., "macs": 0'
-            field = fields.get(id(info.receptive_field))
+            rf = info.receptive_field
+            field = fields.get(id(rf))
             if field is None:
-                rf = info.receptive_field
-                field = fields[id(rf)] = "null" if rf is None else compact(rf.to_dict())
-            rows.append(Record(f'{{"name": {string(info.name)}, {middle}, "receptive_field": {field}}}'))
+                field = fields[id(rf)] = "null" if rf is None else rf.json()
+            rows.append(f'{{"name": {string(info.name)}, {middle}, "receptive_field": {field}}}')
         return rows
 
     def io_dict(self) -> dict:

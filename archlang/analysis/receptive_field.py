@@ -74,6 +74,14 @@ class ReceptiveField:
                 "start": [_num(s) for s in self.start]}
 
 
+    def json(self) -> str:
+        """`to_dict` as compact JSON text (`json_text`), written directly: a network's rows hold
+        one field each."""
+        parts = (", ".join([str(x) if type(x) is int else repr(_num(x)) for x in values])  # (json writes repr)
+                 for values in (self.size, self.jump, self.start))
+        return '{{"size": [{}], "jump": [{}], "start": [{}]}}'.format(*parts)
+
+
 def _num(x: Rational) -> int | float:
     return int(x) if x == int(x) else float(x)
 
