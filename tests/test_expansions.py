@@ -87,6 +87,15 @@ def test_copied_expansions_are_the_graph_lowered_as_written(monkeypatch):
     assert len({i for ids in by_path.values() for i in ids}) == len(by_path)
 
 
+def test_a_layer_that_shares_a_weight_is_not_copied_with_the_first_calls_name():
+    text = ("block lm = embed(50, 8) as wte -> relu -> fc(50, bias=false, tie=wte)\n"
+            "network m(a : [4], b : [4]) = add(a -> lm | b -> lm)\n")
+    copied = lowered(text, copies=True)
+    assert [n.op.ties() for n in copied.nodes if n.op.name == "fc"] == [
+        (("weight", "lm1.embed1", "weight"),), (("weight", "lm2.embed1", "weight"),)]
+    assert plain(copied.nodes) == plain(lowered(text, copies=False).nodes)
+
+
 @pytest.mark.parametrize("spec", sorted({p.name for p in bundled_networks().values()}))
 def test_bundled_specs_lower_the_same_with_copies(spec):
     text = (archlang.resources.specs_dir() / spec).read_text(encoding="utf-8")

@@ -13,7 +13,8 @@ and spends the same lowering steps.
 Only what the template can say is copied: no solver holes, no lenient lowering (failed
 assertions kept), every argument plain data (a layer passed as an argument carries the
 spans and names of its call site), every input of every node inside the expansion or the
-call's own, and no value passed as two of its inputs. Where a copy would pass a limit
+call's own, no value passed as two of its inputs, and no layer that shares another's weight
+(`fc(tie=wte)` names the layer it reads). Where a copy would pass a limit
 (layers, steps, nesting), the call is lowered as written, which raises the limit's error at
 its place. This is what keeps `u * 100000` (a block around one layer) within 1.6 times the
 time of `relu * 100000`, and blocks nested 64 deep and repeated from taking 21 s.
@@ -82,6 +83,8 @@ class Expansion:
         made = []
         try:
             for node in nodes[self.start:self.end]:
+                if node.op.ties():  # it names the layer whose weight it shares: the first call's, in a copy
+                    return False
                 place = innermost.get(id(node.scopes))
                 if place is None:
                     place = -1
