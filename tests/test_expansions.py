@@ -4,6 +4,8 @@ graph that lowering the call as written gives, and the limits fail in the same p
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import archlang
 from archlang.errors import LimitError
@@ -94,6 +96,31 @@ def test_a_layer_that_shares_a_weight_is_not_copied_with_the_first_calls_name():
     assert [n.op.ties() for n in copied.nodes if n.op.name == "fc"] == [
         (("weight", "lm1.embed1", "weight"),), (("weight", "lm2.embed1", "weight"),)]
     assert plain(copied.nodes) == plain(lowered(text, copies=False).nodes)
+
+
+BODIES = [  # block bodies that keep the spatial size, for any channels c
+    "conv3x3(c) -> bn -> relu",
+    "conv3x3(c) as s -> relu -> add(s | identity)",
+    "residual(conv3x3(in_c) -> relu)",
+    "conv1x1(c) : ?x8x8 -> relu",
+    "concat(relu | conv1x1(c))",
+    "identity",
+    "residual(conv3x3(c))",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(range(len(BODIES))), min_size=2, max_size=3),
+       st.lists(st.tuples(st.integers(0, 3), st.sampled_from([2, 4]), st.integers(1, 3)), min_size=1, max_size=6))
+def test_copies_equal_lowering_on_generated_blocks(bodies, calls):
+    """Blocks of random bodies, one calling the one before, called with random channels and
+    repeats: the graph is the same with and without copies."""
+    blocks = [f"block b0(c) = {BODIES[bodies[0]]}"]
+    blocks += [f"block b{i}(c) = b{i - 1}(c) -> {BODIES[k]}" for i, k in enumerate(bodies[1:], 1)]
+    blocks.append(f"block b{len(bodies)}(c) = b{len(bodies) - 1}(c) * 2")
+    chain = " -> ".join(f"b{min(i, len(bodies))}({c}) * {n}" for i, c, n in calls)
+    text = "\n".join(blocks) + f"\nnetwork n : 4x8x8 = {chain}\n"
+    assert plain(lowered(text, copies=True).nodes) == plain(lowered(text, copies=False).nodes)
 
 
 @pytest.mark.parametrize("spec", sorted({p.name for p in bundled_networks().values()}))
