@@ -49,18 +49,7 @@ class LayerInfo:
     receptive_field: ReceptiveField | None
     node: Node
 
-    def to_dict(self, fields: dict[int, dict] | None = None) -> dict:
-        """JSON-ready. `fields` (by the id of a ReceptiveField, its dict) lets the rows of one
-        network share the dicts of the fields they share (a chain of pointwise layers)."""
-        field = self.receptive_field
-        if field is None:
-            shown = None
-        elif fields is None:
-            shown = field.to_dict()
-        else:
-            shown = fields.get(id(field))
-            if shown is None:
-                shown = fields[id(field)] = field.to_dict()
+    def to_dict(self) -> dict:
         return {
             "name": self.name,
             "op": self.op,
@@ -68,7 +57,7 @@ class LayerInfo:
             **_layout("output", self.node.type),
             "params": self.params,
             "macs": self.macs,
-            "receptive_field": shown,
+            "receptive_field": self.receptive_field.to_dict() if self.receptive_field else None,
         }
 
 
@@ -219,9 +208,8 @@ class Network:
         is its JSON text already (in a json_text.Written: what `json_text.dumps` writes for its dict),
         the parts that rows share written once: `check --json` of 100,000 layers."""
         data: dict = {"network": self.name, **self.io_dict()}
-        fields: dict[int, dict] = {}
         data.update(total_params=self.total_params, total_macs=self.total_macs,
-                    layers=self._written_rows() if written else [info.to_dict(fields) for info in self.layers])
+                    layers=self._written_rows() if written else [info.to_dict() for info in self.layers])
         return data
 
     def _written_rows(self) -> list:
@@ -236,7 +224,7 @@ class Network:
             key = (info.op, id(info.node.type), info.params, info.macs)
             middle = middles.get(key)
             if middle is None:
-                row = info.to_dict({})
+                row = info.to_dict()
                 del row["name"], row["receptive_field"]
                 middle = middles[key] = compact(row)[1:-1]  # '"op": ..., "macs": 0'
             rf = info.receptive_field
