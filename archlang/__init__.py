@@ -34,7 +34,7 @@ _LAZY = {
     "ArchError": "errors", "Span": "errors",
     "Graph": "ir", "Node": "ir", "Scope": "ir", "TensorType": "ir",
     "Limits": "lower",
-    "LayerInfo": "program", "Network": "program", "Program": "program", "bundled_networks": "program",
+    "LayerInfo": "network", "Network": "network", "Program": "program", "bundled_networks": "program",
     "load": "program", "parse": "program",
 }
 
@@ -65,7 +65,8 @@ def build(spec, network: str | None = None, seed: int | None = None):
     module's `.network` is its analysed network."""
     from pathlib import Path
 
-    from .program import Network, Program, load
+    from .network import Network
+    from .program import Program, load
 
     if isinstance(spec, Network):
         if network is not None and network != spec.name:

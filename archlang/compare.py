@@ -23,7 +23,7 @@ from . import json_text
 from .alignment import align
 from .errors import ArchError
 from .ir import Graph, Node, Scope, TensorType, _op_text, sizes_text
-from .program import Network
+from .network import Network
 from .records import record
 
 __all__ = ["compare", "Diff", "Layer", "Change", "Repeat", "ShapeChange", "Total", "IncomparableNetworks",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .analysis.counting import Convention, by_op, conventions, layer_counts
 from .errors import LimitError
-from .program import Network
+from .network import Network
 from .units import bytes_text, si
 
 __all__ = ["cost_options", "document_tables", "with_costs", "INT64_MAX", "count_column", "count_note", "count_json", "by_op_lines", "by_op_json", "memory_report", "count_table_column", "memory_table_columns",

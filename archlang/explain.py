@@ -23,7 +23,7 @@ from .ir import Graph, Node, compact
 from .lower.instantiate import PROJECTION
 from .ops import GLOBAL
 from .ops.formula import Formula, axis_names
-from .program import LayerInfo, Network
+from .network import LayerInfo, Network
 from .records import record
 
 __all__ = ["ShapeRule", "FieldStep", "Branch", "Merge", "LayerExplanation", "explain", "explanation_lines",

@@ -16,15 +16,17 @@ __all__ = ["dumps", "WIDTH", "Written", "compact", "string"]
 WIDTH = 100  # characters a small object or list may take on one line
 
 _encoder = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "), allow_nan=False)
-_compact = _encoder.encode
 if json.encoder.c_make_encoder is not None:  # CPython: the C encoder, made once rather than per record
     # (JSONEncoder.encode builds it anew on each call: most of the time of 100,000 small layer
     # records); no circular check, as archlang's data is plain trees; the rest as `_encoder`
     _chunks = json.encoder.c_make_encoder(None, _encoder.default, json.encoder.encode_basestring_ascii, None,
                                           ": ", ", ", False, False, False)
 
-    def _compact(value) -> str:  # noqa: F811 (the C version of the line above)
+    def compact(value) -> str:
+        """`value` as one line of JSON, as `dumps` writes a record."""
         return "".join(_chunks(value, 0))
+else:
+    compact = _encoder.encode
 
 
 string = json.encoder.encode_basestring_ascii  # a str as JSON, as the encoders above write it
@@ -34,11 +36,6 @@ class Written(list):
     """A list of objects already written as compact JSON text (`compact`), which `dumps` writes
     one per line as it writes a list of dicts: a network's many layer rows, whose common parts
     are written once (Network.to_dict)."""
-
-
-def compact(value) -> str:
-    """`value` as one line of JSON, as `dumps` writes a record."""
-    return _compact(value)
 
 
 def dumps(data, indent: int = 2) -> str:
@@ -53,17 +50,17 @@ def _records(value) -> bool:
 
 def _write(value, level: int, indent: int) -> str:
     if not isinstance(value, (dict, list)) or not value:
-        return _compact(value)
+        return compact(value)
     pad, inner = " " * (level * indent), " " * ((level + 1) * indent)
     if type(value) is Written:
         return "[\n" + ",\n".join([inner + item for item in value]) + "\n" + pad + "]"
     if _records(value):
-        return "[\n" + ",\n".join(inner + _compact(item) for item in value) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + compact(item) for item in value) + "\n" + pad + "]"
     if level > 0 and not any(_records(item) for item in (value.values() if isinstance(value, dict) else value)):
-        flat = _compact(value)
+        flat = compact(value)
         if len(flat) + len(inner) <= WIDTH:
             return flat
     if isinstance(value, dict):
-        items = [f"{inner}{_compact(str(key))}: {_write(item, level + 1, indent)}" for key, item in value.items()]
+        items = [f"{inner}{compact(str(key))}: {_write(item, level + 1, indent)}" for key, item in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     return "[\n" + ",\n".join(inner + _write(item, level + 1, indent) for item in value) + "\n" + pad + "]"

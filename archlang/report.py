@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .ir import compact
-from .program import Network
+from .network import Network
 from .records import record
 from .units import si
 

@@ -17,7 +17,7 @@ import io
 import re
 
 from .ir import compact
-from .program import Network
+from .network import Network
 from .records import record
 
 __all__ = ["FORMATS", "COLUMNS", "TableColumn", "columns_of", "render_table", "UnknownColumn"]

@@ -352,7 +352,7 @@ def _module_weights(module, graph: Graph) -> dict[str, np.ndarray]:
 
 
 def _weights_of(source, seed: int | None) -> tuple[Graph, dict[str, np.ndarray]]:
-    from ..program import Network
+    from ..network import Network
 
     if isinstance(source, Network):
         return source.graph, draw_weights(source.graph, seed)

@@ -32,7 +32,7 @@ class Imported:
 
     text: str
     name: str
-    network: Any  # program.Network
+    network: Any  # network.Network
     structured: bool  # False: written with named values (the graph is not a tree of branches)
     _weights: dict
 

@@ -2,7 +2,9 @@
 
 This is where shapes become known: each op call is bound and made against its input type
 (`Op.bind`, `Op.make`), blocks are expanded into scopes, repeats unrolled, residual shortcuts
-chosen, and every node gets its type and its name.
+chosen, and every node gets its type and its name. An op call written again on the same input
+is made once (`made`); a block call made again is copied from its first expansion
+(expansions.py).
 
 Naming rule: in each scope (the network, or one block instance) the n-th layer of op `conv`
 is `conv{n}` and the n-th instance of block `stage` is `stage{n}`; where the base name ends
@@ -345,22 +347,35 @@ class GraphBuilder:
             identity = (block.name, tuple(key(env[p.name]) for p in block.params))
         else:  # a block without parameters: its environment is made only if its body is lowered
             env, label, identity = None, block.name, (block.name, ())
-        memo = None  # the call's key in `expansions`, where its expansion can be copied
-        if not self.lenient and self.ev.holes is None and (env is None or all(plain(env[p.name]) for p in block.params)):
-            types_in = (self.types[x],) if type(x) is str else input_key(self, x)
-            if types_in is not None:
-                memo = (id(block), identity, types_in)
-                done = self.expansions.get(memo)
-                if done is not None and done.block is block and done.fits(self):
-                    template = done.read(self.nodes, self.assertions)
-                    if template:
-                        name = self.fresh(scopes, block.name)
-                        path = f"{self.paths[id(scopes[-1])][1]}.{name}" if scopes else name
-                        self.work.left -= done.steps
-                        return done.copy(template, self, (*scopes, Scope(name, label, block.name, c.span, identity)),
-                                         path, (x,) if type(x) is str else x)
+        memo = self.memo_key(block, env, identity, x)
+        if memo is not None:
+            done = self.expansions.get(memo)
+            if done is not None and done.block is block and done.fits(self):
+                template = done.read(self.nodes, self.assertions)
+                if template:
+                    name = self.fresh(scopes, block.name)
+                    path = f"{self.paths[id(scopes[-1])][1]}.{name}" if scopes else name
+                    self.work.left -= done.steps
+                    return done.copy(template, self, (*scopes, Scope(name, label, block.name, c.span, identity)),
+                                     path, (x,) if type(x) is str else x)
         if env is None:
             env = self.bind_block(c, block, None if block.inputs else self.types[x])
+        return self.lower_block(c, block, env, known, label, identity, scopes, x, memo)
+
+    def memo_key(self, block: S.Block, env, identity: tuple, x) -> tuple | None:
+        """The key of a block call in `expansions`, or None where its expansion cannot be copied
+        (lower/expansions.py says when)."""
+        if self.lenient or self.ev.holes is not None:
+            return None
+        if env is not None and not all(plain(env[p.name]) for p in block.params):
+            return None
+        types_in = (self.types[x],) if type(x) is str else input_key(self, x)
+        return None if types_in is None else (id(block), identity, types_in)
+
+    def lower_block(self, c: LayerCall, block: S.Block, env: dict, known: tuple, label: str, identity: tuple,
+                    scopes, x, memo: tuple | None):
+        """A block call lowered as written: its body evaluated in `env` and applied, inside a new
+        scope; kept in `expansions` under `memo` (unless None) for the calls made again."""
         frame = Frame(known[1], f"block {block.name}", {name for name, _ in block.inputs})
         if block.inputs:
             for (name, span), value in zip(block.inputs, x):

@@ -26,7 +26,8 @@ from .. import syntax as S
 from ..errors import ArchError, LimitError, SpecImportError, Source, Span
 from ..lower import Definitions, Limits
 from ..parser import parse_module
-from ..program import Network, _Collector, _use_path, bundled_specs
+from ..network import Network
+from ..program import _Collector, _use_path, bundled_specs
 from ..reading import MAX_FILE_BYTES, read_spec_file, real_path
 from ..records import record
 

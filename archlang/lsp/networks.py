@@ -11,7 +11,8 @@ from pathlib import Path
 from .. import syntax as S
 from ..errors import ArchError, ShapeError, Source
 from ..lower import Limits, lower_network
-from ..program import Network, Program
+from ..network import Network
+from ..program import Program
 from .analysis import NetResult, Snapshot, walk
 
 __all__ = ["analyse_network", "SOLVE_LIMIT", "SOLVE_TRIES"]
