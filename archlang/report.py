@@ -54,18 +54,26 @@ class Column:
 
 def summary_rows(net: Network) -> list[tuple[str, ...]]:
     spatial_input = any(t.rank or t.tokens for _, t in net.inputs)
+    no_field = ("global" if spatial_input else "-", "")
     rows = []
+    types: dict[int, str] = {}  # by id: the layers of a long chain share their types, fields and figures
+    fields: dict[int, tuple[str, str]] = {}
+    figures: dict[int, str] = {0: "-"}
     for info in net.layers:
-        rf = info.receptive_field
-        rows.append((
-            info.name,
-            info.op,
-            str(info.node.type),
-            f"{info.params:,}" if info.params else "-",
-            f"{info.macs:,}" if info.macs else "-",
-            compact(rf.size) if rf else "global" if spatial_input else "-",
-            compact(rf.jump) if rf else "",
-        ))
+        t, rf, params, macs = info.node.type, info.receptive_field, info.params, info.macs
+        shown = types.get(id(t))
+        if shown is None:
+            shown = types[id(t)] = str(t)
+        field = fields.get(id(rf))
+        if field is None:
+            field = fields[id(rf)] = (compact(rf.size), compact(rf.jump)) if rf else no_field
+        p = figures.get(params)
+        if p is None:
+            p = figures[params] = f"{params:,}"
+        m = figures.get(macs)
+        if m is None:
+            m = figures[macs] = f"{macs:,}"
+        rows.append((info.name, info.op, shown, p, m, *field))
     return rows
 
 
@@ -105,8 +113,23 @@ def summary_lines(net: Network, color: bool = False, extra: tuple[Column, ...] =
     title = f"{net.name}  {net.graph.signature}"
     out = [ansi("bold", title) + " " * max(0, total - len(title)), " " * total,
            line([h for h, _ in columns], "bold"), " " + "─" * (total - 2) + " "]
-    for info, row in zip(net.layers, rows):
-        out.append(line(row, families=info.family.style if info.family.style != "default" else None))
+    # a row is `line` for its cells, written by one format (a coloured op cell padded first:
+    # the format then adds nothing to it)
+    row_format = ("  " + "   ".join(f"{{:{'>' if right else '<'}{width}}}" for (_, right), width in zip(columns, widths))
+                  + "  ").format
+    if color:
+        styled: dict[tuple, str] = {}
+        for info, row in zip(net.layers, rows):
+            style = info.family.style
+            if style != "default":
+                key = (style, row[1])
+                op = styled.get(key)
+                if op is None:
+                    op = styled[key] = ansi(style, row[1].ljust(widths[1]))
+                row = (row[0], op, *row[2:])
+            out.append(row_format(*row))
+    else:
+        out += [row_format(*row) for row in rows]
     out += [" " * total, line(footer, "bold"), " " * total]
     return out
 
