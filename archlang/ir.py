@@ -91,7 +91,7 @@ class Scope:
     identity: tuple = ()
 
 
-@record
+@record(one_write=True)  # one per layer, made as fast as it can be
 class Node:
     name: str  # dotted path: scope names, then the layer's own name (`stage2.conv1`)
     op: "Op"

@@ -19,7 +19,7 @@ class Expr:
     span: Span
 
 
-@record
+@record(one_write=True)  # one per layer or number written
 class Num(Expr):
     value: int | float
 
@@ -29,7 +29,7 @@ class Bool(Expr):
     value: bool
 
 
-@record
+@record(one_write=True)  # one per layer or number written
 class Name(Expr):
     id: str
 
@@ -50,7 +50,7 @@ class KwArg:
     value: Expr
 
 
-@record
+@record(one_write=True)  # one per layer or number written
 class Call(Expr):
     func: str
     func_span: Span

@@ -59,6 +59,7 @@ class GraphBuilder:
         self.ops: dict[str, Op] = {}  # every layer node's op, for arguments that name a layer (tie=)
         self.counter_of: dict[int, tuple] = {}  # id of a block instance's Scope -> (it, its names' counts)
         self.top_counter: dict[str, int] = {}  # the network's own names' counts
+        self.prefixes: dict[str, str] = {}  # a base name -> what its counted names start with (`conv`, `fc1_`)
         self.paths: dict[int, tuple[Scope, str]] = {}  # id of a block instance's Scope -> (it, its dotted path)
         self.expansions: dict[tuple, Expansion] = {}  # (id of a block, its call's identity, input types) -> one
         self.deepest = 0  # the most block calls open at once in the call being lowered (Expansion.nesting)
@@ -86,8 +87,11 @@ class GraphBuilder:
         else:
             counter = self.top_counter
         while True:
-            counter[base] = counter.get(base, 0) + 1
-            name = counted_name(base, counter[base])
+            n = counter[base] = counter.get(base, 0) + 1
+            prefix = self.prefixes.get(base)
+            if prefix is None:
+                prefix = self.prefixes[base] = counted_name(base, 0)[:-1]
+            name = f"{prefix}{n}"
             if scopes or name not in self.reserved:
                 return name
 
