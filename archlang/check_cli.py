@@ -25,6 +25,7 @@ def add_check(sub) -> None:
     check.add_argument("--emit", choices=("table", "ir"), default="table",
                        help="ir: print the lowered graph, one node per line (name = op{arguments}(inputs) : type)")
     check.add_argument("--max-nodes", type=_positive, metavar="N", help="raise the limit on layers per network (default 100000)")
+    check.add_argument("--max-tokens", type=_positive, metavar="N", help="raise the limit on tokens per file (default 210000)")
     check.add_argument("--format", choices=("table", "markdown", "latex", "csv"), default="table",
                        help="the per-layer table for documents: markdown (GitHub), latex (booktabs), csv (raw "
                        "integers); table: the terminal's (default)")

@@ -1,7 +1,7 @@
 """The `archlang` command.
 
     archlang check SPEC [-n NAME] [--json | --emit ir | --format markdown|latex|csv [--columns LIST]]
-                   [--max-nodes N] [--count CONVENTION] [--by-op]
+                   [--max-nodes N] [--max-tokens N] [--count CONVENTION] [--by-op]
                    [--memory [--batch B] [--dtype float32|float16|bfloat16] [--optimizer sgd|adam]]
     archlang explain SPEC [-n NAME] [--layer NAME] [--json]
     archlang solve SPEC [-n NAME] [--all] [--limit N] [--json] [-o filled.arch] [--max-width N] [--max-repeat N]
@@ -132,8 +132,9 @@ def _program(args):
     from .program import load, parse
     from .reading import read_stream
 
-    max_nodes = getattr(args, "max_nodes", None)
-    limits = Limits(max_nodes=max_nodes) if max_nodes is not None else None
+    raised = {name: getattr(args, name, None) for name in ("max_nodes", "max_tokens")}
+    raised = {name: value for name, value in raised.items() if value is not None}
+    limits = Limits(**raised) if raised else None
     try:
         if args.spec == "-":
             program = parse(read_stream(sys.stdin, "<stdin>"), "<stdin>", limits=limits)

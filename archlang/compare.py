@@ -479,7 +479,7 @@ def _networks(sides) -> list[Network]:
     programs: dict = {}
     out = []
     for spec, name in sides:
-        program = programs[spec] = programs.get(spec) or _program(Namespace(spec=spec, network=None, max_nodes=None))[0]
+        program = programs[spec] = programs.get(spec) or _program(Namespace(spec=spec, network=None))[0]
         if name is None and program.default is None and len(program.networks) > 1:
             raise UsageError(f"{spec} defines {len(program.networks)} networks; choose one with {spec}:NAME "
                              f"or -n NAME: {', '.join(program.networks)}")

@@ -43,6 +43,7 @@ def add_compile(sub) -> None:
     comp.add_argument("-o", "--output", metavar="OUT", required=True, help="the output file: model.py, model.pt2 or model.onnx")
     comp.add_argument("--seed", type=_seed, metavar="S", help="seed for the weights of .pt2 and .onnx outputs")
     comp.add_argument("--max-nodes", type=_positive, metavar="N", help=argparse.SUPPRESS)
+    comp.add_argument("--max-tokens", type=_positive, metavar="N", help=argparse.SUPPRESS)
     comp.set_defaults(run=_compile, json=False)
 
 

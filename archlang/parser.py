@@ -33,9 +33,10 @@ MAX_NESTING = 64  # parentheses inside one another
 # '**'), 'if' and 'for'. Near where lark's recursive tree transform, which parse_module ran
 # before lalr.py, ran out of Python's stack (about 485 levels from a shallow one).
 MAX_DEPTH = 480
-# Tokens in one file: the parser's time is about 3 us a token, and 1 MiB of `1+1+1...` holds a
-# million; real specs take 4 to 7 bytes a token (a 1 MiB one, about 200,000).
-MAX_TOKENS = 320_000
+# Tokens in one file, unless Limits.max_tokens says otherwise (the same number): the parser's
+# time is about 3 us a token, and 1 MiB of `1+1+1...` holds a million; real specs take 4 to 7
+# bytes a token.
+MAX_TOKENS = 210_000
 _OPENING = frozenset({"LPAR", "MINUS", "NOT", "POW", "IF", "FOR"})
 
 KEYWORDS = ("network", "block", "use", "true", "false", "as", "if", "then", "else", "and", "or", "not", "for", "in",
@@ -194,14 +195,15 @@ def _syntax_error(source: Source, err) -> ArchError:
     return ArchSyntaxError(message, span, hint=hint)
 
 
-def parse_module(text: str, name: str = "<string>") -> S.Module:
-    """Parse one .arch text into its surface tree; raises ArchSyntaxError."""
+def parse_module(text: str, name: str = "<string>", max_tokens: int = MAX_TOKENS) -> S.Module:
+    """Parse one .arch text into its surface tree; raises ArchSyntaxError (LimitError past
+    `max_tokens` tokens)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    return _parse(Source(name, text))
+    return _parse(Source(name, text), max_tokens)
 
 
-def _parse(source: Source) -> S.Module:
+def _parse(source: Source, max_tokens: int = MAX_TOKENS) -> S.Module:
     """The syntax tree of a text (BOM already skipped); raises the parser's errors, then the
     first that a rule raises (numbers too large, a positional argument after a keyword one...),
     as lark's parser and a tree transform afterwards would."""
@@ -212,7 +214,7 @@ def _parse(source: Source) -> S.Module:
     gc.disable()
     try:
         return lalr.parse(source.text, Builder(source), _OPENING, MAX_DEPTH, lambda: _too_deep(source),
-                          MAX_TOKENS, lambda tok: _too_many(source, tok))
+                          max_tokens, lambda tok: _too_many(source, tok, max_tokens))
     except ArchError:
         raise
     except Exception as err:
@@ -234,11 +236,12 @@ def _too_deep(source: Source) -> LimitError:
     )
 
 
-def _too_many(source: Source, tok: tuple) -> LimitError:
+def _too_many(source: Source, tok: tuple, max_tokens: int) -> LimitError:
     return LimitError(
-        f"the file has more than {MAX_TOKENS:,} tokens",
+        f"the file has more than {max_tokens:,} tokens",
         Span(source, *tok[:4]),
-        hint="split it into files joined with `use`, or write repeats (`* n`, `for`) instead of each layer",
+        hint="write repeats (`* n`, `for`) instead of each layer, or split the file into files joined with `use`; "
+             "the limit can be raised (Limits.max_tokens, --max-tokens)",
     )
 
 

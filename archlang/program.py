@@ -26,7 +26,7 @@ from .network import Network
 from .ops import REGISTRY
 from .output import shown_path as _shown
 from .reading import MAX_FILE_BYTES, display_path, is_regular_file, nothing_at, read_spec_file, real_path
-from .parser import KEYWORDS, parse_module
+from .parser import KEYWORDS, MAX_TOKENS, parse_module
 from .resources import specs_dir
 
 __all__ = ["Program", "parse", "load", "bundled_networks", "MAX_FILE_BYTES"]
@@ -171,7 +171,8 @@ def _use_path(item: S.Use, module: S.Module) -> Path:
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, max_tokens: int = MAX_TOKENS) -> None:
+        self.max_tokens = max_tokens  # of each file used
         self.defs = Definitions()
         self.where: dict[str, S.Block | S.Network] = {}
         self.loaded: set[Path] = set()
@@ -195,7 +196,7 @@ class _Collector:
         if target in self.loaded:
             return
         text = read_spec_file(target, item.span, shown=item.path)
-        self.module(parse_module(text, display_path(target)), target, (*stack, target))
+        self.module(parse_module(text, display_path(target), self.max_tokens), target, (*stack, target))
 
     def define(self, item: S.Block | S.Network) -> None:
         kind = "block" if isinstance(item, S.Block) else "network"
@@ -241,11 +242,12 @@ class _Collector:
 
 
 def _program(text: str, name: str, key: Path | None, default: str | None, limits: Limits | None) -> Program:
-    module = parse_module(text, name)
-    collector = _Collector()
+    limits = limits or Limits()
+    module = parse_module(text, name, limits.max_tokens)
+    collector = _Collector(limits.max_tokens)
     collector.module(module, key, (key,) if key else ())
     own = tuple(i.name for i in module.items if isinstance(i, S.Network))
-    return Program(module, collector.defs, own, default, limits or Limits())
+    return Program(module, collector.defs, own, default, limits)
 
 
 def parse(text: str, filename: str | None = None, *, limits: Limits | None = None) -> Program:

@@ -219,18 +219,32 @@ def test_nesting_limit(open_at_once):
     assert "unexpected" in _outcome(parse_module, open_at_once(MAX_DEPTH + 1) + " relu")[1]
 
 
-def test_token_limit(monkeypatch):
-    """A file of more than MAX_TOKENS tokens is refused at the first token past the limit, at
-    once (1 MiB of `1+1+...` is a million tokens: seconds of parsing)."""
+def test_token_limit(tmp_path):
+    """A file of more than Limits.max_tokens tokens is refused at the first token past the limit,
+    at once (1 MiB of `1+1+...` is a million tokens: seconds of parsing); every file a spec uses
+    counts alone, and the command line raises the limit as Limits does."""
+    import archlang
     from archlang import parser
+    from archlang.cli import main
+    from archlang.lower import Limits
 
+    assert Limits().max_tokens == parser.MAX_TOKENS  # parse_module's default is the limit's
     text = "network n : 4 =\n    fc(1 + 2) -> relu"  # 13 tokens: network n : 4 = fc ( 1 + 2 ) -> relu
-    monkeypatch.setattr(parser, "MAX_TOKENS", 13)
-    assert parse_module(text).items[0].name == "n"
-    monkeypatch.setattr(parser, "MAX_TOKENS", 9)
+    assert parse_module(text, max_tokens=13).items[0].name == "n"
+    assert archlang.parse(text, limits=Limits(max_tokens=13)).network().total_params == 15
     with pytest.raises(LimitError, match="more than 9 tokens") as err:
-        parse_module(text)
+        archlang.parse(text, limits=Limits(max_tokens=9))
     assert (err.value.span.line, err.value.span.col) == (2, 12)  # the tenth: '2'
+    assert "--max-tokens" in err.value.hint
+    (tmp_path / "used.arch").write_text("block b = fc(1 + 2)\n")  # 9 tokens
+    (tmp_path / "main.arch").write_text('use "used.arch"\nnetwork n : 4 = b\n')  # 8 tokens
+    assert archlang.load(tmp_path / "main.arch", limits=Limits(max_tokens=9)).network().total_params == 15
+    with pytest.raises(LimitError, match="more than 8 tokens") as err:
+        archlang.load(tmp_path / "main.arch", limits=Limits(max_tokens=8))
+    assert err.value.span.source.name.endswith("used.arch")
+    spec = str(tmp_path / "main.arch")
+    assert main(["check", spec, "--json", "--max-tokens", "8"]) != 0
+    assert main(["check", spec, "--json", "--max-tokens", "9"]) == 0
 
 
 def test_paren_scan_skips_comments_and_strings():

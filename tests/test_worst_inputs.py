@@ -45,7 +45,7 @@ def counted(text: str, limits: Limits) -> tuple[str, int]:
 def test_worst_inputs_end_as_they_should_in_work_bounded_by_the_limits(case):
     calls = []
     for size in SIZES:
-        limits = Limits(max_nodes=size, max_repeat=size)
+        limits = Limits(max_nodes=size, max_repeat=size, max_tokens=21 * size // 10)  # as the defaults stand
         text, expected = worst_inputs(limits)[case]
         outcome, count = counted(text, limits)
         assert expected in outcome, (size, outcome)

@@ -3,8 +3,8 @@ one limit as far as it goes. bench/worst_inputs.py times them at the documented 
 `check` under 2 s is the goal); tests/test_worst_inputs.py runs them at smaller limits and
 checks that their work grows in proportion to the limits.
 
-Each entry: what it is (N: the layer limit, R: the repeat limit) -> (spec text, the result:
-"checked", or words of the LimitError it ends in).
+Each entry: what it is (N: the layer limit, R: the repeat limit, T: the token limit) -> (spec
+text, the result: "checked", or words of the LimitError it ends in).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ def worst_inputs(limits: Limits = Limits()) -> dict[str, tuple[str, str]]:
     doubling = ["block b0 = relu", *(f"block b{i} = b{i - 1} -> b{i - 1}" for i in range(1, levels + 1))]
     nested = ["block c0 = relu", *(f"block c{i} = c{i - 1}" for i in range(1, depth))]
     expression = " + ".join(["1"] * MAX_OPERATORS)  # an expression at the operator limit
+    per_network = 2 * MAX_OPERATORS + 11  # its tokens, in `network e : 3x8x8 = flatten -> fc(...)`
+    written = min(n, (limits.max_tokens - 10) // 3)  # conv3x3 ( 16 ) -> bn -> relu -> ...: 3 tokens a layer
     return {
         "relu * N (the layer limit)": (f"network n : 3x8x8 = relu * {n}\n", "checked"),
         "(identity * R) * R (the step limit)": (
@@ -32,10 +34,11 @@ def worst_inputs(limits: Limits = Limits()) -> dict[str, tuple[str, str]]:
         "a block around one layer, N times": (f"block u = relu\nnetwork n : 3x8x8 = u * {n}\n", "checked"),
         "concat of N/2 branches": (
             "network n : 3x8x8 = concat(" + " | ".join(["relu"] * (n // 2)) + ")\n", "checked"),
-        "N/200 networks, each an expression at the operator limit": (
-            "".join(f"network e{i} : 3x8x8 = flatten -> fc({expression})\n" for i in range(n // 200)), "checked"),
-        "N layers written out, conv3x3(16) -> bn -> relu ...": (
-            "network n : 16x8x8 = " + " -> ".join(["conv3x3(16)", "bn", "relu"][i % 3] for i in range(n)) + "\n",
+        "networks of an expression at the operator limit, to the token limit": (
+            "".join(f"network e{i} : 3x8x8 = flatten -> fc({expression})\n"
+                    for i in range(min(n // 200, limits.max_tokens // per_network))), "checked"),
+        "T/3 layers written out (or N), conv3x3(16) -> bn -> relu ...": (
+            "network n : 16x8x8 = " + " -> ".join(["conv3x3(16)", "bn", "relu"][i % 3] for i in range(written)) + "\n",
             "checked"),
         "a chain written out one layer past the limit": (
             "network n : 3x8x8 = " + " -> ".join(["relu"] * (n + 1)) + "\n", "more than"),

@@ -25,9 +25,13 @@ class Limits:
     max_nodes: int = 100_000  # layers per network, the input not counted
     max_repeat: int = 100_000  # the count of one `* n`
     max_block_depth: int = 64  # blocks called inside one another
+    # tokens in one file (each file it uses counted alone): the time of any text is bounded by
+    # it (about 8 us a token at most, parsed and analysed); two a layer at the layer limit
+    # (`relu ->`), so a network at the limit of the simplest layers can still be written out
+    max_tokens: int = 210_000
 
     def __post_init__(self) -> None:
-        for name in ("max_nodes", "max_repeat", "max_block_depth"):
+        for name in ("max_nodes", "max_repeat", "max_block_depth", "max_tokens"):
             value = getattr(self, name)
             if type(value) is not int:
                 raise TypeError(f"Limits.{name} must be an int, not {type(value).__name__}")

@@ -300,7 +300,7 @@ class Analyzer:
     def _parse_piece(self, line: int, text: str, placed: bool) -> Parsed:
         padded = "\n" * (line - 1) + text if placed else text
         try:
-            module = parse_module(padded, self.name)
+            module = parse_module(padded, self.name, self.limits.max_tokens)
         except ArchError as err:
             return Parsed(text, err.span.source if err.span else None, (), err)
         except RecursionError:

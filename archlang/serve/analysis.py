@@ -41,8 +41,8 @@ def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
 class _Confined(_Collector):
     """The program's collector, with every `use` checked against the allowed folders."""
 
-    def __init__(self, roots: tuple[Path, ...]) -> None:
-        super().__init__()
+    def __init__(self, roots: tuple[Path, ...], max_tokens: int) -> None:
+        super().__init__(max_tokens)
         self.roots = roots
 
     def use(self, item, module, stack) -> None:
@@ -78,12 +78,13 @@ def confined_program(text: str, filename: str, roots: tuple[Path, ...], limits: 
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise LimitError(f"the spec is over the {MAX_FILE_BYTES:,}-byte limit",
                          hint="a spec this large is almost certainly not a spec")
-    module = parse_module(text, filename)
+    limits = limits or Limits()
+    module = parse_module(text, filename, limits.max_tokens)
     key = Path(filename).resolve()
-    collector = _Confined(roots)
+    collector = _Confined(roots, limits.max_tokens)
     collector.module(module, key, (key,))
     own = tuple(i.name for i in module.items if isinstance(i, S.Network))
-    return Program(module, collector.defs, own, None, limits or Limits())
+    return Program(module, collector.defs, own, None, limits)
 
 
 def _error(err: ArchError, filename: str) -> dict:
