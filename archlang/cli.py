@@ -118,12 +118,21 @@ COMMANDS = {  # in the order --help lists them
 }
 
 
+# What a QUICK command read and analysed, kept while `run` has the process end with os._exit:
+# freed one object at a time, a 70,000-layer network takes 0.12 s, after its output is written
+# (None: not ending so, as when tests call `main`)
+_kept: list | None = None
+
+
 def _networks(args, solve_unique: bool = False) -> list:
     """The analysed networks SPEC and -n name. With `solve_unique` (check), a network with
     holes is analysed with their values where exactly one assignment meets its constraints
     (`solved` on the network); elsewhere a hole is an error that says to run solve."""
     program, names = _program(args)
-    return [program.network(name, solve=solve_unique) for name in names]
+    networks = [program.network(name, solve=solve_unique) for name in names]
+    if _kept is not None:
+        _kept.append((program, networks))
+    return networks
 
 
 def _program(args):
@@ -298,12 +307,15 @@ def run() -> None:
     cyclic garbage collector is off (a check allocates half a million objects and frees them
     at exit: the collector found nothing to collect in them, 4 ms of a 150 ms check), and the
     process ends with `os._exit` once the output is flushed, instead of freeing every object
-    one by one (14 ms), unless something with work for exit was loaded (torch, ONNX Runtime,
-    multiprocessing: a convention of `check --count` may load torch)."""
+    one by one (14 ms; the networks analysed are kept to the end for it, `_kept`), unless
+    something with work for exit was loaded (torch, ONNX Runtime, multiprocessing: a
+    convention of `check --count` may load torch)."""
+    global _kept
     argv = sys.argv[1:]
     quick = bool(argv) and argv[0] in QUICK
     if quick:
         gc.disable()
+        _kept = []
     code = main(argv)
     if quick and not {"torch", "onnxruntime", "multiprocessing"} & sys.modules.keys():
         for stream in (sys.stdout, sys.stderr):

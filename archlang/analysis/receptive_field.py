@@ -73,16 +73,18 @@ class ReceptiveField:
         return {"size": [_num(r) for r in self.size], "jump": [_num(j) for j in self.jump],
                 "start": [_num(s) for s in self.start]}
 
-
     def json(self) -> str:
         """`to_dict` as compact JSON text (`json_text`), written directly: a network's rows hold
         one field each."""
         size, jump, start = self.size, self.jump, self.start
-        if all(type(x) is int for x in (*size, *jump, *start)):  # most fields: a list of ints prints as JSON
+        if set(map(type, size + jump + start)) == _WHOLE:  # most fields: a list of ints prints as JSON
             return f'{{"size": {list(size)}, "jump": {list(jump)}, "start": {list(start)}}}'
         parts = (", ".join([str(x) if type(x) is int else repr(_num(x)) for x in values])  # (json writes repr)
                  for values in (self.size, self.jump, self.start))
         return '{{"size": [{}], "jump": [{}], "start": [{}]}}'.format(*parts)
+
+
+_WHOLE = {int}
 
 
 def _num(x: Rational) -> int | float:
