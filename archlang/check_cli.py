@@ -241,7 +241,7 @@ def _list(args) -> int:
     if args.json:
         _print_stdout(json_text.dumps([
             {"network": n.name, "spec": bundled_networks()[n.name].name, **n.io_dict(),
-             "total_params": n.total_params, "total_macs": n.total_macs, "layers": len(n.layers)}
+             "total_params": n.total_params, "total_macs": n.total_macs, "layers": n.layer_count}
             for n in networks
         ]))
         return EXIT_OK

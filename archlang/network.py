@@ -6,6 +6,8 @@ gives: counts under other conventions, memory, a torch module, a drawing, JSON.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from .analysis import ReceptiveField
 from .analysis.walk import walk
 from .ir import Graph, Node, TensorType
@@ -57,30 +59,50 @@ class Network:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.solved: list = []  # (solver.Hole, value) where `check` filled in holes with their one solution
-        labels: dict[int, str] = {}  # by op: the nodes of one call written again share it
-        shapes: dict[int, tuple[int, ...]] = {}  # by type, likewise
-        layers: list[LayerInfo] = []
+        walked = []  # (node, params, MACs, field) of each layer: the rows, made when first asked for
         projections = set()  # residual(f) shortcuts that archlang inserted because f changes the shape
         total_params = total_macs = 0
-        for n, params, macs, field in walk(graph):
+        for row in walk(graph):
+            n = row[0]
             if not n.inputs:
                 continue
-            op, t, name = n.op, n.type, n.name
+            walked.append(row)
+            total_params += row[1]
+            total_macs += row[2]
+            if n.scopes and n.scopes[-1].identity[:1] == (PROJECTION,):
+                projections.add(n.name.rsplit(".", 1)[0])
+        self._walked = walked
+        self.total_params = total_params
+        self.total_macs = total_macs
+        self.projections = len(projections)
+
+    @cached_property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        """A row per layer, in graph order (made once, when first asked for: `check` writes its
+        table and JSON from `described`, without them)."""
+        return tuple(LayerInfo(n.name, label, n.op.family, shape, params, macs, field, n)
+                     for n, label, shape, params, macs, field in self.described())
+
+    @property
+    def layer_count(self) -> int:
+        """len(layers), without making the rows."""
+        return len(self._walked)
+
+    def described(self):
+        """(node, its op's label, its shape, params, MACs, receptive field) per layer: what a
+        LayerInfo holds, without making one; each label and shape made once per op and type
+        object (the nodes of one call written again share them)."""
+        labels: dict[int, str] = {}
+        shapes: dict[int, tuple[int, ...]] = {}
+        for n, params, macs, field in self._walked:
+            op, t = n.op, n.type
             label = labels.get(id(op))
             if label is None:
                 label = labels[id(op)] = op.label()
             shape = shapes.get(id(t))
             if shape is None:
                 shape = shapes[id(t)] = t.shape
-            layers.append(LayerInfo(name, label, op.family, shape, params, macs, field, n))
-            total_params += params
-            total_macs += macs
-            if n.scopes and n.scopes[-1].identity[:1] == (PROJECTION,):
-                projections.add(name.rsplit(".", 1)[0])
-        self.layers: tuple[LayerInfo, ...] = tuple(layers)
-        self.total_params = total_params
-        self.total_macs = total_macs
-        self.projections = len(projections)
+            yield n, label, shape, params, macs, field
 
     @property
     def name(self) -> str:
@@ -180,7 +202,7 @@ class Network:
             return None
         if not dot_available():
             return None
-        return svg(self.graph, DiagramOptions(collapse=len(self.layers) > 60, fold=len(self.layers) > 60))
+        return svg(self.graph, DiagramOptions(collapse=self.layer_count > 60, fold=self.layer_count > 60))
 
     def to_dict(self, written: bool = False) -> dict:
         """JSON-ready: `input_shape` and `output_shape`, or, with several inputs or outputs,
@@ -200,18 +222,17 @@ class Network:
         middles: dict[tuple, str] = {}
         fields: dict[int, str] = {}
         rows = Written()
-        for info in self.layers:
-            key = (info.op, id(info.node.type), info.params, info.macs)
+        for n, label, shape, params, macs, rf in self.described():
+            key = (label, id(n.type), params, macs)
             middle = middles.get(key)
             if middle is None:
-                row = info.to_dict()
+                row = LayerInfo(n.name, label, n.op.family, shape, params, macs, None, n).to_dict()
                 del row["name"], row["receptive_field"]
                 middle = middles[key] = compact(row)[1:-1]  # '"op": ..., "macs": 0'
-            rf = info.receptive_field
             field = fields.get(id(rf))
             if field is None:
                 field = fields[id(rf)] = "null" if rf is None else rf.json()
-            rows.append(f'{{"name": {string(info.name)}, {middle}, "receptive_field": {field}}}')
+            rows.append(f'{{"name": {string(n.name)}, {middle}, "receptive_field": {field}}}')
         return rows
 
     def io_dict(self) -> dict:
@@ -231,6 +252,6 @@ class Network:
 
     def __repr__(self) -> str:
         return (
-            f"<Network {self.name}: {self.graph.signature}, {len(self.layers)} layers, "
+            f"<Network {self.name}: {self.graph.signature}, {self.layer_count} layers, "
             f"{self.total_params:,} params, {self.total_macs:,} MACs>"
         )

@@ -59,8 +59,8 @@ def summary_rows(net: Network) -> list[tuple[str, ...]]:
     types: dict[int, str] = {}  # by id: the layers of a long chain share their types, fields and figures
     fields: dict[int, tuple[str, str]] = {}
     figures: dict[int, str] = {0: "-"}
-    for info in net.layers:
-        t, rf, params, macs = info.node.type, info.receptive_field, info.params, info.macs
+    for n, label, _, params, macs, rf in net.described():
+        t = n.type
         shown = types.get(id(t))
         if shown is None:
             shown = types[id(t)] = str(t)
@@ -73,7 +73,7 @@ def summary_rows(net: Network) -> list[tuple[str, ...]]:
         m = figures.get(macs)
         if m is None:
             m = figures[macs] = f"{macs:,}"
-        rows.append((info.name, info.op, shown, p, m, *field))
+        rows.append((n.name, label, shown, p, m, *field))
     return rows
 
 
@@ -119,8 +119,8 @@ def summary_lines(net: Network, color: bool = False, extra: tuple[Column, ...] =
                   + "  ").format
     if color:
         styled: dict[tuple, str] = {}
-        for info, row in zip(net.layers, rows):
-            style = info.family.style
+        for (n, *_), row in zip(net.described(), rows):
+            style = n.op.family.style
             if style != "default":
                 key = (style, row[1])
                 op = styled.get(key)
@@ -145,7 +145,7 @@ def print_summary(net: Network, file=None, extra: tuple[Column, ...] = (), notes
     text = "\n".join(summary_lines(net, color, extra)) + (
         f"\n  params  {net.total_params:,} ({human(net.total_params)}; {size_mib:,.1f} MiB as float32)\n"
         f"  MACs    {net.total_macs:,} ({macs_and_flops(net.total_macs)})\n"
-        f"  layers  {len(net.layers)}\n"
+        f"  layers  {net.layer_count}\n"
         + (f"  projections  {net.projections} (residual shortcuts that change the shape: conv1x1 -> bn; "
            f"shortcut=... chooses another)\n" if net.projections else "")
         + "".join(f"  {note}\n" for note in notes)
@@ -173,7 +173,7 @@ def print_listing(networks: list[Network], specs: dict[str, str], console: Conso
     for net in sorted(networks, key=lambda n: (specs[n.name], _natural(n.name))):
         table.add_row(
             net.name, specs[net.name], *net.graph.signature.split(" -> "),
-            f"{net.total_params:,}", human(net.total_macs, 3), str(len(net.layers)),
+            f"{net.total_params:,}", human(net.total_macs, 3), str(net.layer_count),
         )
     _print_wide(table, console)
 

@@ -84,6 +84,17 @@ def test_lenet5_shapes():
     assert kept == ["6x28x28", "6x14x14", "16x10x10", "16x5x5", "400", "120", "84", "10"]
 
 
+def test_rows_described_without_layer_objects_are_the_layers():
+    """`described()` (what check's table and JSON read) and `layer_count` give what the
+    LayerInfo rows hold, which are only made when `layers` is first read."""
+    net = archlang.load("resnet18").network()
+    assert "layers" not in vars(net)
+    described = [(n.name, label, shape, params, macs, rf) for n, label, shape, params, macs, rf in net.described()]
+    assert net.layer_count == len(described) == 69 and "layers" not in vars(net)
+    assert described == [(i.name, i.op, i.output_shape, i.params, i.macs, i.receptive_field) for i in net.layers]
+    assert net.layers is net.layers
+
+
 def test_receptive_fields_of_vgg16_and_lenet5():
     vgg = archlang.load("vgg16").network()
     convs = [i for i in vgg.layers if i.family == "conv"]

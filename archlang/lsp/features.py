@@ -325,7 +325,7 @@ def _network_markdown(snap: Snapshot, name: str) -> str | None:
         return f"network `{name}`: not analysed ({len(result.errors) + len(result.warnings)} problem(s) reported)"
     net = result.network
     lines = [f"network `{name}`  {net.graph.signature}",
-             f"{len(net.layers):,} layers, {net.total_params:,} params, {net.total_macs:,} MACs"]
+             f"{net.layer_count:,} layers, {net.total_params:,} params, {net.total_macs:,} MACs"]
     if result.solved is not None:
         lines.append("its holes have one solution: " + ", ".join(
             f"`{h.name if h.name != '?' else '?'}` ({h.argument}) = {result.solved.solutions[0][h.key]}"
