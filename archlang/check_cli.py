@@ -220,7 +220,8 @@ def _explain(args) -> int:
 
 
 def _sizes(args) -> int:
-    from .sizes import print_sizes, sizes
+    from .sizes import sizes
+    from .sizes_report import print_sizes
 
     program, names = _program(args)
     results = [sizes(program, name, args.max) for name in names]

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 import archlang
 from archlang.cli import main
-from archlang.sizes import _runs, brute_force, progression_text, sizes
+from archlang.sizes import brute_force, sizes
+from archlang.sizes_report import _runs, progression_text
 
 SPEC = """
 use "unet"
