@@ -6,6 +6,7 @@ Python's own. The number of examples comes from the hypothesis profile (conftest
 runs a bounded number, `make fuzz` many more.
 """
 
+import functools
 import os
 import re
 
@@ -150,8 +151,12 @@ def _call(name_strategy):
     )
 
 
-def chains(names):
-    layer = _call(names)
+@functools.lru_cache(maxsize=None)
+def chains(names: tuple[str, ...]):
+    """Chains of layers called by `names`, made once per set of names: a strategy made anew in
+    every draw is validated anew each time, which at `make fuzz`'s 20,000 examples made this
+    test run for hours."""
+    layer = _call(st.sampled_from(names))
 
     def extend(inner):
         return st.one_of(
@@ -183,11 +188,11 @@ budgets = st.lists(st.builds("{} {} {}".format, st.sampled_from(["params", "macs
 @st.composite
 def specs(draw):
     blocks = draw(st.lists(st.sampled_from(["blk", "unit", "stage"]), max_size=2, unique=True))
-    names = st.sampled_from(OPS + SUFFIXED + blocks)
+    names = tuple(OPS + SUFFIXED + blocks)
     lines = []
     for b in blocks:
         params = draw(st.sampled_from(["", "(c)", "(c, n=2)", "(c=4, act=relu)"]))
-        lines.append(f"block {b}{params} = {draw(chains(st.sampled_from(OPS + SUFFIXED)))}")
+        lines.append(f"block {b}{params} = {draw(chains(tuple(OPS + SUFFIXED)))}")
     output = draw(st.one_of(st.just(""), shapes_or_open.map(lambda s: f" -> {s}")))
     where = draw(budgets)
     lines.append(f"network net : {draw(st.one_of(shapes, shapes_or_open))}{output} = {draw(chains(names))}"
