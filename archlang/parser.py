@@ -33,9 +33,10 @@ MAX_NESTING = 64  # parentheses inside one another
 # '**'), 'if' and 'for'. Near where lark's recursive tree transform, which parse_module ran
 # before lalr.py, ran out of Python's stack (about 485 levels from a shallow one).
 MAX_DEPTH = 480
-# Tokens in one file, unless Limits.max_tokens says otherwise (the same number): the parser's
-# time is about 3 us a token, and 1 MiB of `1+1+1...` holds a million; real specs take 4 to 7
-# bytes a token.
+# Tokens in one file (Limits.max_tokens' default): the time of any text is bounded by it, about
+# 8 us a token at most, parsed and analysed (1 MiB of `1+1+1...` holds a million; real specs
+# take 4 to 7 bytes a token). Two a layer at the layer limit (`relu ->`): a network at that
+# limit of the simplest layers can still be written out.
 MAX_TOKENS = 210_000
 _OPENING = frozenset({"LPAR", "MINUS", "NOT", "POW", "IF", "FOR"})
 

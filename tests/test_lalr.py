@@ -224,11 +224,9 @@ def test_token_limit(tmp_path):
     at once (1 MiB of `1+1+...` is a million tokens: seconds of parsing); every file a spec uses
     counts alone, and the command line raises the limit as Limits does."""
     import archlang
-    from archlang import parser
     from archlang.cli import main
     from archlang.lower import Limits
 
-    assert Limits().max_tokens == parser.MAX_TOKENS  # parse_module's default is the limit's
     text = "network n : 4 =\n    fc(1 + 2) -> relu"  # 13 tokens: network n : 4 = fc ( 1 + 2 ) -> relu
     assert parse_module(text, max_tokens=13).items[0].name == "n"
     assert archlang.parse(text, limits=Limits(max_tokens=13)).network().total_params == 15

@@ -10,6 +10,7 @@ are bounded in proportion to the node limit (`Work`).
 from __future__ import annotations
 
 from ..errors import LimitError, Span
+from ..parser import MAX_TOKENS
 from ..records import record
 
 __all__ = ["Limits", "Work", "MAX_INT"]
@@ -25,10 +26,7 @@ class Limits:
     max_nodes: int = 100_000  # layers per network, the input not counted
     max_repeat: int = 100_000  # the count of one `* n`
     max_block_depth: int = 64  # blocks called inside one another
-    # tokens in one file (each file it uses counted alone): the time of any text is bounded by
-    # it (about 8 us a token at most, parsed and analysed); two a layer at the layer limit
-    # (`relu ->`), so a network at the limit of the simplest layers can still be written out
-    max_tokens: int = 210_000
+    max_tokens: int = MAX_TOKENS  # in one file, each file it uses counted alone (see parser.py)
 
     def __post_init__(self) -> None:
         for name in ("max_nodes", "max_repeat", "max_block_depth", "max_tokens"):
